@@ -1,0 +1,228 @@
+"""Channel-independent message types and the protocol every channel adapter implements."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTarget:
+    """Where a message for a ticket goes: plain data, stored as three columns on the ticket."""
+
+    channel: str  # "email" | "slack" | "discord" | "cli" | any test channel name
+    address: str  # email address / Slack channel id / Discord channel id
+    thread: str = ""  # email root Message-ID / Slack thread_ts / Discord thread id; "" if none
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A person on one channel."""
+
+    channel: str
+    address: str  # platform user id, or an email address
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file that came with a message; recorded, never silently dropped."""
+
+    name: str
+    content_type: str
+    size: int
+    stored_at: str = ""  # a local path or the platform's URL for the file
+
+
+class InboundKind(StrEnum):
+    """What kind of sender wrote an inbound message, as far as the adapter can tell."""
+
+    MESSAGE = "message"  # a person wrote: may open or join a ticket
+    AUTO_REPLY = "auto_reply"  # out-of-office and friends: recorded internally, never answered
+    BOUNCE = "bounce"  # delivery report: marks our message failed when it names one of ours
+    AUTOMATED = "automated"  # bulk, list, abuse reports, other machine mail: no ticket, no reply
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A customer's message, translated from the platform payload by the adapter."""
+
+    channel: str
+    external_id: str  # the platform's id for this message (email Message-ID, Slack "C1:ts", ...)
+    sender: Contact
+    reply_target: ReplyTarget
+    text: str
+    subject: str = ""
+    kind: InboundKind = InboundKind.MESSAGE
+    # Keys that name an existing conversation, strongest first (our own outbound message ids,
+    # the platform thread). Looked up before `ticket_hint`.
+    thread_keys: tuple[str, ...] = ()
+    # A ticket number the sender quoted, e.g. the [T-42] tag in an email subject.
+    ticket_hint: int | None = None
+    # Weaker keys looked up after the hint (e.g. inbound Message-IDs in References).
+    related_keys: tuple[str, ...] = ()
+    # Our own outbound ids that a bounce reports as undeliverable (kind BOUNCE only).
+    bounced_keys: tuple[str, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    received_at: datetime | None = None
+    # Intake template answers (field name -> answer) when the message came from a form.
+    fields: Mapping[str, str] = field(default_factory=dict)
+    priority: str | None = None  # "urgent" | "high" | "normal" | "low" when the sender chose one
+    note: str = ""  # why the adapter classified the message as it did (logged, shown to agents)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Someone acting on a channel: a platform user id that may map to a configured agent."""
+
+    channel: str
+    user_id: str
+    name: str = ""
+    roles: tuple[str, ...] = ()  # platform role ids (Discord), checked against `agent_roles`
+
+
+@dataclass(frozen=True)
+class AgentMessage:
+    """An agent wrote in a ticket's triage thread: a public reply, or a note when it starts `note:`."""
+
+    channel: str
+    external_id: str
+    actor: Actor
+    thread_keys: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """The adapter decided a payload is not for intake (bot message, edit, delete, ...)."""
+
+    reason: str
+
+
+Decoded = InboundMessage | AgentMessage | Ignored
+
+
+@dataclass(frozen=True, slots=True)
+class RawInbound:
+    """An inbound payload exactly as received; persisted before the platform is acknowledged."""
+
+    channel: str
+    external_id: str  # dedupe key within the channel
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TicketCard:
+    """What a triage card shows; adapters render it (Slack blocks, Discord embed)."""
+
+    ref: str
+    number: int
+    channel: str
+    requester: str
+    subject: str
+    excerpt: str
+    status: str
+    priority: str
+    assignee: str
+    eta: datetime | None
+    next_update_due: datetime | None
+    waiting_on: str
+
+
+class Audience(StrEnum):
+    """Who an outbound message is for."""
+
+    CUSTOMER = "customer"
+    AGENTS = "agents"  # alerts, nudges and cards in a triage channel
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A platform-independent message for one ReplyTarget, as stored in the outbox."""
+
+    ticket_ref: str  # "T-42"
+    subject: str  # the ticket's subject (email renders "Re: [T-42] <subject>")
+    text: str  # plain text; adapters escape it for their platform
+    kind: str  # the event kind that caused it: ack, agent_reply, status_update, apology, nudge, card…
+    automatic: bool  # written by Tidings, not a person (email adds Auto-Submitted)
+    token: str  # unique per outbox row, stable across retries (e.g. email Message-ID local part)
+    audience: Audience = Audience.CUSTOMER
+    in_reply_to: str = ""  # the customer's latest message id on this channel, if any
+    references: tuple[str, ...] = ()  # earlier message ids of this conversation, oldest first
+    card: TicketCard | None = None  # set when kind == "card"
+    edit_external_id: str = ""  # when set, edit this earlier message (a card) instead of posting
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What the platform said about a delivered message."""
+
+    external_id: str = ""  # Message-ID / Slack ts / Discord message id
+    # When the first message started the conversation somewhere new (a Slack DM thread, say),
+    # the ticket's reply target becomes this, and these keys are registered for the ticket.
+    reply_target: ReplyTarget | None = None
+    thread_keys: tuple[str, ...] = ()
+
+
+class DeliveryError(Exception):
+    """A send failed. Permanent failures are not retried; temporary ones back off."""
+
+    def __init__(self, reason: str, *, permanent: bool = False, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class CommandReply:
+    """The answer to an agent command: text for the agent, and whether it changed anything."""
+
+    ok: bool
+    text: str
+    ticket_ref: str = ""
+
+
+@runtime_checkable
+class Intake(Protocol):
+    """What the application gives an adapter on start: the only way in to the core."""
+
+    async def receive(self, raw: RawInbound) -> bool:
+        """Persist a payload durably; True if new, False if it was a duplicate. Ack after this."""
+        ...
+
+    async def command(self, actor: Actor, text: str) -> CommandReply:
+        """Run agent command-grammar words (e.g. "eta T-4 tomorrow 15:00") for `actor`."""
+        ...
+
+    async def search_tickets(self, text: str, limit: int = 25) -> list[tuple[str, str]]:
+        """Active tickets whose ref or subject matches `text`: (ref, subject), for autocomplete."""
+        ...
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """A platform adapter: thin I/O around pure translation functions."""
+
+    name: str
+
+    async def start(self, on_message: Intake) -> None:
+        """Connect/listen; hand every inbound payload to `on_message.receive` before acking."""
+        ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, target: ReplyTarget, message: OutboundMessage) -> SendResult:
+        """Deliver one message; raise DeliveryError on failure."""
+        ...
+
+    def decode(self, payload: bytes) -> Decoded:
+        """Pure: translate a stored payload into what core understands. Must not raise."""
+        ...
+
+    def problem(self) -> str | None:
+        """None when connected and healthy, else a short description (for /healthz)."""
+        ...

@@ -1,0 +1,278 @@
+"""Settings: a TOML file, overridden by TIDINGS_<SECTION>__<KEY> environment variables."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from contextvars import ContextVar
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key and the problem."""
+
+
+def parse_duration(value: object) -> timedelta:
+    """Read "90s", "15m", "4h", "2d", "1w" (or a number of seconds) as a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    raise ValueError(f'{value!r} is not a duration; write it like "90s", "15m", "4h" or "2d"')
+
+
+def format_duration(value: timedelta) -> str:
+    """The inverse of parse_duration, for messages and check-config output."""
+    seconds = int(value.total_seconds())
+    for unit in ("w", "d", "h", "m"):
+        size = _UNIT_SECONDS[unit]
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class Section(BaseModel):
+    """Base for config sections: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseConfig(Section):
+    url: str = "sqlite+aiosqlite:///var/tidings.db"
+
+
+class OutboundMailConfig(Section):
+    transport: Literal["smtp", "maildir"] = "maildir"
+    host: str = "localhost"
+    port: int = 25
+    starttls: bool = False
+    username: str = ""
+    password: str = ""
+    maildir: str = "var/outbox"
+
+
+class EmailConfig(Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 2525
+    addresses: list[str] = Field(default_factory=lambda: ["support@localhost"])
+    max_message_bytes: int = 10 * 1024 * 1024
+    from_address: str = "support@localhost"
+    tls_cert: str = ""
+    tls_key: str = ""
+    attachments_dir: str = "var/attachments"
+    outbound: OutboundMailConfig = Field(default_factory=OutboundMailConfig)
+
+
+class SlackConfig(Section):
+    enabled: bool = False
+    mode: Literal["http", "socket"] = "http"
+    bot_token: str = ""
+    signing_secret: str = ""
+    app_token: str = ""
+    api_url: str = "https://slack.com/api/"
+    intake_channels: list[str] = Field(default_factory=list)
+    triage_channel: str = ""
+    command: str = "/ticket"
+
+
+class DiscordConfig(Section):
+    enabled: bool = False
+    token: str = ""
+    application_id: str = ""
+    guild: str = ""
+    api_url: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg/"
+    intake_channels: list[str] = Field(default_factory=list)
+    triage_channel: str = ""
+    agent_roles: list[str] = Field(default_factory=list)
+
+
+class WebConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+
+
+class CadenceConfig(Section):
+    urgent: Duration = timedelta(hours=1)
+    high: Duration = timedelta(hours=4)
+    normal: Duration = timedelta(days=1)
+    low: Duration = timedelta(days=3)
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_CLOCK = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+class BusinessHoursConfig(Section):
+    """Opening hours. With `days` empty the desk is always open (cadence in wall-clock time)."""
+
+    timezone: str = "UTC"
+    days: list[Weekday] = Field(default_factory=list)
+    open: str = Field(default="09:00", pattern=_CLOCK)
+    close: str = Field(default="17:00", pattern=_CLOCK)
+    holidays: list[str] = Field(default_factory=list)  # ISO dates, "2026-12-25"
+
+
+class RemindersConfig(Section):
+    tick: Duration = timedelta(seconds=30)
+    waiting_cadence: Duration = timedelta(days=1)
+    nudge_before: Duration = timedelta(minutes=15)
+    max_automatic_per_day: int = Field(default=4, ge=1)
+    reopen_window: Duration = timedelta(days=7)
+    templates_dir: str = ""
+    cadence: CadenceConfig = Field(default_factory=CadenceConfig)
+    business_hours: BusinessHoursConfig = Field(default_factory=BusinessHoursConfig)
+
+
+class AgentConfig(Section):
+    slack: str = ""
+    discord: str = ""
+    email: str = ""
+
+
+class IntakeField(Section):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+    style: Literal["short", "long", "choice"] = "short"
+    choices: list[str] = Field(default_factory=list)
+    required: bool = True
+    placeholder: str = ""
+
+
+def _default_intake_fields() -> list[IntakeField]:
+    return [
+        IntakeField(
+            name="what",
+            label="What is wrong?",
+            style="long",
+            placeholder="What you tried to do, and what happened instead",
+        ),
+        IntakeField(
+            name="impact",
+            label="How much does it block you?",
+            style="choice",
+            choices=["I can't work", "Slows me down", "Just annoying"],
+        ),
+        IntakeField(
+            name="since",
+            label="Since when, and what is affected?",
+            style="short",
+            required=False,
+            placeholder="e.g. since this morning, the VPN on my laptop",
+        ),
+    ]
+
+
+class IntakeConfig(Section):
+    """The quick intake template shown as a Slack modal, a Discord modal, documented for email."""
+
+    fields: list[IntakeField] = Field(default_factory=_default_intake_fields)
+    # How each answer of the `impact` choice maps to a priority.
+    impact_priority: dict[str, Literal["urgent", "high", "normal", "low"]] = Field(
+        default_factory=lambda: {
+            "I can't work": "high",
+            "Slows me down": "normal",
+            "Just annoying": "low",
+        }
+    )
+
+
+_config_path: ContextVar[str | None] = ContextVar("tidings_config_path", default=None)
+
+
+class Settings(BaseSettings):
+    """Everything Tidings can be told. See config.example.toml for every key with its meaning."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TIDINGS_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
+    )
+
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    email: EmailConfig = Field(default_factory=EmailConfig)
+    slack: SlackConfig = Field(default_factory=SlackConfig)
+    discord: DiscordConfig = Field(default_factory=DiscordConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+    reminders: RemindersConfig = Field(default_factory=RemindersConfig)
+    agents: dict[str, AgentConfig] = Field(default_factory=dict)
+    intake: IntakeConfig = Field(default_factory=IntakeConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the file; pydantic-settings ignores toml_file unless added here.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_path.get()
+        if path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    def agent_for(self, channel: str, user_id: str) -> str | None:
+        """The configured agent name behind a platform id, or None for a non-agent."""
+        if not user_id:
+            return None
+        for name, ids in self.agents.items():
+            if getattr(ids, channel, "") and getattr(ids, channel) == user_id:
+                return name
+        return None
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"])
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key")
+        else:
+            lines.append(f"{key}: {item['msg']}")
+    return "; ".join(lines)
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Load settings from `path`, else $TIDINGS_CONFIG, else the built-in defaults."""
+    chosen = str(path) if path else os.environ.get("TIDINGS_CONFIG") or None
+    if chosen:
+        file = Path(chosen)
+        if not file.is_file():
+            raise ConfigError(f"config file {chosen} does not exist")
+        try:
+            with file.open("rb") as handle:
+                tomllib.load(handle)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {chosen} is not valid TOML: {exc}") from exc
+    token = _config_path.set(chosen)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        where = chosen or "the built-in defaults"
+        raise ConfigError(f"config ({where} + environment): {_describe(exc)}") from exc
+    finally:
+        _config_path.reset(token)

@@ -18,7 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    text,
+
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -243,9 +243,3 @@ class TriageCard(Base):
     external_id: Mapped[str] = mapped_column(String(500), default="")
 
 
-def row_dict(row: Any) -> dict[str, Any]:
-    """Column values of an ORM row, for JSON output and tests."""
-    return {column.key: getattr(row, column.key) for column in row.__table__.columns}
-
-
-NOW_SQL = text("CURRENT_TIMESTAMP")

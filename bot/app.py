@@ -1,0 +1,190 @@
+"""The application: one event loop running the database, channels, workers and web server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from bot.web import build_web_app
+from channels import build_channels
+from core.channel import Channel
+from core.clock import Clock, SystemClock
+from core.config import Settings
+from core.context import Context
+from core.db import Database
+from core.desk import Desk
+from core.promises import PromiseLoop
+
+log = logging.getLogger("tidings")
+
+# How often the workers look for work when nothing woke them (new inbox rows wake the processor).
+_IDLE_POLL = 1.0
+
+
+class App:
+    """`async with App(settings) as app:` starts everything enabled; leaving stops it in reverse."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        channels: Sequence[Channel] | None = None,
+        background: bool = True,
+        web_enabled: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.ctx = Context(settings, clock or SystemClock())
+        self.db = Database(settings.database.url)
+        built = list(channels) if channels is not None else build_channels(settings)
+        self.channels: dict[str, Channel] = {channel.name: channel for channel in built}
+        self.desk = Desk(self.db, self.ctx, self.channels)
+        self.promises = PromiseLoop(self.db, self.ctx)
+        self.background = background
+        self.web_enabled = web_enabled
+        self.web_app: web.Application = build_web_app(self)
+        self.web_port: int | None = None
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started: list[Channel] = []
+        self._stopping = asyncio.Event()
+
+    @property
+    def intake(self) -> Desk:
+        return self.desk
+
+    async def __aenter__(self) -> App:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        await self.db.upgrade()
+        log.info("database ready: %s", _safe_url(self.db.url))
+        for channel in self.channels.values():
+            await channel.start(self.desk)
+            self._started.append(channel)
+            log.info("channel %s started%s", channel.name, _describe(channel))
+        if self.web_enabled:
+            self._runner = web.AppRunner(self.web_app, access_log=None)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.settings.web.host, self.settings.web.port)
+            await site.start()
+            server = getattr(site, "_server", None)
+            sockets = getattr(server, "sockets", None) or []
+            self.web_port = sockets[0].getsockname()[1] if sockets else self.settings.web.port
+            log.info("web server on http://%s:%s", self.settings.web.host, self.web_port)
+        if self.background:
+            self._tasks = [
+                asyncio.create_task(self._inbox_loop(), name="tidings-inbox"),
+                asyncio.create_task(self._delivery_loop(), name="tidings-delivery"),
+                asyncio.create_task(self._promise_loop(), name="tidings-promises"),
+            ]
+            log.info(
+                "workers running: inbox, delivery, promises (tick %ss)",
+                self.settings.reminders.tick.total_seconds(),
+            )
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        for channel in reversed(self._started):
+            try:
+                await channel.stop()
+            except Exception:
+                log.exception("channel %s did not stop cleanly", channel.name)
+        self._started = []
+        await self.db.dispose()
+
+    async def drain(self, rounds: int = 20) -> None:
+        """Process the inbox, run one promise tick, deliver what is due; until nothing moves."""
+        await self.promises.tick()
+        for _ in range(rounds):
+            moved = await self.desk.processor.process_pending()
+            moved += await self.desk.delivery.deliver_due()
+            if not moved:
+                return
+        raise RuntimeError(f"drain did not settle in {rounds} rounds")
+
+    async def list_tickets(self, status: str | None = None) -> list[dict[str, Any]]:
+        return await self.desk.list_tickets(status)
+
+    async def show_ticket(self, number: int) -> dict[str, Any] | None:
+        return await self.desk.show_ticket(number)
+
+    async def problems(self) -> dict[str, str]:
+        """What is unhealthy, by component, for /healthz."""
+        found: dict[str, str] = {}
+        database = await self.db.ping()
+        if database:
+            found["database"] = database
+        for channel in self.channels.values():
+            problem = channel.problem()
+            if problem:
+                found[channel.name] = problem
+        return found
+
+    async def _inbox_loop(self) -> None:
+        writer = self.desk.writer
+        while True:
+            writer.stored.clear()
+            try:
+                handled = await self.desk.processor.process_pending()
+            except Exception:
+                log.exception("inbox processing failed; retrying")
+                handled = 0
+            if not handled:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(writer.stored.wait(), _IDLE_POLL)
+
+    async def _delivery_loop(self) -> None:
+        while True:
+            try:
+                sent = await self.desk.delivery.deliver_due()
+            except Exception:
+                log.exception("delivery failed; retrying")
+                sent = 0
+            if not sent:
+                await asyncio.sleep(_IDLE_POLL / 4)
+
+    async def _promise_loop(self) -> None:
+        tick = self.settings.reminders.tick.total_seconds()
+        while True:
+            try:
+                await self.promises.tick()
+            except Exception:
+                log.exception("promise tick failed; next tick retries")
+            await asyncio.sleep(tick)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _describe(channel: Channel) -> str:
+    where = getattr(channel, "address", None)
+    return f" on {where}" if where else ""

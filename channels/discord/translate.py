@@ -1,0 +1,245 @@
+"""Pure Discord translation: stored message records -> core types, text splitting, command words."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from core.channel import (
+    Actor,
+    AgentMessage,
+    Attachment,
+    Contact,
+    Decoded,
+    Ignored,
+    InboundMessage,
+    ReplyTarget,
+)
+from core.config import IntakeField
+
+CHANNEL = "discord"
+MESSAGE_LIMIT = 2000  # characters per Discord message
+THREAD_NAME_LIMIT = 100
+SUBJECT_LIMIT = 100
+# Message types a person produces: DEFAULT and REPLY. Everything else (joins, pins, thread
+# created notices, boosts, ...) is a system message and never opens a ticket.
+PERSON_MESSAGE_TYPES = frozenset({0, 19})
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Which channels mean what; taken from settings.discord."""
+
+    intake_channels: frozenset[str]
+    triage_channel: str
+
+
+@dataclass(frozen=True)
+class FormSpec:
+    """The quick intake template, as the modal showed it."""
+
+    fields: tuple[IntakeField, ...]
+    impact_priority: Mapping[str, str]
+
+
+def where(record: Mapping[str, Any], routing: Routing) -> str:
+    """Name the place a message record was written: dm, intake, intake_thread, triage_thread.
+
+    Anything else comes back as "ignore: <reason>"; the adapter skips those before storing.
+    """
+    author = record.get("author") or {}
+    if author.get("bot") or record.get("webhook_id"):
+        return "ignore: written by a bot or webhook"
+    if record.get("message_type", 0) not in PERSON_MESSAGE_TYPES:
+        return f"ignore: system message (type {record.get('message_type')})"
+    if not str(record.get("content", "")).strip() and not record.get("attachments"):
+        return "ignore: empty message (is the message content intent enabled?)"
+    channel_id = str(record.get("channel_id", ""))
+    kind = record.get("channel_kind")
+    if kind == "dm":
+        return "dm"
+    if kind == "text" and channel_id in routing.intake_channels:
+        return "intake"
+    if kind == "thread":
+        parent = str(record.get("parent_id", ""))
+        if parent in routing.intake_channels:
+            return "intake_thread"
+        if routing.triage_channel and parent == routing.triage_channel:
+            return "triage_thread"
+    return "ignore: not an intake channel, intake thread or triage thread"
+
+
+def _attachments(items: Iterable[Mapping[str, Any]]) -> tuple[Attachment, ...]:
+    return tuple(
+        Attachment(
+            name=str(item.get("filename", "file")),
+            content_type=str(item.get("content_type") or "application/octet-stream"),
+            size=int(item.get("size", 0)),
+            stored_at=str(item.get("url", "")),
+        )
+        for item in items
+    )
+
+
+def subject_of(text: str) -> str:
+    """The first non-empty line, shortened: a readable ticket subject."""
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            return line if len(line) <= SUBJECT_LIMIT else line[: SUBJECT_LIMIT - 1] + "…"
+    return ""
+
+
+def _actor(record: Mapping[str, Any]) -> Actor:
+    author = record.get("author") or {}
+    return Actor(
+        CHANNEL,
+        str(author.get("id", "")),
+        str(author.get("name", "")),
+        tuple(str(role) for role in record.get("roles", ())),
+    )
+
+
+def decode_message(record: Mapping[str, Any], routing: Routing) -> Decoded:
+    """A stored message record -> what core understands."""
+    place = where(record, routing)
+    if place.startswith("ignore"):
+        return Ignored(place.removeprefix("ignore: "))
+    message_id = str(record["id"])
+    channel_id = str(record["channel_id"])
+    text = str(record.get("content", "")).strip()
+    if place == "triage_thread":
+        return AgentMessage(CHANNEL, message_id, _actor(record), (channel_id,), text)
+    actor = _actor(record)
+    sender = Contact(CHANNEL, actor.user_id, actor.name)
+    reference = str(record.get("reference_id") or "")
+    if place == "dm":
+        target = ReplyTarget(CHANNEL, channel_id, "")
+        # A Discord "reply" to one of our messages names that ticket more precisely than the DM.
+        keys: tuple[str, ...] = (f"dm:{channel_id}",)
+        keys = (reference, *keys) if reference else keys
+    elif place == "intake":
+        # The thread opened on this message gets the message's id, so replies find the ticket.
+        target, keys = ReplyTarget(CHANNEL, channel_id, message_id), ()
+    else:
+        parent = str(record["parent_id"])
+        target, keys = ReplyTarget(CHANNEL, parent, channel_id), (channel_id,)
+    attachments = _attachments(record.get("attachments", ()))
+    if not text and attachments:
+        text = "(sent " + ", ".join(a.name for a in attachments) + ")"
+    return InboundMessage(
+        channel=CHANNEL,
+        external_id=message_id,
+        sender=sender,
+        reply_target=target,
+        text=text,
+        subject=subject_of(text),
+        thread_keys=keys,
+        attachments=attachments,
+        note=f"discord {place}",
+    )
+
+
+def decode_form(record: Mapping[str, Any], form: FormSpec) -> Decoded:
+    """A `/ticket new` modal submission -> a new ticket answered in the person's DMs."""
+    answers = {str(k): str(v).strip() for k, v in (record.get("fields") or {}).items()}
+    missing = [f.label for f in form.fields if f.required and not answers.get(f.name)]
+    if missing:
+        return Ignored("form without required answers: " + ", ".join(missing))
+    labelled = [(f.label, answers[f.name]) for f in form.fields if answers.get(f.name)]
+    text = "\n\n".join(f"{label}\n{answer}" for label, answer in labelled)
+    actor = _actor(record)
+    dm_channel = str(record.get("dm_channel_id", ""))
+    first = answers.get(form.fields[0].name, "") if form.fields else ""
+    return InboundMessage(
+        channel=CHANNEL,
+        external_id=str(record["id"]),
+        sender=Contact(CHANNEL, actor.user_id, actor.name),
+        reply_target=ReplyTarget(CHANNEL, dm_channel, ""),
+        text=text,
+        subject=subject_of(first or text),
+        # No thread keys: the form always means a new ticket, even with one open in the DM.
+        fields=answers,
+        priority=form.impact_priority.get(answers.get("impact", "")),
+        note="discord /ticket new form",
+    )
+
+
+def decode(payload: bytes, routing: Routing, form: FormSpec) -> Decoded:
+    """Decode a stored payload; never raises (a broken payload is Ignored with the reason)."""
+    try:
+        record = json.loads(payload)
+        if not isinstance(record, dict):
+            return Ignored("discord payload is not a JSON object")
+        if record.get("type") == "form":
+            return decode_form(record, form)
+        if record.get("type") == "message":
+            return decode_message(record, routing)
+        return Ignored(f"unknown discord payload type {record.get('type')!r}")
+    except (ValueError, KeyError, TypeError) as exc:
+        return Ignored(f"unreadable discord payload: {exc}")
+
+
+def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Cut text into messages of at most `limit` characters, at line breaks where possible."""
+    chunks: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while len(line) > limit:
+            # One line longer than a message: cut at the last space that fits, else hard.
+            cut = line.rfind(" ", 0, limit)
+            cut = cut + 1 if cut > 0 else limit
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(line[:cut])
+            line = line[cut:]
+        if len(current) + len(line) > limit:
+            chunks.append(current)
+            current = ""
+        current += line
+    if current:
+        chunks.append(current)
+    return [c.rstrip("\n") for c in chunks if c.strip()] or ([text[:limit]] if text else [])
+
+
+def thread_name(ref: str, subject: str) -> str:
+    name = f"{ref} {subject}".strip() or ref or "ticket"
+    return name if len(name) <= THREAD_NAME_LIMIT else name[: THREAD_NAME_LIMIT - 1] + "…"
+
+
+def _quoted(value: str) -> str:
+    """A multi-word argument that the grammar must read as one word."""
+    value = " ".join(value.split())
+    if " " not in value:
+        return value
+    return '"' + value.replace('"', "'") + '"'
+
+
+def command_words(sub: str, options: Mapping[str, str | None]) -> str:
+    """Typed slash-command options -> the agent command grammar ("eta T-1 tomorrow 10:00")."""
+
+    def get(name: str) -> str:
+        return (options.get(name) or "").strip()
+
+    ticket = get("ticket").split(" ")[0]
+    parts: Sequence[str]
+    if sub in ("reply", "note"):
+        parts = (sub, ticket, get("text"))
+    elif sub == "eta":
+        parts = (sub, ticket, get("when"), get("text"))
+    elif sub == "wait":
+        parts = (sub, ticket, _quoted(get("what")), get("text"))
+    elif sub == "resolve":
+        parts = (sub, ticket, get("text"))
+    elif sub == "assign":
+        parts = (sub, ticket, get("agent"))
+    elif sub == "priority":
+        parts = (sub, ticket, get("level"))
+    elif sub == "list":
+        parts = (sub, get("filter"))
+    else:
+        parts = (sub, ticket)
+    return " ".join(p for p in parts if p)

@@ -1,0 +1,217 @@
+"""Forgiving helpers over compat32 email.message objects: headers, charsets, parts."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator
+from email.header import Header, decode_header
+from email.message import Message
+from email.utils import getaddresses, parseaddr
+
+# Labels real mail uses that Python does not know, mapped to the codec that reads them.
+_CHARSET_ALIASES = {
+    "unknown-8bit": "utf-8",
+    "x-unknown": "utf-8",
+    "unknown": "utf-8",
+    "x-user-defined": "cp1252",
+    "iso-8859-8-i": "iso-8859-8",
+    "ks_c_5601-1987": "cp949",
+    "ks_c_5601": "cp949",
+    "x-sjis": "shift_jis",
+    "windows-874": "cp874",
+    "ansi_x3.4-1968": "ascii",
+    "gb2312": "gb18030",  # a superset: mail labelled gb2312 often uses gbk characters
+    "gbk": "gb18030",
+    "iso-2022-jp": "iso2022_jp_ext",
+}
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_PARTS = 500  # a bound on pathological nesting; real mail has a handful
+
+
+def codec_for(charset: str | None) -> str | None:
+    """A Python codec name for a MIME charset label, or None when it is unknown."""
+    if not charset:
+        return None
+    label = charset.strip().strip('"').lower()
+    label = _CHARSET_ALIASES.get(label, label)
+    try:
+        return codecs.lookup(label).name
+    except (LookupError, ValueError):
+        return None
+
+
+def decode_bytes(data: bytes, charset: str | None) -> str:
+    """Bytes to text: the declared charset when it is real, else UTF-8, else Windows-1252."""
+    codec = codec_for(charset)
+    if codec and codec not in ("ascii", "us-ascii"):
+        try:
+            return data.decode(codec)
+        except UnicodeDecodeError:
+            pass  # mislabelled: fall through to the guesses below
+        except Exception:  # some codecs raise other errors on garbage input
+            pass
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if codec and codec not in ("ascii", "us-ascii"):
+        try:
+            return data.decode(codec, "replace")
+        except Exception:
+            pass
+    return data.decode("cp1252", "replace")
+
+
+def _raw_header_text(value: object) -> str:
+    """compat32 returns str (8-bit bytes smuggled as surrogates) or Header; make it real text."""
+    if isinstance(value, Header):
+        try:
+            return str(value)
+        except Exception:
+            value = value.encode() if hasattr(value, "encode") else ""
+    text = str(value)
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        text = decode_bytes(text.encode("utf-8", "surrogateescape"), None)
+    return text
+
+
+def header_text(msg: Message, name: str) -> str:
+    """A header's value as readable text: RFC 2047 words decoded, whitespace unfolded."""
+    try:
+        value = msg.get(name)
+    except Exception:
+        return ""
+    if value is None:
+        return ""
+    return decode_words(_raw_header_text(value))
+
+
+def decode_words(text: str) -> str:
+    """Decode RFC 2047 encoded words, each in its own charset, forgiving bad labels."""
+    text = re.sub(r"\s*\r?\n\s*", " ", text)
+    if _ENCODED_WORD.search(text):
+        try:
+            pieces = decode_header(text)
+            out = []
+            for chunk, charset in pieces:
+                if isinstance(chunk, bytes):
+                    out.append(decode_bytes(chunk, charset))
+                else:
+                    out.append(chunk)
+            text = "".join(out)
+        except Exception:
+            pass  # keep the undecoded text rather than lose the subject
+    return _CTRL.sub("", text).strip()
+
+
+def addresses(msg: Message, name: str) -> list[tuple[str, str]]:
+    """(display name, address) pairs of an address header; unparseable entries dropped."""
+    try:
+        values = [_raw_header_text(v) for v in msg.get_all(name) or []]
+        pairs = getaddresses(values)
+    except Exception:
+        return []
+    result = []
+    for display, addr in pairs:
+        addr = addr.strip()
+        if "@" in addr and " " not in addr:
+            result.append((decode_words(display), addr))
+    return result
+
+
+def first_address(msg: Message, name: str) -> tuple[str, str]:
+    found = addresses(msg, name)
+    if found:
+        return found[0]
+    # getaddresses is strict about some forms parseaddr still reads.
+    try:
+        display, addr = parseaddr(_raw_header_text(msg.get(name, "")))
+    except Exception:
+        return "", ""
+    return (decode_words(display), addr) if "@" in addr else ("", "")
+
+
+def walk(msg: Message) -> Iterator[Message]:
+    """msg.walk() bounded in count, so hostile nesting cannot make us spin."""
+    for count, part in enumerate(msg.walk()):
+        if count >= MAX_PARTS:
+            return
+        yield part
+
+
+def content_type(part: Message) -> str:
+    try:
+        return part.get_content_type()
+    except Exception:
+        return "text/plain"
+
+
+def param(part: Message, name: str, header: str = "content-type") -> str:
+    try:
+        value = part.get_param(name, header=header)
+    except Exception:
+        return ""
+    if isinstance(value, tuple):  # RFC 2231 (charset, language, value)
+        try:
+            from email.utils import collapse_rfc2231_value
+
+            return collapse_rfc2231_value(value)
+        except Exception:
+            return str(value[2])
+    return decode_words(str(value)) if value else ""
+
+
+def payload_bytes(part: Message) -> bytes:
+    """The decoded body of a leaf part (base64/quoted-printable undone), never raising."""
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:
+        data = None
+    if isinstance(data, bytes):
+        return data
+    try:
+        raw = part.get_payload()
+    except Exception:
+        return b""
+    if isinstance(raw, str):
+        return raw.encode("utf-8", "surrogateescape")
+    return b""
+
+
+def part_text(part: Message) -> str:
+    """A text part decoded with its declared charset (with the fallbacks of decode_bytes)."""
+    return decode_bytes(payload_bytes(part), param(part, "charset") or None)
+
+
+def filename(part: Message) -> str:
+    name = ""
+    try:
+        name = part.get_filename() or ""
+    except Exception:
+        name = param(part, "filename", "content-disposition")
+    if not name:
+        name = param(part, "name")
+    return decode_words(_raw_header_text(name)) if name else ""
+
+
+def is_attachment(part: Message) -> bool:
+    """A leaf part that is a file rather than the message text."""
+    if part.is_multipart():
+        return False
+    try:
+        disposition = (part.get_content_disposition() or "").lower()
+    except Exception:
+        disposition = ""
+    if disposition == "attachment":
+        return True
+    kind = content_type(part)
+    if kind in ("text/plain", "text/html") and not filename(part):
+        return False
+    return not kind.startswith("multipart/") and kind not in (
+        "message/delivery-status",
+        "message/disposition-notification",
+        "message/feedback-report",
+        "text/rfc822-headers",
+    )

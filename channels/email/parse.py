@@ -1,0 +1,273 @@
+"""Stored email payload -> InboundMessage: text, sender, threading keys, attachments, kind."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import compat32
+from pathlib import Path
+
+from channels.email import mime
+from channels.email.autodetect import classify
+from channels.email.envelope import MAX_KEY, Envelope, hashed, normalize_id, unframe
+from channels.email.html import html_to_text
+from channels.email.quotes import strip_reply
+from core.channel import (
+    Attachment,
+    Contact,
+    Decoded,
+    Ignored,
+    InboundKind,
+    InboundMessage,
+    ReplyTarget,
+)
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "email"
+MAX_TEXT = 100_000  # characters kept of a body; the raw message stays in the inbox row
+_TICKET_TAG = re.compile(r"\[\s*T-(\d{1,12})\s*\]", re.IGNORECASE)
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    """What decode needs to know about our side: whose ids are ours, where files go."""
+
+    our_domains: frozenset[str] = frozenset()
+    our_addresses: frozenset[str] = frozenset()
+    attachments_dir: str = ""
+    channel: str = CHANNEL
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def ticket_hint(subject: str) -> int | None:
+    match = _TICKET_TAG.search(subject)
+    return int(match.group(1)) if match else None
+
+
+def _domain(message_id: str) -> str:
+    return message_id.strip("<>").rpartition("@")[2].lower()
+
+
+def _ids(msg: Message, name: str) -> list[str]:
+    found = (normalize_id(token) for token in re.split(r"(?<=>)|\s+", mime.header_text(msg, name)))
+    return [ident for ident in found if ident and len(ident) <= MAX_KEY]
+
+
+def thread_ids(msg: Message, our_domains: frozenset[str]) -> tuple[list[str], list[str]]:
+    """(ours, others): our own outbound ids first (full and bare token), then everyone else's.
+
+    In-Reply-To comes first, then References newest first: the closest ancestor is the best key.
+    """
+    ordered: list[str] = []
+    for ident in _ids(msg, "in-reply-to") + list(reversed(_ids(msg, "references"))):
+        if ident not in ordered:
+            ordered.append(ident)
+    ours: list[str] = []
+    others: list[str] = []
+    for ident in ordered:
+        if _domain(ident) in our_domains:
+            ours.extend([ident, ident.strip("<>").rpartition("@")[0]])
+        else:
+            others.append(ident)
+    return ours, others
+
+
+def _leaves(msg: Message) -> list[Message]:
+    """Leaf parts in order, with an attached message/rfc822 treated as one leaf (a file)."""
+    result: list[Message] = []
+    stack = [msg]
+    while stack and len(result) < mime.MAX_PARTS:
+        part = stack.pop()
+        kind = mime.content_type(part)
+        if part.is_multipart() and not kind.startswith("message/"):
+            children = part.get_payload()
+            if isinstance(children, list):
+                if kind == "multipart/alternative":
+                    children = _preferred_alternative(children)
+                stack.extend(reversed([c for c in children if isinstance(c, Message)]))
+            continue
+        if part.is_multipart() and part is msg:
+            continue  # a bare message/rfc822 container as the whole mail: nothing to show
+        result.append(part)
+    return result
+
+
+def _preferred_alternative(children: list[Message]) -> list[Message]:
+    """From multipart/alternative keep the plain-text version when there is one."""
+    for child in children:
+        if isinstance(child, Message) and mime.content_type(child) == "text/plain":
+            return [child]
+    for child in reversed(children):
+        if isinstance(child, Message) and mime.content_type(child) in (
+            "text/html",
+            "multipart/related",
+            "multipart/mixed",
+        ):
+            return [child]
+    return children[:1]
+
+
+def body_text(leaves: list[Message]) -> str:
+    """The message text: inline text/plain parts, else inline HTML converted to text."""
+    plain: list[str] = []
+    html: list[str] = []
+    for part in leaves:
+        if mime.is_attachment(part):
+            continue
+        kind = mime.content_type(part)
+        if kind == "text/html":
+            html.append(mime.part_text(part))
+        elif kind.startswith("text/") or kind == "message/delivery-status":
+            plain.append(mime.part_text(part))
+    if any(p.strip() for p in plain):
+        text = "\n\n".join(p.strip("\r\n") for p in plain if p.strip())
+    else:
+        text = "\n\n".join(html_to_text(h) for h in html if h.strip())
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _store(directory: Path, index: int, name: str, data: bytes) -> str:
+    """Write one attachment; a deterministic path so a re-decode overwrites, not duplicates."""
+    safe = _SAFE_NAME.sub("_", name).strip("._")[:100] or "attachment"
+    target = directory / f"{index:02d}-{safe}"
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(target)
+    return str(target)
+
+
+def attachments(leaves: list[Message], raw: bytes, options: ParseOptions) -> list[Attachment]:
+    """Record every file part (name, type, size) and keep its bytes under attachments_dir."""
+    found: list[Attachment] = []
+    digest = hashlib.sha256(raw).hexdigest()
+    directory = Path(options.attachments_dir) / digest[:2] / digest[2:20]
+    for index, part in enumerate(p for p in leaves if mime.is_attachment(p)):
+        kind = mime.content_type(part)
+        if kind.startswith("message/") and part.is_multipart():
+            inner = part.get_payload(0)
+            try:
+                data = inner.as_bytes() if isinstance(inner, Message) else b""
+            except Exception:
+                data = str(inner).encode("utf-8", "surrogateescape")
+            name = mime.filename(part) or "attached-message.eml"
+        else:
+            data = mime.payload_bytes(part)
+            name = mime.filename(part) or f"part-{index + 1}.{kind.rpartition('/')[2] or 'bin'}"
+        stored = ""
+        if options.attachments_dir:
+            try:
+                stored = _store(directory, index, name, data)
+            except OSError as exc:
+                log.warning("could not store attachment %r: %s", name, exc)
+        found.append(Attachment(name=name, content_type=kind, size=len(data), stored_at=stored))
+    return found
+
+
+def _sender(msg: Message, envelope: Envelope) -> tuple[str, str]:
+    name, address = mime.first_address(msg, "from")
+    if not address:
+        name, address = mime.first_address(msg, "sender")
+    if not address and "@" in envelope.mail_from:
+        address = envelope.mail_from
+    return name, address.lower()
+
+
+def _is_ours(address: str, options: ParseOptions) -> bool:
+    return address in options.our_addresses
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "\n[… message truncated]"
+
+
+def decode_message(raw: bytes, envelope: Envelope, options: ParseOptions) -> Decoded:
+    """Translate one raw message. May raise on truly broken input; see `decode_payload`."""
+    msg = BytesParser(policy=compat32).parsebytes(raw)
+    name, address = _sender(msg, envelope)
+    mail_from = envelope.mail_from if envelope.rcpt_tos or envelope.mail_from else None
+    verdict = classify(msg, mail_from, ours=_is_ours(address, options))
+    own_id = normalize_id(mime.header_text(msg, "message-id"))
+    external_id = own_id if own_id and len(own_id) <= MAX_KEY else hashed("sha256:", raw)
+    ours, others = thread_ids(msg, options.our_domains)
+    subject = mime.header_text(msg, "subject")[:500]
+    leaves = _leaves(msg)
+    text = body_text(leaves)
+    if verdict.kind in (InboundKind.MESSAGE, InboundKind.AUTO_REPLY):
+        text = strip_reply(text)
+    if not address and verdict.kind is InboundKind.MESSAGE:
+        return Ignored("no sender address in From, Sender or the SMTP envelope: nobody to answer")
+    _, reply_to = mime.first_address(msg, "reply-to")
+    references = _ids(msg, "references")
+    in_reply_to = _ids(msg, "in-reply-to")
+    root = (references or in_reply_to or [own_id])[0]
+    bounced: tuple[str, ...] = ()
+    if verdict.kind is InboundKind.BOUNCE:
+        bounced = tuple(
+            key
+            for ident in verdict.bounced_ids
+            if _domain(ident) in options.our_domains
+            for key in (ident, ident.strip("<>").rpartition("@")[0])
+        )
+    files = attachments(leaves, raw, options) if verdict.kind is InboundKind.MESSAGE else []
+    return InboundMessage(
+        channel=options.channel,
+        external_id=external_id,
+        sender=Contact(options.channel, address, name),
+        reply_target=ReplyTarget(options.channel, (reply_to or address).lower(), root),
+        text=_clip(text) or ("(no text; see attachments)" if files else "(empty message)"),
+        subject=subject,
+        kind=verdict.kind,
+        thread_keys=tuple(ours),
+        ticket_hint=ticket_hint(subject),
+        related_keys=tuple(others),
+        bounced_keys=bounced,
+        attachments=tuple(files),
+        received_at=envelope.received_at,
+        note=verdict.note,
+    )
+
+
+def _fallback(raw: bytes, envelope: Envelope, options: ParseOptions, error: Exception) -> Decoded:
+    """When MIME decoding failed outright: keep the message readable rather than lose it."""
+    head, _, body = raw.partition(b"\n\n")
+    subject_match = re.search(rb"(?im)^subject:[ \t]*([^\r\n]*)", head)
+    subject = ""
+    if subject_match:
+        subject = mime.decode_words(subject_match.group(1).decode("utf-8", "replace"))
+    address = envelope.mail_from.lower()
+    if "@" not in address:
+        return Ignored(f"unreadable message without an envelope sender ({error!r})")
+    return InboundMessage(
+        channel=options.channel,
+        external_id=hashed("sha256:", raw),
+        sender=Contact(options.channel, address, ""),
+        reply_target=ReplyTarget(options.channel, address, ""),
+        text=_clip(mime.decode_bytes(body or raw, None)) or "(empty message)",
+        subject=subject[:500],
+        ticket_hint=ticket_hint(subject),
+        received_at=envelope.received_at,
+        note=f"MIME structure unreadable ({type(error).__name__}); showing the raw text",
+    )
+
+
+def decode_payload(payload: bytes, options: ParseOptions) -> Decoded:
+    """Pure translation of a stored payload. Never raises."""
+    try:
+        envelope, raw = unframe(payload)
+    except Exception as exc:  # unframe is defensive already; this is the last guard
+        return Ignored(f"unreadable email payload ({exc!r})")
+    try:
+        return decode_message(raw, envelope, options)
+    except Exception as exc:
+        log.warning("email decode failed, using the raw text: %r", exc)
+        try:
+            return _fallback(raw, envelope, options, exc)
+        except Exception as again:
+            return Ignored(f"unreadable email ({exc!r}; {again!r})")

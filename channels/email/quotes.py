@@ -1,0 +1,90 @@
+"""Strip quoted history and signatures from a reply, keeping what the customer just wrote."""
+
+from __future__ import annotations
+
+import re
+
+# "On Mon, 3 Jun 2024 at 10:00, Ann <ann@x.org> wrote:" and its translations. The attribution
+# may be wrapped over two lines by the client, so it is matched on a two-line window.
+_ATTRIBUTION = re.compile(
+    r"^\s*(on\b.{0,200}\bwrote:|am\b.{0,200}\bschrieb.{0,80}:|le\b.{0,200}\ba [ée]crit ?:|"
+    r"el\b.{0,200}\bescribi[óo] ?:|op\b.{0,200}\bschreef.{0,80}:|il\b.{0,200}\bha scritto ?:|"
+    r"w dniu\b.{0,200}\bpisze ?:)\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+# "Ann <ann@x.org> wrote:" alone is also common prose, so it only counts before a quote.
+_GENERIC_ATTRIBUTION = re.compile(r"^.{0,200}\b(wrote|написал\(?а?\)?)\s*:\s*$", re.I | re.DOTALL)
+_ORIGINAL = re.compile(
+    r"^\s*(-{2,}\s*(original message|urspr[üu]ngliche nachricht|message d'origine|"
+    r"mensaje original|messaggio originale)\s*-{2,}|_{10,})\s*$",
+    re.IGNORECASE,
+)
+_HEADER_FROM = re.compile(r"^\s*\*?(from|von|de|da|van|od)\s*:\*?\s", re.IGNORECASE)
+_HEADER_NEXT = re.compile(
+    r"^\s*\*?(sent|date|to|subject|gesendet|datum|an|betreff|envoy[ée]|[àa]|objet|enviado|"
+    r"fecha|para|asunto|cc)\s*:",
+    re.IGNORECASE,
+)
+_SIG_DELIMITER = re.compile(r"^(-- ?|--|__+)$")
+_MOBILE_SIGNATURE = re.compile(
+    r"^\s*(sent from my \w+|sent from (outlook|mail|yahoo mail)|get outlook for \w+|"
+    r"von meinem \w+ gesendet|envoy[ée] de mon \w+|enviado desde mi \w+|sent from my .{0,40})",
+    re.IGNORECASE,
+)
+_QUOTED = re.compile(r"^\s*>")
+
+
+def _cut_at_reply_header(lines: list[str]) -> list[str]:
+    """Lines before the first reply header (attribution, Original Message, Outlook block)."""
+    for index, line in enumerate(lines):
+        if index == 0:
+            continue  # a reply header on the very first line means nothing was written above it
+        nxt = lines[index + 1] if index + 1 < len(lines) else ""
+        wrapped = f"{line} {nxt}" if nxt.rstrip().endswith(":") else line
+        after = [f for f in lines[index + 1 : index + 4] if f.strip()]
+        quote_follows = any(_QUOTED.match(f) for f in after[:2])
+        if _ATTRIBUTION.match(line) or _ATTRIBUTION.match(wrapped):
+            return lines[:index]
+        if quote_follows and (
+            _GENERIC_ATTRIBUTION.match(line) or _GENERIC_ATTRIBUTION.match(wrapped)
+        ):
+            return lines[:index]
+        if _ORIGINAL.match(line):
+            return lines[:index]
+        if _HEADER_FROM.match(line):
+            following = lines[index + 1 : index + 5]
+            if sum(1 for f in following if _HEADER_NEXT.match(f)) >= 2:
+                return lines[:index]
+    return lines
+
+
+def _drop_trailing_quote(lines: list[str]) -> list[str]:
+    end = len(lines)
+    while end and (not lines[end - 1].strip() or _QUOTED.match(lines[end - 1])):
+        end -= 1
+    return lines[:end]
+
+
+def _drop_signature(lines: list[str]) -> list[str]:
+    for index in range(len(lines) - 1, 0, -1):
+        if _SIG_DELIMITER.match(lines[index].rstrip("\r")) and len(lines) - index <= 15:
+            return lines[:index]
+    tail_start = max(1, len(lines) - 3)
+    for index in range(tail_start, len(lines)):
+        if _MOBILE_SIGNATURE.match(lines[index]):
+            return lines[:index]
+    return lines
+
+
+def strip_reply(text: str) -> str:
+    """What the sender wrote above the quoted history, without a trailing signature.
+
+    Falls back to the whole text when stripping would leave nothing (a message that is all
+    quote is still a message, and losing it would be worse than showing too much).
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    kept = _cut_at_reply_header(lines)
+    kept = _drop_trailing_quote(kept)
+    kept = _drop_signature(kept)
+    result = "\n".join(kept).strip()
+    return result if result else text.strip()

@@ -1,0 +1,187 @@
+"""The slack-bolt AsyncApp: listeners that persist intake before the ack, and run agent commands."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from channels.slack.inbound import (
+    CHANNEL,
+    INTAKE_VIEW,
+    OPEN_TICKET_SHORTCUT,
+    form_answers,
+    raw_key,
+    worth_storing,
+)
+from channels.slack.markup import escape
+from channels.slack.outbound import RESOLVE, SET_ETA, TAKE, WAITING
+from channels.slack.views import ETA_VIEW, WAIT_VIEW, eta_modal, intake_modal, wait_modal
+from core.channel import Actor, Intake, RawInbound
+from core.config import Settings
+
+log = logging.getLogger(__name__)
+
+NOT_AGENT = "Sorry, only agents can change tickets. Write to me directly if you need help."
+_BUTTON_VERBS = {TAKE: "take", RESOLVE: "resolve"}
+
+
+def _stored_bytes(request: AsyncBoltRequest, body: Mapping[str, Any]) -> bytes:
+    """The payload to persist: the raw JSON as Slack sent it where we have it, else the parsed
+    payload (form-encoded interactivity, Socket Mode envelopes) as JSON: decode() reads one form."""
+    if request.mode == "http" and request.raw_body.startswith("{"):
+        return request.raw_body.encode()
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _actor(body: Mapping[str, Any]) -> Actor:
+    user = body.get("user") or {}
+    return Actor(
+        CHANNEL, str(user.get("id", "")), str(user.get("name") or user.get("username") or "")
+    )
+
+
+async def _whisper(client: AsyncWebClient, channel: str, user: str, text: str) -> None:
+    """An ephemeral answer only `user` sees; best effort (the action itself already happened)."""
+    try:
+        await client.chat_postEphemeral(channel=channel, user=user, text=escape(text))
+    except SlackApiError as exc:
+        log.warning(
+            "slack: could not answer %s in %s: %s", user, channel, exc.response.get("error")
+        )
+
+
+def build_app(settings: Settings, client: AsyncWebClient, intake: Intake) -> AsyncApp:
+    """An AsyncApp that needs nothing from Slack to start (no auth.test) and acks only after the
+    inbound payload is durably stored (process_before_response: the listener runs to the end)."""
+    slack = settings.slack
+
+    async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        # One workspace, one bot token from config: nothing to look up, nothing to call.
+        return AuthorizeResult(
+            enterprise_id=enterprise_id, team_id=team_id, bot_token=slack.bot_token
+        )
+
+    app = AsyncApp(
+        client=client,
+        authorize=authorize,
+        signing_secret=slack.signing_secret or None,
+        request_verification_enabled=slack.mode == "http",
+        process_before_response=True,
+        # Bots (ourselves included) are filtered by decode(), which knows the bot's id per event.
+        ignoring_self_events_enabled=False,
+        logger=logging.getLogger("tidings.slack.bolt"),
+    )
+
+    async def on_message_event(body: dict[str, Any], request: AsyncBoltRequest) -> None:
+        # Only cheap dict checks here; parsing happens later in decode(), off the ack path.
+        if worth_storing(body, settings):
+            await intake.receive(RawInbound(CHANNEL, raw_key(body), _stored_bytes(request, body)))
+
+    async def on_other_event() -> None:
+        """Acknowledge events we do not act on, so Slack does not retry them."""
+
+    app.event("message")(on_message_event)
+    app.event("app_mention")(on_message_event)
+    app.event(re.compile(".*"))(on_other_event)
+
+    @app.command(slack.command)
+    async def on_command(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        words = str(body.get("text") or "").strip()
+        if words.lower() in ("", "new"):
+            try:
+                await client.views_open(
+                    trigger_id=body["trigger_id"], view=intake_modal(settings.intake.fields)
+                )
+            except SlackApiError as exc:
+                error = exc.response.get("error")
+                await ack(
+                    text=f"Sorry, the form did not open ({error}). Send me a direct message "
+                    "describing the problem instead."
+                )
+                return
+            await ack()
+            return
+        actor = Actor(CHANNEL, str(body.get("user_id", "")), str(body.get("user_name", "")))
+        reply = await intake.command(actor, words)
+        await ack(text=escape(reply.text), response_type="ephemeral")
+
+    @app.action(re.compile(f"^({TAKE}|{RESOLVE})$"))
+    async def on_button(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        actor = _actor(body)
+        reply = await intake.command(
+            actor, f"{_BUTTON_VERBS[action['action_id']]} {action['value']}"
+        )
+        await _whisper(client, (body.get("channel") or {}).get("id", ""), actor.user_id, reply.text)
+
+    @app.action(re.compile(f"^({SET_ETA}|{WAITING})$"))
+    async def on_form_button(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        actor = _actor(body)
+        channel = (body.get("channel") or {}).get("id", "")
+        if settings.agent_for(CHANNEL, actor.user_id) is None:
+            await _whisper(client, channel, actor.user_id, NOT_AGENT)
+            return
+        make = eta_modal if action["action_id"] == SET_ETA else wait_modal
+        await client.views_open(trigger_id=body["trigger_id"], view=make(action["value"], channel))
+
+    @app.view(re.compile(f"^({ETA_VIEW}|{WAIT_VIEW})$"))
+    async def on_form(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        meta = json.loads(view.get("private_metadata") or "{}")
+        answers = form_answers(view)
+        field, verb = ("when", "eta") if view["callback_id"] == ETA_VIEW else ("what", "wait")
+        words = " ".join(
+            part
+            for part in (verb, meta.get("ref", ""), answers.get(field, ""), answers.get("text", ""))
+            if part
+        )
+        actor = _actor(body)
+        reply = await intake.command(actor, words)
+        if not reply.ok:
+            # Keep the modal open with the reason next to the field; nothing changed.
+            await ack(response_action="errors", errors={field: reply.text[:300]})
+            return
+        await ack()
+        await _whisper(client, meta.get("channel", ""), actor.user_id, reply.text)
+
+    @app.view(INTAKE_VIEW)
+    async def on_intake_form(
+        ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest
+    ) -> None:
+        await intake.receive(RawInbound(CHANNEL, raw_key(body), _stored_bytes(request, body)))
+        await ack()
+
+    @app.shortcut(OPEN_TICKET_SHORTCUT)
+    async def on_open_ticket(
+        ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest, client: AsyncWebClient
+    ) -> None:
+        await ack()
+        actor = _actor(body)
+        channel = (body.get("channel") or {}).get("id", "")
+        message = body.get("message") or {}
+        if settings.agent_for(CHANNEL, actor.user_id) is None:
+            text = "Sorry, only agents can open tickets from messages."
+        elif not message.get("user") or message.get("bot_id"):
+            text = "That message was written by a bot, so there is nobody to answer."
+        elif await intake.receive(RawInbound(CHANNEL, raw_key(body), _stored_bytes(request, body))):
+            text = "Logged. The acknowledgement with the ticket number will appear in its thread."
+        else:
+            text = "That message was already sent to Tidings."
+        await _whisper(client, channel, actor.user_id, text)
+
+    return app

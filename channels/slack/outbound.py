@@ -1,0 +1,129 @@
+"""Pure translation of core OutboundMessages into Slack Web API call arguments (text, Block Kit)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from channels.slack.markup import clip, escape
+from core.channel import OutboundMessage, ReplyTarget, TicketCard
+
+# action_ids of the card buttons; the button value is the ticket ref ("T-4").
+TAKE, SET_ETA, WAITING, RESOLVE = "tidings_take", "tidings_eta", "tidings_wait", "tidings_resolve"
+_SECTION_LIMIT = 2900  # a section's text may hold 3,000 characters
+_FIELD_LIMIT = 1900  # each section field 2,000
+
+Block = dict[str, Any]
+
+
+def slack_time(when: datetime | None, missing: str) -> str:
+    """A time every reader sees in their own timezone, with a UTC fallback for old clients."""
+    if when is None:
+        return missing
+    fallback = when.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def message_args(target: ReplyTarget, message: OutboundMessage) -> dict[str, Any]:
+    """chat.postMessage arguments for plain text into the ticket's thread, escaped."""
+    args: dict[str, Any] = {
+        "channel": target.address,
+        "text": clip(escape(message.text)),
+        # Customer text may carry links; unfurling them would put strangers' previews in threads.
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
+    if target.thread:
+        args["thread_ts"] = target.thread
+    return args
+
+
+def _field(label: str, value: str) -> Block:
+    return {"type": "mrkdwn", "text": clip(f"*{label}*\n{value}", _FIELD_LIMIT)}
+
+
+def _quote(text: str) -> str:
+    return "\n".join("&gt; " + line for line in escape(text).splitlines() if line.strip())
+
+
+def _button(text: str, action_id: str, ref: str, style: str = "") -> Block:
+    button: Block = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text},
+        "action_id": action_id,
+        "value": ref,
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def card_fallback(card: TicketCard) -> str:
+    """The notification / screen-reader text of a card."""
+    return escape(f"{card.ref} [{card.status}] {card.subject}")
+
+
+def card_blocks(card: TicketCard) -> list[Block]:
+    """A triage card: what the ticket is, where it came from, what was promised, and the buttons."""
+    fields = [
+        _field("From", escape(f"{card.requester} via {card.channel}")),
+        _field("Status", escape(card.status)),
+        _field("Priority", escape(card.priority)),
+        _field("Assignee", escape(card.assignee) if card.assignee else "nobody yet"),
+        _field("ETA", slack_time(card.eta, "not given")),
+        _field("Next update due", slack_time(card.next_update_due, "none")),
+    ]
+    if card.waiting_on:
+        fields.append(_field("Waiting on", escape(card.waiting_on)))
+    title = clip(f"*{escape(card.ref)}*  {escape(card.subject or '(no subject)')}", _SECTION_LIMIT)
+    blocks: list[Block] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": title}},
+        {"type": "section", "fields": fields},
+    ]
+    if card.excerpt.strip():
+        excerpt = clip(_quote(card.excerpt), _SECTION_LIMIT)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": excerpt}})
+    resolve = _button("Resolve", RESOLVE, card.ref, "primary")
+    resolve["confirm"] = {
+        "title": {"type": "plain_text", "text": f"Resolve {card.ref}?"},
+        "text": {"type": "mrkdwn", "text": "The customer is told the ticket is resolved."},
+        "confirm": {"type": "plain_text", "text": "Resolve"},
+        "deny": {"type": "plain_text", "text": "Cancel"},
+    }
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": f"tidings_card_{card.number}",
+            "elements": [
+                _button("Take", TAKE, card.ref),
+                _button("Set ETA", SET_ETA, card.ref),
+                _button("Waiting", WAITING, card.ref),
+                resolve,
+            ],
+        }
+    )
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": "Reply in this thread to answer the customer; "
+                    "start with `note:` to keep it internal.",
+                }
+            ],
+        }
+    )
+    return blocks
+
+
+def card_args(target: ReplyTarget, card: TicketCard, edit_ts: str = "") -> dict[str, Any]:
+    """chat.postMessage (or chat.update, with `edit_ts`) arguments for a triage card."""
+    args: dict[str, Any] = {
+        "channel": target.address,
+        "text": card_fallback(card),
+        "blocks": card_blocks(card),
+    }
+    if edit_ts:
+        args["ts"] = edit_ts
+    return args

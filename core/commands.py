@@ -1,0 +1,305 @@
+"""The agent command grammar: one parser and executor for Slack, Discord and the CLI."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.channel import CommandReply
+from core.context import Context
+from core.inbound import reopen
+from core.models import PRIORITIES, Promise, Status, Ticket
+from core.tickets import (
+    INTERNAL,
+    add_event,
+    is_active,
+    refresh_cards,
+    settle_promises,
+    tell_customer,
+)
+from core.timeparse import TimePhraseError, parse_when
+
+USAGE = {
+    "reply": "reply <ticket> <text>",
+    "note": "note <ticket> <text>",
+    "eta": "eta <ticket> <when> [text]",
+    "wait": "wait <ticket> <what> [text]",
+    "resolve": "resolve <ticket> [text]",
+    "close": "close <ticket>",
+    "reopen": "reopen <ticket>",
+    "take": "take <ticket>",
+    "assign": "assign <ticket> <agent>",
+    "priority": "priority <ticket> urgent|high|normal|low",
+    "show": "show <ticket>",
+    "list": "list [mine|open|overdue|waiting]",
+}
+_TICKET = re.compile(r"^(?:t-|#)?(\d{1,12})$", re.IGNORECASE)
+_QUOTED = re.compile(r'^\s*(["“\'])(.+?)(["”\'])(?:\s+|$)(.*)$', re.DOTALL)
+LIST_FILTERS = ("open", "mine", "overdue", "waiting")
+
+
+class CommandError(ValueError):
+    """Bad input: the message says exactly what was wrong; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Command:
+    verb: str
+    ticket: int | None = None
+    text: str = ""
+    when: datetime | None = None
+    what: str = ""
+    agent: str = ""
+    priority: str = ""
+    filter: str = "open"
+
+
+def parse_ticket(word: str) -> int:
+    match = _TICKET.match(word.strip())
+    if not match:
+        raise CommandError(f'"{word}" is not a ticket; write T-42, #42 or 42')
+    return int(match.group(1))
+
+
+def _split(text: str) -> tuple[str, str]:
+    parts = text.strip().split(None, 1)
+    if not parts:
+        return "", ""
+    return parts[0], parts[1] if len(parts) > 1 else ""
+
+
+def parse(text: str, now: datetime, tz: ZoneInfo) -> Command:
+    """Parse grammar words; raise CommandError naming the problem."""
+    verb, rest = _split(text)
+    verb = verb.lower()
+    if not verb or verb == "help":
+        raise CommandError("commands: " + "; ".join(USAGE.values()))
+    if verb not in USAGE:
+        raise CommandError(f'unknown command "{verb}"; commands: ' + ", ".join(USAGE))
+    if verb == "list":
+        which = rest.strip().lower() or "open"
+        if which not in LIST_FILTERS:
+            raise CommandError(f'cannot list "{which}"; usage: {USAGE["list"]}')
+        return Command("list", filter=which)
+    ticket_word, rest = _split(rest)
+    if not ticket_word:
+        raise CommandError(f"missing ticket; usage: {USAGE[verb]}")
+    number = parse_ticket(ticket_word)
+    rest = rest.strip()
+    if verb in ("reply", "note"):
+        if not rest:
+            raise CommandError(f"missing text; usage: {USAGE[verb]}")
+        return Command(verb, number, text=rest)
+    if verb == "eta":
+        words = rest.split()
+        if not words:
+            raise CommandError(f"missing time; usage: {USAGE['eta']}")
+        try:
+            when, used = parse_when(words, now, tz)
+        except TimePhraseError as exc:
+            raise CommandError(str(exc)) from exc
+        if when <= now:
+            raise CommandError("that time is in the past; an ETA must be in the future")
+        return Command("eta", number, when=when, text=" ".join(words[used:]))
+    if verb == "wait":
+        if not rest:
+            raise CommandError(f"missing what we are waiting on; usage: {USAGE['wait']}")
+        quoted = _QUOTED.match(rest)
+        if quoted:
+            return Command("wait", number, what=quoted.group(2).strip(), text=quoted.group(4))
+        return Command("wait", number, what=rest)
+    if verb == "assign":
+        agent = rest.split()[0] if rest else ""
+        if not agent:
+            raise CommandError(f"missing agent; usage: {USAGE['assign']}")
+        return Command("assign", number, agent=agent)
+    if verb == "priority":
+        level = rest.lower()
+        if level not in PRIORITIES:
+            raise CommandError(f'"{rest}" is not a priority; use urgent, high, normal or low')
+        return Command("priority", number, priority=level)
+    if rest and verb in ("close", "reopen", "take", "show"):
+        raise CommandError(f"unexpected words after the ticket; usage: {USAGE[verb]}")
+    return Command(verb, number, text=rest)
+
+
+async def run_words(ctx: Context, session: AsyncSession, agent: str, text: str) -> CommandReply:
+    """Parse and execute; on any error nothing has changed."""
+    now = ctx.now()
+    try:
+        command = parse(text, now, ctx.calendar.tz)
+    except CommandError as exc:
+        return CommandReply(False, str(exc))
+    if command.verb == "list":
+        return await _list(ctx, session, agent, command.filter)
+    assert command.ticket is not None
+    ticket = await session.get(Ticket, command.ticket, with_for_update=True)
+    if ticket is None:
+        return CommandReply(False, f"there is no ticket T-{command.ticket}")
+    try:
+        return await _execute(ctx, session, agent, command, ticket)
+    except CommandError as exc:
+        return CommandReply(False, str(exc), ticket.ref)
+
+
+def _require_active(ticket: Ticket, verb: str) -> None:
+    if not is_active(ticket):
+        raise CommandError(f"{ticket.ref} is {ticket.status}; reopen it before `{verb}`")
+
+
+async def _execute(
+    ctx: Context, session: AsyncSession, agent: str, command: Command, ticket: Ticket
+) -> CommandReply:
+    now = ctx.now()
+    verb, ref = command.verb, ticket.ref
+    if verb == "show":
+        return CommandReply(True, _describe(ctx, ticket), ref)
+    if verb == "note":
+        await add_event(session, ticket, "note", command.text, now, visibility=INTERNAL, author=agent)
+        return CommandReply(True, f"note added to {ref}", ref)
+    if verb == "reply":
+        if ticket.status == Status.CLOSED.value:
+            raise CommandError(f"{ref} is closed; reopen it before replying")
+        _mark_worked(ticket, agent, now)
+        await tell_customer(
+            ctx, session, ticket, "agent_reply", "agent_reply", author=agent, automatic=False,
+            event_text=command.text, text=command.text, keep_schedule=not is_active(ticket),
+        )  # fmt: skip
+        await refresh_cards(ctx, session, ticket)
+        return CommandReply(True, f"reply sent to {ref}", ref)
+    if verb == "eta":
+        _require_active(ticket, verb)
+        assert command.when is not None
+        await settle_promises(session, ticket, "eta", now, "superseded")
+        ticket.eta = command.when
+        ticket.eta_apologized = None
+        _mark_worked(ticket, agent, now, keep_status=True)
+        session.add(Promise(ticket_id=ticket.id, kind="eta", due_at=command.when, made_at=now))
+        await tell_customer(
+            ctx, session, ticket, "eta_set", "eta_set", author=agent, automatic=False,
+            text=command.text,
+        )  # fmt: skip
+        await refresh_cards(ctx, session, ticket)
+        return CommandReply(True, f"{ref}: ETA {ctx.texts.when(command.when)}, customer told", ref)
+    if verb == "wait":
+        _require_active(ticket, verb)
+        ticket.status = Status.WAITING.value
+        ticket.waiting_on = command.what
+        _mark_worked(ticket, agent, now, keep_status=True)
+        await tell_customer(
+            ctx, session, ticket, "waiting", "waiting", author=agent, automatic=False,
+            text=command.text,
+        )  # fmt: skip
+        await refresh_cards(ctx, session, ticket)
+        return CommandReply(True, f"{ref} is waiting on {command.what}; customer told", ref)
+    if verb == "resolve":
+        _require_active(ticket, verb)
+        ticket.status = Status.RESOLVED.value
+        ticket.resolved_at = now
+        ticket.waiting_on = ""
+        if ticket.first_response_at is None:
+            ticket.first_response_at = now
+        await settle_promises(session, ticket, "eta", now, "resolved")
+        reopen_days = int(ctx.settings.reminders.reopen_window.total_seconds() // 86400)
+        await tell_customer(
+            ctx, session, ticket, "resolved", "resolved", author=agent, automatic=False,
+            text=command.text, reopen_days=reopen_days,
+        )  # fmt: skip
+        await refresh_cards(ctx, session, ticket)
+        return CommandReply(True, f"{ref} resolved; customer told", ref)
+    if verb == "close":
+        if ticket.status == Status.CLOSED.value:
+            raise CommandError(f"{ref} is already closed")
+        ticket.status = Status.CLOSED.value
+        ticket.closed_at = now
+        ticket.next_update_due = None
+        await settle_promises(session, ticket, "next_update", now, "closed")
+        await settle_promises(session, ticket, "eta", now, "superseded")
+        await add_event(session, ticket, "closed", f"Closed by {agent}.", now, author=agent)
+        await refresh_cards(ctx, session, ticket)
+        return CommandReply(True, f"{ref} closed", ref)
+    if verb == "reopen":
+        if is_active(ticket):
+            raise CommandError(f"{ref} is {ticket.status}, not resolved or closed")
+        await reopen(ctx, session, ticket, author=agent)
+        return CommandReply(True, f"{ref} reopened; customer told", ref)
+    if verb in ("take", "assign"):
+        who = agent if verb == "take" else command.agent
+        if verb == "assign" and ctx.settings.agents and who not in ctx.settings.agents:
+            known = ", ".join(sorted(ctx.settings.agents))
+            raise CommandError(f'"{who}" is not an agent; agents: {known}')
+        if ticket.assignee == who:
+            return CommandReply(True, f"{ref} is already with {who}", ref)
+        ticket.assignee = who
+        await add_event(
+            session, ticket, "assigned", f"Assigned to {who} by {agent}.", now,
+            visibility=INTERNAL, author=agent,
+        )  # fmt: skip
+        await refresh_cards(ctx, session, ticket)
+        return CommandReply(True, f"{ref} assigned to {who}", ref)
+    if verb == "priority":
+        old = ticket.priority
+        ticket.priority = command.priority
+        await add_event(
+            session, ticket, "priority_set", f"Priority {old} → {command.priority} by {agent}.",
+            now, visibility=INTERNAL, author=agent,
+        )  # fmt: skip
+        if is_active(ticket) and ticket.next_update_due is not None:
+            # A higher priority can only bring the next update closer, never push it away.
+            sooner = ctx.next_update_due(ticket.priority, ticket.status, now)
+            ticket.next_update_due = min(ticket.next_update_due, sooner)
+        await refresh_cards(ctx, session, ticket)
+        return CommandReply(True, f"{ref} priority is now {command.priority}", ref)
+    raise CommandError(f'unknown command "{verb}"')
+
+
+def _mark_worked(ticket: Ticket, agent: str, now: datetime, *, keep_status: bool = False) -> None:
+    """An agent acted: the ticket is open (a reply also ends waiting) and has an owner."""
+    if ticket.first_response_at is None:
+        ticket.first_response_at = now
+    if ticket.status == Status.NEW.value:
+        ticket.status = Status.OPEN.value
+    elif ticket.status == Status.WAITING.value and not keep_status:
+        ticket.status = Status.OPEN.value
+        ticket.waiting_on = ""
+    if not ticket.assignee:
+        ticket.assignee = agent
+
+
+def _describe(ctx: Context, ticket: Ticket) -> str:
+    when = ctx.texts.when
+    lines = [
+        f"{ticket.ref} [{ticket.status}, {ticket.priority}] {ticket.subject}",
+        f"channel: {ticket.reply_channel} · assignee: {ticket.assignee or 'nobody'}",
+        f"eta: {when(ticket.eta)} · next update due: {when(ticket.next_update_due)}",
+    ]
+    if ticket.waiting_on:
+        lines.append(f"waiting on: {ticket.waiting_on}")
+    return "\n".join(lines)
+
+
+async def _list(ctx: Context, session: AsyncSession, agent: str, which: str) -> CommandReply:
+    now = ctx.now()
+    active = [status.value for status in (Status.NEW, Status.OPEN, Status.WAITING)]
+    query = select(Ticket).where(Ticket.status.in_(active))
+    if which == "mine":
+        query = query.where(Ticket.assignee == agent)
+    elif which == "waiting":
+        query = query.where(Ticket.status == Status.WAITING.value)
+    elif which == "overdue":
+        query = query.where((Ticket.next_update_due <= now) | (Ticket.eta <= now))
+    tickets = (await session.scalars(query.order_by(Ticket.id).limit(50))).all()
+    if not tickets:
+        return CommandReply(True, f"no {which} tickets")
+    lines = [
+        f"{t.ref} [{t.status}, {t.priority}] {t.subject} — {t.assignee or 'unassigned'}, "
+        f"next update {ctx.texts.when(t.next_update_due)}"
+        for t in tickets
+    ]
+    return CommandReply(True, "\n".join(lines))
+

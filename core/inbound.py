@@ -1,0 +1,252 @@
+"""What happens when a decoded inbound message reaches the core: open, join, reopen, or record."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.channel import AgentMessage, InboundKind, InboundMessage
+from core.context import Context
+from core.models import AttachmentRow, OutboxRow, OutboxStatus, Status, Ticket, TicketRef
+from core.tickets import (
+    INTERNAL,
+    add_event,
+    alert_agents,
+    contact_for,
+    is_active,
+    move_keys,
+    refresh_cards,
+    register_keys,
+    tell_customer,
+    ticket_by_keys,
+)
+
+log = logging.getLogger(__name__)
+_SUBJECT_MAX = 200
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What processing an inbox row did, recorded on the row."""
+
+    text: str
+    ticket_id: int | None = None
+
+
+def _subject(message: InboundMessage) -> str:
+    subject = message.subject.strip()
+    if not subject:
+        source = message.fields.get("what", "") if message.fields else ""
+        source = source or message.text
+        first = next((line.strip() for line in source.splitlines() if line.strip()), "")
+        subject = first
+    if len(subject) > _SUBJECT_MAX:
+        subject = subject[: _SUBJECT_MAX - 1].rstrip() + "…"
+    return subject or "(no subject)"
+
+
+def _body(ctx: Context, message: InboundMessage) -> str:
+    if not message.fields:
+        return message.text
+    labels = {field.name: field.label for field in ctx.settings.intake.fields}
+    parts = [f"{labels.get(name, name)}\n{answer}" for name, answer in message.fields.items() if answer]
+    if message.text:
+        parts.append(message.text)
+    return "\n\n".join(parts)
+
+
+def _priority(ctx: Context, message: InboundMessage) -> str:
+    if message.priority in ("urgent", "high", "normal", "low"):
+        return message.priority
+    impact = message.fields.get("impact", "") if message.fields else ""
+    return ctx.settings.intake.impact_priority.get(impact, "normal")
+
+
+async def _find_ticket(session: AsyncSession, message: InboundMessage) -> Ticket | None:
+    ticket = await ticket_by_keys(session, message.channel, message.thread_keys)
+    if ticket is None and message.ticket_hint is not None:
+        hinted = await session.get(Ticket, message.ticket_hint, with_for_update=True)
+        if hinted is not None:
+            # A quoted ticket number is only trusted from the person who opened the ticket.
+            requester = await contact_for_ticket(session, hinted)
+            if requester == (message.sender.channel, message.sender.address.lower()):
+                ticket = hinted
+    if ticket is None:
+        ticket = await ticket_by_keys(session, message.channel, message.related_keys)
+    return ticket
+
+
+async def contact_for_ticket(session: AsyncSession, ticket: Ticket) -> tuple[str, str]:
+    from core.models import Contact
+
+    contact = await session.get(Contact, ticket.requester_id)
+    return (contact.channel, contact.address.lower()) if contact else ("", "")
+
+
+async def _record_message(
+    ctx: Context, session: AsyncSession, ticket: Ticket, message: InboundMessage
+) -> None:
+    now = ctx.now()
+    event = await add_event(
+        session, ticket, "customer_message", _body(ctx, message), now,
+        author=message.sender.name or message.sender.address,
+        channel=message.channel, external_id=message.external_id,
+    )  # fmt: skip
+    for attachment in message.attachments:
+        session.add(
+            AttachmentRow(
+                ticket_id=ticket.id,
+                event_id=event.id,
+                name=attachment.name,
+                content_type=attachment.content_type,
+                size=attachment.size,
+                stored_at=attachment.stored_at,
+            )
+        )
+    keys = (message.external_id, *message.thread_keys)
+    await register_keys(session, message.channel, keys, ticket.id)
+
+
+async def open_ticket(
+    ctx: Context, session: AsyncSession, message: InboundMessage, linked: Ticket | None = None
+) -> Ticket:
+    now = ctx.now()
+    sender = message.sender
+    contact = await contact_for(session, sender.channel, sender.address, sender.name, now)
+    target = message.reply_target
+    ticket = Ticket(
+        status=Status.NEW.value,
+        priority=_priority(ctx, message),
+        subject=_subject(message),
+        requester_id=contact.id,
+        reply_channel=target.channel,
+        reply_address=target.address,
+        reply_thread=target.thread,
+        waiting_on="",
+        linked_ticket_id=linked.id if linked else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(ticket)
+    await session.flush()
+    if linked is not None:
+        await move_keys(session, message.channel, message.thread_keys, ticket.id)
+        await add_event(
+            session, ticket, "note", f"Follows up on closed ticket {linked.ref}.", now,
+            visibility=INTERNAL, author="tidings",
+        )  # fmt: skip
+    await _record_message(ctx, session, ticket, message)
+    await tell_customer(
+        ctx, session, ticket, "ack", "ack", author="tidings", automatic=True, name=sender.name
+    )
+    await refresh_cards(ctx, session, ticket)
+    return ticket
+
+
+async def apply_inbound(ctx: Context, session: AsyncSession, message: InboundMessage) -> Outcome:
+    """Turn one customer message into a new ticket or an event on an existing one."""
+    now = ctx.now()
+    if message.kind is InboundKind.BOUNCE:
+        return await _apply_bounce(ctx, session, message)
+    if message.kind is not InboundKind.MESSAGE:
+        ticket = await ticket_by_keys(session, message.channel, message.thread_keys)
+        if ticket is None:
+            return Outcome(f"ignored: {message.kind.value} ({message.note or 'no ticket'})")
+        # An auto-reply to one of our messages: on the record for agents, never answered.
+        await add_event(
+            session, ticket, "auto_reply", message.text[:2000], now, visibility=INTERNAL,
+            author=message.sender.address, channel=message.channel,
+        )  # fmt: skip
+        return Outcome(f"recorded {message.kind.value} on {ticket.ref}", ticket.id)
+
+    already = await session.scalar(
+        select(TicketRef.ticket_id).where(
+            TicketRef.channel == message.channel, TicketRef.key == message.external_id
+        )
+    )
+    if already is not None:
+        return Outcome(f"duplicate of a message already on T-{already}", already)
+
+    ticket = await _find_ticket(session, message)
+    if ticket is None:
+        ticket = await open_ticket(ctx, session, message)
+        return Outcome(f"opened {ticket.ref}", ticket.id)
+    if ticket.status == Status.CLOSED.value:
+        new = await open_ticket(ctx, session, message, linked=ticket)
+        return Outcome(f"opened {new.ref} (follows closed {ticket.ref})", new.id)
+    if ticket.status == Status.RESOLVED.value:
+        window = ctx.settings.reminders.reopen_window
+        if ticket.resolved_at is not None and now - ticket.resolved_at > window:
+            new = await open_ticket(ctx, session, message, linked=ticket)
+            return Outcome(f"opened {new.ref} (after {ticket.ref}'s reopen window)", new.id)
+        await _record_message(ctx, session, ticket, message)
+        await reopen(ctx, session, ticket, author=message.sender.name or "customer")
+        return Outcome(f"reopened {ticket.ref}", ticket.id)
+    await _record_message(ctx, session, ticket, message)
+    await refresh_cards(ctx, session, ticket)
+    return Outcome(f"added to {ticket.ref}", ticket.id)
+
+
+async def reopen(ctx: Context, session: AsyncSession, ticket: Ticket, *, author: str) -> None:
+    ticket.status = Status.OPEN.value
+    ticket.resolved_at = None
+    ticket.closed_at = None
+    await tell_customer(ctx, session, ticket, "reopened", "reopened", author=author, automatic=True)
+    await refresh_cards(ctx, session, ticket)
+
+
+async def _apply_bounce(ctx: Context, session: AsyncSession, message: InboundMessage) -> Outcome:
+    """A delivery report: when it names one of our messages, that delivery failed."""
+    ticket = await ticket_by_keys(session, message.channel, message.bounced_keys)
+    if ticket is None:
+        return Outcome(f"ignored: bounce naming none of our messages ({message.note})")
+    now = ctx.now()
+    keys = [key for key in message.bounced_keys if key]
+    failed_rows = (
+        await session.scalars(
+            select(OutboxRow).where(
+                OutboxRow.ticket_id == ticket.id,
+                OutboxRow.token.in_(keys) | OutboxRow.external_id.in_(keys),
+            )
+        )
+    ).all()
+    for row in failed_rows:
+        row.status = OutboxStatus.FAILED.value
+        row.last_error = f"bounced: {message.note or message.subject}"[:2000]
+    reason = message.note or "the receiving mail server returned it"
+    await add_event(
+        session, ticket, "delivery_failed", f"Bounce from {message.sender.address}: {reason}",
+        now, visibility=INTERNAL, author="tidings", channel=message.channel,
+    )  # fmt: skip
+    excerpt = ticket.subject
+    await alert_agents(
+        ctx, session, ticket, "delivery_failed",
+        ctx.texts.render("delivery_failed", ref=ticket.ref, channel=message.channel,
+                         reason=reason, excerpt=excerpt),
+    )  # fmt: skip
+    return Outcome(f"bounce recorded on {ticket.ref}", ticket.id)
+
+
+async def apply_agent_message(ctx: Context, session: AsyncSession, message: AgentMessage) -> Outcome:
+    """An agent wrote in a triage card's thread: reply to the customer, or a note."""
+    from core.commands import run_words
+
+    ticket = await ticket_by_keys(session, message.channel, message.thread_keys)
+    if ticket is None:
+        return Outcome("ignored: agent message outside any ticket thread")
+    actor = message.actor
+    agent = ctx.agent_name(actor.channel, actor.user_id, actor.roles)
+    if agent is None:
+        return Outcome(f"ignored: {actor.user_id} is not an agent")
+    text = message.text.strip()
+    verb = "reply"
+    if text.lower().startswith("note:"):
+        verb, text = "note", text[5:].strip()
+    if not text:
+        return Outcome("ignored: empty agent message")
+    reply = await run_words(ctx, session, agent, f"{verb} {ticket.ref} {text}")
+    return Outcome(f"agent {agent}: {reply.text[:200]}", ticket.id)
+

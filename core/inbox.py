@@ -1,0 +1,164 @@
+"""The durable inbox: group-committed raw payloads, then decoded and applied to tickets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from core.channel import AgentMessage, Channel, Decoded, Ignored, InboundMessage, RawInbound
+from core.context import Context
+from core.db import Database
+from core.inbound import Outcome, apply_agent_message, apply_inbound
+from core.models import InboxRow
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+MAX_PROCESS_ATTEMPTS = 5
+
+
+class InboxWriter:
+    """Persists raw payloads; concurrent callers share one transaction (group commit).
+
+    A caller's `put` returns only after the transaction holding its row has committed, so the
+    adapter can acknowledge the platform knowing a crash now loses nothing.
+    """
+
+    def __init__(self, db: Database, clock: Callable[[], datetime]) -> None:
+        self.db = db
+        self.now = clock
+        self._pending: list[tuple[RawInbound, asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.stored = asyncio.Event()  # set after each commit, for the processor
+        self.batches = 0
+
+    async def put(self, raw: RawInbound) -> bool:
+        """Store `raw`; True when new, False when (channel, external_id) was already there."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((raw, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_all())
+        return await asyncio.shield(future)
+
+    async def _flush_all(self) -> None:
+        while self._pending:
+            # Let every caller that is ready this loop iteration join the batch.
+            await asyncio.sleep(0)
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            try:
+                new_keys = await self._write(batch)
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            seen: set[tuple[str, str]] = set()
+            for raw, future in batch:
+                key = (raw.channel, raw.external_id)
+                fresh = key in new_keys and key not in seen
+                seen.add(key)
+                if not future.done():
+                    future.set_result(fresh)
+            self.batches += 1
+            self.stored.set()
+
+    async def _write(self, batch: list[tuple[RawInbound, asyncio.Future[bool]]]) -> set[tuple[str, str]]:
+        now = self.now()
+        unique: dict[tuple[str, str], RawInbound] = {}
+        for raw, _ in batch:
+            unique.setdefault((raw.channel, raw.external_id), raw)
+        values = [
+            {"channel": raw.channel, "external_id": raw.external_id, "payload": raw.payload,
+             "received_at": now, "outcome": "", "attempts": 0}
+            for raw in unique.values()
+        ]  # fmt: skip
+        insert = sqlite_insert if self.db.is_sqlite else pg_insert
+        statement = (
+            insert(InboxRow)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+            .returning(InboxRow.channel, InboxRow.external_id)
+        )
+        async with self.db.transaction() as session:
+            rows = (await session.execute(statement)).all()
+        return {(channel, external_id) for channel, external_id in rows}
+
+
+class InboxProcessor:
+    """Decodes stored payloads with their channel's pure decoder and applies them to tickets."""
+
+    def __init__(self, db: Database, ctx: Context, channels: Mapping[str, Channel]) -> None:
+        self.db = db
+        self.ctx = ctx
+        self.channels = channels
+
+    async def process_pending(self, limit: int = 200) -> int:
+        """Process up to `limit` stored rows; return how many were handled."""
+        query = (
+            select(InboxRow.id, InboxRow.channel, InboxRow.payload)
+            .where(InboxRow.processed_at.is_(None))
+            .where(InboxRow.channel.in_(list(self.channels)))
+            .order_by(InboxRow.id)
+            .limit(limit)
+        )
+        async with self.db.sessions() as session:
+            rows = (await session.execute(query)).all()
+        if not rows:
+            return 0
+        # Decoding (MIME parsing, JSON) is CPU work; keep it off the event loop's hot path.
+        decoded = await asyncio.to_thread(
+            lambda: [(row.id, self._decode(row.channel, row.payload)) for row in rows]
+        )
+        for row_id, result in decoded:
+            await self._apply(row_id, result)
+        return len(rows)
+
+    def _decode(self, channel: str, payload: bytes) -> Decoded | Exception:
+        try:
+            return self.channels[channel].decode(payload)
+        except Exception as exc:  # decode must not raise; if it does, the row records why
+            return exc
+
+    async def _apply(self, row_id: int, result: Decoded | Exception) -> None:
+        try:
+            async with self.db.transaction() as session:
+                row = await session.get(InboxRow, row_id, with_for_update=True)
+                if row is None or row.processed_at is not None:
+                    return  # another worker got there first
+                outcome = await self._outcome(session, result)
+                row.processed_at = self.ctx.now()
+                row.outcome = outcome.text[:500]
+                row.ticket_id = outcome.ticket_id
+                row.attempts += 1
+        except Exception as exc:
+            log.exception("inbox row %s could not be applied", row_id)
+            await self._record_failure(row_id, exc)
+
+    async def _outcome(self, session, result: Decoded | Exception) -> Outcome:  # type: ignore[no-untyped-def]
+        if isinstance(result, Exception):
+            return Outcome(f"rejected: undecodable ({type(result).__name__}: {result})")
+        if isinstance(result, Ignored):
+            return Outcome(f"ignored: {result.reason}")
+        if isinstance(result, InboundMessage):
+            return await apply_inbound(self.ctx, session, result)
+        if isinstance(result, AgentMessage):
+            return await apply_agent_message(self.ctx, session, result)
+        return Outcome(f"rejected: unknown decode result {type(result).__name__}")
+
+    async def _record_failure(self, row_id: int, exc: Exception) -> None:
+        async with self.db.transaction() as session:
+            row = await session.get(InboxRow, row_id)
+            if row is None:
+                return
+            row.attempts += 1
+            row.outcome = f"error: {type(exc).__name__}: {exc}"[:500]
+            if row.attempts >= MAX_PROCESS_ATTEMPTS:
+                # Still stored and visible; we stop retrying a message that always fails.
+                row.processed_at = self.ctx.now()
+                log.error("inbox row %s gave up after %s attempts", row_id, row.attempts)

@@ -65,6 +65,9 @@ class Database:
     async def upgrade(self) -> None:
         """Apply every Alembic migration not yet applied."""
         async with self.engine.begin() as connection:
+            if not self.is_sqlite:
+                # Several processes may start at once on PostgreSQL: one migrates, others wait.
+                await connection.execute(text("SELECT pg_advisory_xact_lock(72656701)"))
             await connection.run_sync(_run_upgrade)
 
     async def ping(self) -> str | None:

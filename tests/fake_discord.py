@@ -12,9 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
-from fake_discord_gateway import GatewayMixin
-from fake_discord_interactions import InteractionsMixin
-from fake_discord_payloads import (
+from tests.fake_discord_gateway import GatewayMixin
+from tests.fake_discord_interactions import InteractionsMixin
+from tests.fake_discord_payloads import (
     FakeGuild,
     FakeUser,
     message_payload,
@@ -26,7 +26,9 @@ API = "/api/v10"
 INTERACTION_DEADLINE = 3.0  # seconds Discord gives a bot to answer an interaction
 
 
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     # discord.py compares the header to "application/json" exactly: no charset suffix.
     all_headers = {"Content-Type": "application/json", **(headers or {})}
     return web.Response(body=json.dumps(data).encode(), status=status, headers=all_headers)
@@ -167,8 +169,16 @@ class FakeDiscord(GatewayMixin, InteractionsMixin):
     def rate_limit_next(self, method: str, path_regex: str, retry_after: float) -> None:
         # Discord's own 429s come through Cloudflare with a Via header; without it discord.py
         # assumes a Cloudflare ban and gives up.
-        body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": False}
-        headers = {"Via": "1.1 google", "Retry-After": str(retry_after), "X-RateLimit-Scope": "user"}
+        body = {
+            "message": "You are being rate limited.",
+            "retry_after": retry_after,
+            "global": False,
+        }
+        headers = {
+            "Via": "1.1 google",
+            "Retry-After": str(retry_after),
+            "X-RateLimit-Scope": "user",
+        }
         self.fail_next(method, path_regex, 429, body, headers)
 
     # -- what the bot did --------------------------------------------------------------------
@@ -326,7 +336,11 @@ class FakeDiscord(GatewayMixin, InteractionsMixin):
         if not 1 <= len(body.get("name", "")) <= 100:
             return error(400, 50035, "Invalid Form Body", {"name": "length"})
         thread = thread_payload(
-            thread_id=mid, parent_id=cid, guild_id=self.guild.id, name=body["name"], owner=self.bot.id
+            thread_id=mid,
+            parent_id=cid,
+            guild_id=self.guild.id,
+            name=body["name"],
+            owner=self.bot.id,
         )
         self.channels[mid] = thread
         await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
@@ -435,8 +449,8 @@ class FakeDiscord(GatewayMixin, InteractionsMixin):
         await self.answered(record)
         return record
 
-    async def answered(self, record: InteractionRecord, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
+    async def answered(self, record: InteractionRecord, within: float = 10.0) -> None:
+        deadline = time.monotonic() + within
         while not record.is_final():
             record.changed.clear()
             remaining = deadline - time.monotonic()

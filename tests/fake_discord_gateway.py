@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 if TYPE_CHECKING:
-    from fake_discord_payloads import FakeGuild, FakeUser
+    from tests.fake_discord_payloads import FakeGuild, FakeUser
 
 HEARTBEAT_INTERVAL_MS = 41250
 
@@ -128,7 +128,7 @@ class GatewayMixin:
         """The sequence number of the newest event of the newest session."""
         return max((s.seq for s in self.sessions.values()), default=0)
 
-    async def sync(self, timeout: float = 5.0) -> None:
+    async def sync(self, within: float = 5.0) -> None:
         """Return once the bot has read every event sent so far (a heartbeat round trip)."""
         live = [s for s in self.sessions.values() if s.ws is not None and not s.ws.closed]
         if not live:
@@ -138,9 +138,9 @@ class GatewayMixin:
         for session in live:
             assert session.ws is not None
             await session.ws.send_json({"op": 1, "d": None})
-        await asyncio.wait_for(waiter, timeout)
+        await asyncio.wait_for(waiter, within)
 
-    async def drop(self, *, replay_from: int | None = None, timeout: float = 10.0) -> None:
+    async def drop(self, *, replay_from: int | None = None, within: float = 10.0) -> None:
         """Close the bot's socket like a network blip; wait until it has RESUMEd.
 
         With `replay_from`, the RESUME replays events after that sequence number even if the
@@ -151,7 +151,7 @@ class GatewayMixin:
         for session in self.sessions.values():
             if session.ws is not None:
                 await session.ws.close(code=4000, message=b"blip")
-        await asyncio.wait_for(self._resumed.wait(), timeout)
+        await asyncio.wait_for(self._resumed.wait(), within)
 
     async def close_sockets(self, code: int = 1000) -> None:
         for session in self.sessions.values():

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from fake_discord_payloads import FakeUser, interaction_payload
+from tests.fake_discord_payloads import FakeUser, interaction_payload
 
 if TYPE_CHECKING:
-    from fake_discord import InteractionRecord
+    from tests.fake_discord import InteractionRecord
 
 COMMAND, COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 2, 3, 4, 5
 
@@ -38,7 +38,7 @@ class InteractionsMixin:
         channel_id: str | None = None,
         message: dict[str, Any] | None = None,
     ) -> InteractionRecord:
-        from fake_discord import InteractionRecord
+        from tests.fake_discord import InteractionRecord
 
         if channel_id is None:
             channel = self.dm_channel(person)
@@ -101,12 +101,20 @@ class InteractionsMixin:
         return await self.interact(person, COMMAND, data, channel_id=channel_id)
 
     async def autocomplete(
-        self, person: FakeUser, sub: str, focused: str, *, channel_id: str | None = None, **options: str
+        self,
+        person: FakeUser,
+        sub: str,
+        focused: str,
+        *,
+        channel_id: str | None = None,
+        **options: str,
     ) -> InteractionRecord:
         data = self._command_data(sub, options, channel_id, focused=focused)
         return await self.interact(person, AUTOCOMPLETE, data, channel_id=channel_id)
 
-    async def click(self, person: FakeUser, message: dict[str, Any], label: str) -> InteractionRecord:
+    async def click(
+        self, person: FakeUser, message: dict[str, Any], label: str
+    ) -> InteractionRecord:
         """`person` presses the button labelled `label` on one of the bot's messages."""
         buttons = [c for row in message.get("components", []) for c in row.get("components", [])]
         button = next((b for b in buttons if b.get("label") == label), None)
@@ -146,5 +154,7 @@ class InteractionsMixin:
                 raise AssertionError(f"{value!r} is not an option of {custom_id!r}: {options}")
             return {"type": 3, "id": 0, "custom_id": custom_id, "values": [value] if value else []}
         if len(value) > component.get("max_length", 4000):
-            raise AssertionError(f"{custom_id!r} allows at most {component['max_length']} characters")
+            raise AssertionError(
+                f"{custom_id!r} allows at most {component['max_length']} characters"
+            )
         return {"type": 4, "id": 0, "custom_id": custom_id, "value": value}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -210,12 +211,17 @@ def thread_name(ref: str, subject: str) -> str:
     return name if len(name) <= THREAD_NAME_LIMIT else name[: THREAD_NAME_LIMIT - 1] + "…"
 
 
+_QUOTE_BEFORE_SPACE = re.compile(r"[\"'“”](?=\s)")
+
+
 def _quoted(value: str) -> str:
-    """A multi-word argument that the grammar must read as one word."""
-    value = " ".join(value.split())
-    if " " not in value:
-        return value
-    return '"' + value.replace('"', "'") + '"'
+    """Quote `what` so the grammar knows where it ends and the customer's text begins.
+
+    The grammar ends a quoted word at any quote mark followed by a space, so such marks
+    inside the value are dropped.
+    """
+    value = _QUOTE_BEFORE_SPACE.sub("", " ".join(value.split())).strip("\"'“” ")
+    return f'"{value}"'
 
 
 def command_words(sub: str, options: Mapping[str, str | None]) -> str:
@@ -231,7 +237,8 @@ def command_words(sub: str, options: Mapping[str, str | None]) -> str:
     elif sub == "eta":
         parts = (sub, ticket, get("when"), get("text"))
     elif sub == "wait":
-        parts = (sub, ticket, _quoted(get("what")), get("text"))
+        what, text = get("what"), get("text")
+        parts = (sub, ticket, _quoted(what) if text else what, text)
     elif sub == "resolve":
         parts = (sub, ticket, get("text"))
     elif sub == "assign":

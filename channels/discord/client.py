@@ -1,0 +1,208 @@
+"""The discord.Client: stores inbound messages, runs agent commands and answers interactions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from channels.discord.translate import CHANNEL, FormSpec, Routing, split_text, where
+from core.channel import Actor, CommandReply, Intake, RawInbound
+from core.config import Settings
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+FAILED = "That did not work because of a problem on our side (it is logged). Nothing was changed."
+
+
+def intents() -> discord.Intents:
+    """Exactly what Tidings needs; message_content is privileged (enable it in the portal)."""
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    wanted.guild_messages = True
+    wanted.dm_messages = True
+    wanted.message_content = True
+    return wanted
+
+
+def actor_of(user: discord.User | discord.Member) -> Actor:
+    roles: tuple[str, ...] = ()
+    if isinstance(user, discord.Member):
+        roles = tuple(str(role.id) for role in user.roles if not role.is_default())
+    return Actor(CHANNEL, str(user.id), user.name, roles)
+
+
+class TidingsClient(discord.Client):
+    """One bot connection; the adapter owns its lifecycle (login + connect, never run())."""
+
+    def __init__(
+        self, settings: Settings, *, guild_ready_timeout: float = 2.0, defer_after: float = 2.0
+    ) -> None:
+        super().__init__(
+            intents=intents(),
+            allowed_mentions=NO_MENTIONS,
+            guild_ready_timeout=guild_ready_timeout,
+            # A longer rate limit than this surfaces as RateLimited, so the outbox (not a
+            # sleeping coroutine) waits it out and /healthz stays truthful.
+            max_ratelimit_timeout=30.0,
+            chunk_guilds_at_startup=False,
+        )
+        self.settings = settings
+        self.intake: Intake | None = None
+        self.routing = Routing(
+            frozenset(settings.discord.intake_channels), settings.discord.triage_channel
+        )
+        self.form = FormSpec(tuple(settings.intake.fields), dict(settings.intake.impact_priority))
+        # Interactions must be answered within 3 s; past this we defer and answer by follow-up.
+        self.defer_after = defer_after
+        self.tree: app_commands.CommandTree[TidingsClient] = app_commands.CommandTree(self)
+
+    async def setup_hook(self) -> None:
+        from channels.discord.commands import TicketGroup
+        from channels.discord.views import CardButton
+
+        self.tree.add_command(TicketGroup())
+        # Dynamic items match custom ids by pattern, so buttons on cards posted before a
+        # restart keep working without re-registering a view per message.
+        self.add_dynamic_items(CardButton)
+
+    async def sync_commands(self) -> None:
+        guild = self.settings.discord.guild
+        if guild:
+            target = discord.Object(int(guild))
+            self.tree.copy_global_to(guild=target)
+            await self.tree.sync(guild=target)
+        else:
+            await self.tree.sync()
+
+    # -- inbound -----------------------------------------------------------------------------
+    async def on_message(self, message: discord.Message) -> None:
+        if self.intake is None or (self.user is not None and message.author.id == self.user.id):
+            return
+        record = await self.record_of(message)
+        place = where(record, self.routing)
+        if place.startswith("ignore"):
+            log.debug("discord message %s skipped: %s", message.id, place)
+            return
+        payload = json.dumps(record, sort_keys=True).encode()
+        # Durable and deduplicated on the message id: a gateway replay or RESUME re-sends the
+        # same id and the core answers False, so nothing happens twice.
+        await self.intake.receive(RawInbound(CHANNEL, str(message.id), payload))
+
+    async def record_of(self, message: discord.Message) -> dict[str, Any]:
+        """The minimal fields of a message that decode() needs, as a JSON-ready dict."""
+        channel = message.channel
+        kind, parent = "other", ""
+        if isinstance(channel, discord.DMChannel):
+            kind = "dm"
+        elif isinstance(channel, discord.Thread):
+            kind, parent = "thread", str(channel.parent_id)
+        elif isinstance(channel, discord.TextChannel):
+            kind = "text"
+        elif isinstance(channel, discord.PartialMessageable) and message.guild is not None:
+            kind, parent = await self._kind_of_uncached(channel.id)
+        roles = getattr(message.author, "roles", [])
+        reference = message.reference.message_id if message.reference else None
+        return {
+            "type": "message",
+            "id": str(message.id),
+            "channel_id": str(channel.id),
+            "channel_kind": kind,
+            "parent_id": parent,
+            "guild_id": str(message.guild.id) if message.guild else "",
+            "author": {
+                "id": str(message.author.id),
+                "name": message.author.display_name,
+                "bot": message.author.bot,
+            },
+            "roles": [str(r.id) for r in roles if not r.is_default()],
+            "content": message.content,
+            "message_type": message.type.value,
+            "webhook_id": str(message.webhook_id or ""),
+            "reference_id": str(reference or ""),
+            "attachments": [
+                {
+                    "filename": a.filename,
+                    "content_type": a.content_type or "",
+                    "size": a.size,
+                    "url": a.url,
+                }
+                for a in message.attachments
+            ],
+            "created_at": message.created_at.isoformat(),
+        }
+
+    async def _kind_of_uncached(self, channel_id: int) -> tuple[str, str]:
+        # A thread we have not seen created (e.g. before a restart): ask Discord what it is.
+        try:
+            channel = await self.fetch_channel(channel_id)
+        except discord.HTTPException as exc:
+            log.warning("cannot look up discord channel %s: %s", channel_id, exc)
+            return "other", ""
+        if isinstance(channel, discord.Thread):
+            return "thread", str(channel.parent_id)
+        return ("text", "") if isinstance(channel, discord.TextChannel) else ("other", "")
+
+    # -- interactions ------------------------------------------------------------------------
+    async def answer(
+        self, interaction: discord.Interaction[Any], work: Awaitable[CommandReply | str]
+    ) -> None:
+        """Answer ephemerally; defer first if the work is not done before `defer_after`."""
+        task = asyncio.ensure_future(work)
+        done, _ = await asyncio.wait({task}, timeout=self.defer_after)
+        deferred = task not in done
+        if deferred:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            result = await task
+            text = result if isinstance(result, str) else result.text
+        except Exception:
+            log.exception("discord interaction %s failed", interaction.id)
+            text = FAILED
+        chunks = split_text(text) or ["Done."]
+        if not deferred:
+            await interaction.response.send_message(
+                chunks[0], ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+            chunks = chunks[1:]
+        for chunk in chunks:
+            await interaction.followup.send(chunk, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    async def run_command(self, interaction: discord.Interaction[Any], words: str) -> None:
+        """Run command-grammar words as the interaction's user; the core decides who may."""
+        if self.intake is None:
+            await interaction.response.send_message(
+                "Tidings is starting; try again.", ephemeral=True
+            )
+            return
+        await self.answer(interaction, self.intake.command(actor_of(interaction.user), words))
+
+    async def submit_form(
+        self, interaction: discord.Interaction[Any], answers: dict[str, str]
+    ) -> None:
+        """Store a `/ticket new` form; the ticket's acknowledgement arrives in the person's DMs."""
+        await self.answer(interaction, self._store_form(interaction, answers))
+
+    async def _store_form(
+        self, interaction: discord.Interaction[Any], answers: dict[str, str]
+    ) -> str:
+        if self.intake is None:
+            return "Tidings is starting; try again in a moment."
+        dm = await interaction.user.create_dm()
+        record = {
+            "type": "form",
+            "id": str(interaction.id),
+            "author": {"id": str(interaction.user.id), "name": interaction.user.display_name},
+            "roles": list(actor_of(interaction.user).roles),
+            "dm_channel_id": str(dm.id),
+            "fields": answers,
+        }
+        payload = json.dumps(record, sort_keys=True).encode()
+        await self.intake.receive(RawInbound(CHANNEL, f"form:{interaction.id}", payload))
+        return "Thanks, we have it. Your ticket number and our replies will come to your DMs."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import Iterator
-from email.header import Header, decode_header
+from email.header import decode_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
@@ -64,38 +64,51 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     return data.decode("cp1252", "replace")
 
 
-def _raw_header_text(value: object) -> str:
-    """compat32 returns str (8-bit bytes smuggled as surrogates) or Header; make it real text."""
-    if isinstance(value, Header):
-        try:
-            return str(value)
-        except Exception:
-            value = value.encode() if hasattr(value, "encode") else ""
-    text = str(value)
-    if any("\udc80" <= ch <= "\udcff" for ch in text):
-        text = decode_bytes(text.encode("utf-8", "surrogateescape"), None)
-    return text
+def raw_values(msg: Message, name: str) -> list[bytes]:
+    """A header's values as the bytes that arrived (compat32 keeps them, surrogate-escaped)."""
+    wanted = name.lower()
+    try:
+        items = msg.raw_items()
+        return [
+            str(value).encode("utf-8", "surrogateescape")
+            for key, value in items
+            if key.lower() == wanted
+        ]
+    except Exception:
+        return []
+
+
+def _unfold(text: str) -> str:
+    return re.sub(r"\s*\r?\n\s*", " ", text)
+
+
+def header_bytes_text(data: bytes) -> str:
+    """Header bytes to text: encoded words in their charsets, raw 8-bit as UTF-8/Windows-1252."""
+    if _ENCODED_WORD.search(data.decode("latin-1")):
+        # latin-1 maps each byte to one character, so decode_header hands the bytes back intact.
+        return decode_words(data.decode("latin-1"), raw_charset=True)
+    return _CTRL.sub("", _unfold(decode_bytes(data, None))).strip()
 
 
 def header_text(msg: Message, name: str) -> str:
-    """A header's value as readable text: RFC 2047 words decoded, whitespace unfolded."""
-    try:
-        value = msg.get(name)
-    except Exception:
-        return ""
-    if value is None:
-        return ""
-    return decode_words(_raw_header_text(value))
+    """A header's (first) value as readable text: RFC 2047 words decoded, unfolded."""
+    values = raw_values(msg, name)
+    return header_bytes_text(values[0]) if values else ""
 
 
-def decode_words(text: str) -> str:
-    """Decode RFC 2047 encoded words, each in its own charset, forgiving bad labels."""
-    text = re.sub(r"\s*\r?\n\s*", " ", text)
+def decode_words(text: str, raw_charset: bool = False) -> str:
+    """Decode RFC 2047 encoded words, each in its own charset, forgiving bad labels.
+
+    With `raw_charset`, characters outside encoded words are bytes read as latin-1 and are
+    re-decoded as UTF-8 (else Windows-1252), the way mail clients treat raw 8-bit headers.
+    """
+    text = _unfold(text)
     if _ENCODED_WORD.search(text):
         try:
-            pieces = decode_header(text)
             out = []
-            for chunk, charset in pieces:
+            for chunk, charset in decode_header(text):
+                if isinstance(chunk, str):
+                    chunk = chunk.encode("latin-1", "replace") if raw_charset else chunk
                 if isinstance(chunk, bytes):
                     out.append(decode_bytes(chunk, charset))
                 else:
@@ -103,13 +116,15 @@ def decode_words(text: str) -> str:
             text = "".join(out)
         except Exception:
             pass  # keep the undecoded text rather than lose the subject
+    elif raw_charset:
+        text = decode_bytes(text.encode("latin-1", "replace"), None)
     return _CTRL.sub("", text).strip()
 
 
 def addresses(msg: Message, name: str) -> list[tuple[str, str]]:
     """(display name, address) pairs of an address header; unparseable entries dropped."""
     try:
-        values = [_raw_header_text(v) for v in msg.get_all(name) or []]
+        values = [_unfold(decode_bytes(v, None)) for v in raw_values(msg, name)]
         pairs = getaddresses(values)
     except Exception:
         return []
@@ -126,8 +141,11 @@ def first_address(msg: Message, name: str) -> tuple[str, str]:
     if found:
         return found[0]
     # getaddresses is strict about some forms parseaddr still reads.
+    values = raw_values(msg, name)
+    if not values:
+        return "", ""
     try:
-        display, addr = parseaddr(_raw_header_text(msg.get(name, "")))
+        display, addr = parseaddr(_unfold(decode_bytes(values[0], None)))
     except Exception:
         return "", ""
     return (decode_words(display), addr) if "@" in addr else ("", "")
@@ -193,7 +211,9 @@ def filename(part: Message) -> str:
         name = param(part, "filename", "content-disposition")
     if not name:
         name = param(part, "name")
-    return decode_words(_raw_header_text(name)) if name else ""
+    if any("\udc80" <= ch <= "\udcff" for ch in name):
+        name = decode_bytes(name.encode("utf-8", "surrogateescape"), None)
+    return decode_words(name) if name else ""
 
 
 def is_attachment(part: Message) -> bool:

@@ -1,0 +1,106 @@
+"""EmailChannel: the SMTP intake, the pure decoder and the outbound transports, as one Channel."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from channels.email.outbound import build_message, domain_of, message_id
+from channels.email.parse import ParseOptions, decode_payload
+from channels.email.server import IntakeHandler, SmtpServer, make_acceptor, tls_context
+from channels.email.transport import Transport, build_transport
+from core.channel import (
+    Decoded,
+    DeliveryError,
+    Intake,
+    OutboundMessage,
+    ReplyTarget,
+    SendResult,
+)
+from core.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def parse_options(settings: Settings) -> ParseOptions:
+    """Our domains (whose Message-IDs are ours) and addresses (mail from them is a loop)."""
+    cfg = settings.email
+    addresses = {cfg.from_address.lower()}
+    addresses.update(a.lower() for a in cfg.addresses if not a.startswith("@"))
+    domains = {domain_of(cfg.from_address)}
+    return ParseOptions(
+        our_domains=frozenset(domains),
+        our_addresses=frozenset(addresses),
+        attachments_dir=cfg.attachments_dir,
+    )
+
+
+class EmailChannel:
+    """Mail in through our SMTP server, mail out through a relay or a Maildir."""
+
+    name = "email"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: Transport | None = None,
+        from_name: str = "",
+    ) -> None:
+        self.settings = settings
+        self.config = settings.email
+        self.options = parse_options(settings)
+        self.transport = transport or build_transport(self.config.outbound)
+        self.from_name = from_name
+        accepts = make_acceptor(self.config.addresses)
+        self.handler = IntakeHandler(accepts, self.config.max_message_bytes)
+        self.server: SmtpServer | None = None
+
+    @property
+    def port(self) -> int:
+        """The port actually listened on (useful with `email.port = 0`)."""
+        return self.server.port if self.server else self.config.port
+
+    @property
+    def address(self) -> str:
+        return f"smtp://{self.config.host}:{self.port}, outbound via {self.transport.describe()}"
+
+    async def start(self, on_message: Intake) -> None:
+        cfg = self.config
+        context = None
+        if cfg.tls_cert or cfg.tls_key:
+            if not (cfg.tls_cert and cfg.tls_key):
+                raise ValueError("email.tls_cert and email.tls_key must be set together")
+            context = tls_context(cfg.tls_cert, cfg.tls_key)
+        self.handler.intake = on_message
+        self.server = SmtpServer(
+            self.handler, cfg.host, cfg.port, hostname=domain_of(cfg.from_address),
+            tls_context=context,
+        )  # fmt: skip
+        await self.server.start()
+
+    async def stop(self) -> None:
+        self.handler.intake = None
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
+
+    def problem(self) -> str | None:
+        if self.server is None or not self.server.listening:
+            return "SMTP intake is not listening"
+        return None
+
+    def decode(self, payload: bytes) -> Decoded:
+        return decode_payload(payload, self.options)
+
+    async def send(self, target: ReplyTarget, message: OutboundMessage) -> SendResult:
+        address = target.address.strip()
+        if "@" not in address or any(ch in address for ch in " \r\n<>,"):
+            raise DeliveryError(f"{address!r} is not an email address", permanent=True)
+        mail = build_message(
+            target, message, from_address=self.config.from_address,
+            from_name=self.from_name, now=datetime.now(UTC),
+        )  # fmt: skip
+        # Bounces come back to the support address, where loop protection records them.
+        await self.transport.deliver(mail, self.config.from_address, [address])
+        return SendResult(external_id=message_id(message.token, self.config.from_address))

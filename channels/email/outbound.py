@@ -1,0 +1,81 @@
+"""OutboundMessage -> an RFC 5322 message: our Message-ID, the thread headers, plain UTF-8 text."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr
+
+from channels.email.envelope import normalize_id
+from core.channel import OutboundMessage, ReplyTarget
+
+# Reply/forward prefixes clients put in front of a subject, in the languages we see most.
+_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|wg|sv|vs|antw|r|tr|rif|ynt)\s*(\[\d+\])?\s*:\s*)+", re.I)
+_TAG = re.compile(r"\[\s*T-\d+\s*\]\s*", re.I)
+_ID_SAFE = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]")
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].strip().strip(">").lower() or "localhost"
+
+
+def message_id(token: str, from_address: str) -> str:
+    """Our Message-ID for an outbox row: derived from its token, so a retry reuses it."""
+    local = _ID_SAFE.sub("-", token) or "tidings"
+    return f"<{local}@{domain_of(from_address)}>"
+
+
+def reply_subject(ticket_ref: str, subject: str) -> str:
+    """`Re: [T-42] <subject>`, without stacking prefixes or tags the thread already carries."""
+    clean = subject
+    for _ in range(5):  # "Re: [T-4] Re: AW: x" peels in a few rounds
+        peeled = _TAG.sub("", _PREFIX.sub("", clean)).strip()
+        if peeled == clean:
+            break
+        clean = peeled
+    clean = " ".join(clean.split())  # no folded or multi-line subjects
+    return f"Re: [{ticket_ref}] {clean}".rstrip() if clean else f"Re: [{ticket_ref}]"
+
+
+def _thread_ids(message: OutboundMessage) -> tuple[str, list[str]]:
+    """In-Reply-To and References, keeping only real message ids (not hashes of id-less mail)."""
+    refs = [ident for ident in (normalize_id(r) for r in message.references) if ident]
+    parent = normalize_id(message.in_reply_to) if message.in_reply_to else ""
+    if parent and parent not in refs:
+        refs.append(parent)
+    if not parent and refs:
+        parent = refs[-1]
+    return parent, refs
+
+
+def build_message(
+    target: ReplyTarget,
+    message: OutboundMessage,
+    *,
+    from_address: str,
+    from_name: str = "",
+    now: datetime | None = None,
+) -> EmailMessage:
+    """The mail the customer gets. Pure: the same inputs give the same headers and body."""
+    mail = EmailMessage(policy=SMTP)
+    mail["From"] = formataddr((from_name, from_address)) if from_name else from_address
+    mail["To"] = target.address
+    mail["Subject"] = reply_subject(message.ticket_ref, message.subject)
+    mail["Message-ID"] = message_id(message.token, from_address)
+    if now is not None:
+        mail["Date"] = format_datetime(now)
+    parent, refs = _thread_ids(message)
+    if parent:
+        mail["In-Reply-To"] = parent
+    if refs:
+        mail["References"] = " ".join(refs)
+    if message.automatic:
+        # RFC 3834: a machine answered. Well-behaved responders will not answer us back, and
+        # Exchange's out-of-office is told not to reply to this either.
+        mail["Auto-Submitted"] = "auto-replied"
+        mail["X-Auto-Response-Suppress"] = "All"
+    mail["X-Tidings-Ticket"] = message.ticket_ref
+    mail.set_content(message.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    return mail

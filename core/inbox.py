@@ -69,25 +69,40 @@ class InboxWriter:
             self.stored.set()
 
     async def _write(self, batch: list[tuple[RawInbound, asyncio.Future[bool]]]) -> set[tuple[str, str]]:
+        """One transaction for the whole batch; returns the keys that were not stored before."""
         now = self.now()
         unique: dict[tuple[str, str], RawInbound] = {}
         for raw, _ in batch:
             unique.setdefault((raw.channel, raw.external_id), raw)
-        values = [
-            {"channel": raw.channel, "external_id": raw.external_id, "payload": raw.payload,
-             "received_at": now, "outcome": "", "attempts": 0}
-            for raw in unique.values()
-        ]  # fmt: skip
+        by_channel: dict[str, list[str]] = {}
+        for channel, external_id in unique:
+            by_channel.setdefault(channel, []).append(external_id)
         insert = sqlite_insert if self.db.is_sqlite else pg_insert
-        statement = (
-            insert(InboxRow)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-            .returning(InboxRow.channel, InboxRow.external_id)
-        )
-        async with self.db.transaction() as session:
-            rows = (await session.execute(statement)).all()
-        return {(channel, external_id) for channel, external_id in rows}
+        async with self.db.engine.begin() as connection:
+            known: set[tuple[str, str]] = set()
+            for channel, external_ids in by_channel.items():
+                rows = await connection.execute(
+                    select(InboxRow.external_id).where(
+                        InboxRow.channel == channel, InboxRow.external_id.in_(external_ids)
+                    )
+                )
+                known.update((channel, external_id) for (external_id,) in rows)
+            fresh = [key for key in unique if key not in known]
+            if fresh:
+                # executemany of one cached statement: far cheaper than compiling a
+                # many-VALUES statement per batch. DO NOTHING covers a racing process.
+                await connection.execute(
+                    insert(InboxRow).on_conflict_do_nothing(
+                        index_elements=["channel", "external_id"]
+                    ),
+                    [
+                        {"channel": channel, "external_id": external_id,
+                         "payload": unique[(channel, external_id)].payload,
+                         "received_at": now, "outcome": "", "attempts": 0}
+                        for channel, external_id in fresh
+                    ],
+                )  # fmt: skip
+        return set(fresh)
 
 
 class InboxProcessor:

@@ -27,6 +27,7 @@ class Call:
     method: str
     args: dict[str, Any]
     token: str
+    answer: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -104,6 +105,17 @@ class FakeSlack:
         found = self.calls_to("chat.postMessage")
         return [c for c in found if channel is None or c.get("channel") == channel]
 
+    def cards(self, channel: str) -> list[str]:
+        """The ts of every Block Kit message (triage card) posted in `channel`."""
+        return [
+            str(call.answer["ts"])
+            for call in self.calls
+            if call.method == "chat.postMessage"
+            and call.answer.get("ok")
+            and call.args.get("channel") == channel
+            and call.args.get("blocks")
+        ]
+
     def next_ts(self) -> str:
         return f"1700000{next(self._ts):03d}.000100"
 
@@ -117,7 +129,8 @@ class FakeSlack:
             args = dict(await request.post())
         args.update(request.query)
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        self.calls.append(Call(method, args, token))
+        call = Call(method, args, token)
+        self.calls.append(call)
         failures = self._failures.get(method)
         if failures:
             failure = failures.popleft()
@@ -135,7 +148,8 @@ class FakeSlack:
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
-        return web.json_response(handler(args))
+        call.answer = handler(args)
+        return web.json_response(call.answer)
 
     def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel", ""))

@@ -24,7 +24,14 @@ from channels.slack.inbound import (
 )
 from channels.slack.markup import escape
 from channels.slack.outbound import RESOLVE, SET_ETA, TAKE, WAITING
-from channels.slack.views import ETA_VIEW, WAIT_VIEW, eta_modal, intake_modal, wait_modal
+from channels.slack.views import (
+    ETA_VIEW,
+    WAIT_VIEW,
+    eta_modal,
+    form_words,
+    intake_modal,
+    wait_modal,
+)
 from core.channel import Actor, Intake, RawInbound
 from core.config import Settings
 
@@ -143,13 +150,7 @@ def build_app(settings: Settings, client: AsyncWebClient, intake: Intake) -> Asy
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
         meta = json.loads(view.get("private_metadata") or "{}")
-        answers = form_answers(view)
-        field, verb = ("when", "eta") if view["callback_id"] == ETA_VIEW else ("what", "wait")
-        words = " ".join(
-            part
-            for part in (verb, meta.get("ref", ""), answers.get(field, ""), answers.get("text", ""))
-            if part
-        )
+        field, words = form_words(view["callback_id"], meta.get("ref", ""), form_answers(view))
         actor = _actor(body)
         reply = await intake.command(actor, words)
         if not reply.ok:

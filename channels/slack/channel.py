@@ -71,12 +71,13 @@ class SlackChannel:
         self._check_config()
         self._session = aiohttp.ClientSession()
         self._client = make_client(self._settings, self._session)
-        self._bolt = build_app(self._settings, self._client, on_message)
+        listener_client = make_client(self._settings, self._session, with_token=False)
+        self._bolt = build_app(self._settings, listener_client, on_message)
         if self._slack.mode == "socket":
             self._socket = AsyncSocketModeHandler(
                 self._bolt,
                 self._slack.app_token,
-                web_client=self._client,
+                web_client=listener_client,
                 ping_interval=self._ping_interval,
             )
             # Connecting retries until Slack answers; start-up must not wait for that.

@@ -75,11 +75,14 @@ class ShortRateLimitRetry(AsyncRateLimitErrorRetryHandler):
         return wait is None or wait <= self.max_wait
 
 
-def make_client(settings: Settings, session: aiohttp.ClientSession) -> AsyncWebClient:
-    """A Web API client on `slack.api_url` sharing one connection pool; no call is made here."""
+def make_client(
+    settings: Settings, session: aiohttp.ClientSession, *, with_token: bool = True
+) -> AsyncWebClient:
+    """A Web API client on `slack.api_url` sharing one connection pool; no call is made here.
+    bolt gets one `with_token=False`: its authorize() hands each request the token instead."""
     handlers: list[AsyncRetryHandler] = [AsyncConnectionErrorRetryHandler(), ShortRateLimitRetry()]
     return AsyncWebClient(
-        token=settings.slack.bot_token,
+        token=settings.slack.bot_token if with_token else None,
         base_url=settings.slack.api_url,
         session=session,
         timeout=REQUEST_TIMEOUT,

@@ -190,9 +190,6 @@ def _decode_intake_form(body: Json, settings: Settings) -> Decoded:
     if not user.get("id"):
         return Ignored("form without a user")
     answers = form_answers(view)
-    labels = {field.name: field.label for field in settings.intake.fields}
-    lines = [f"{labels.get(name, name)}: {answer}" for name, answer in answers.items()]
-    first = next(iter(answers.values()), "")
     impact = answers.get("impact", "")
     return InboundMessage(
         channel=CHANNEL,
@@ -202,8 +199,7 @@ def _decode_intake_form(body: Json, settings: Settings) -> Decoded:
         ),
         # The user id: send() opens the DM and the first reply's ts becomes the thread.
         reply_target=ReplyTarget(CHANNEL, str(user["id"]), ""),
-        text="\n".join(lines),
-        subject=subject_of(first),
+        text="",  # the answers are the message: core lays them out with their labels
         fields=answers,
         priority=settings.intake.impact_priority.get(impact),
         note="submitted with the Slack intake form",

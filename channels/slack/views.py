@@ -110,3 +110,18 @@ def wait_modal(ref: str, channel: str) -> View:
             ),
         ],
     }
+
+
+def form_words(callback_id: str, ref: str, answers: dict[str, str]) -> tuple[str, str]:
+    """The command-grammar words for a submitted ETA / Waiting form, and its main field's id."""
+    text = answers.get("text", "")
+    if callback_id == ETA_VIEW:
+        when = answers.get("when", "")
+        return "when", " ".join(part for part in ("eta", ref, when, text) if part)
+    what = answers.get("what", "")
+    if not text:
+        return "what", f"wait {ref} {what}".strip()
+    # The grammar reads a quoted <what> before the text; keep quote marks inside it from
+    # ending the quote early by turning them into their typographic forms.
+    what = what.replace('"', "“").replace("”", "“").replace("'", "’")
+    return "what", f"wait {ref} “{what}” {text}"

@@ -119,6 +119,7 @@ class FakeDiscord(GatewayMixin, InteractionsMixin):
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> commands
         self.dm_closed: set[str] = set()
         self.interactions: dict[str, InteractionRecord] = {}
+        self.interaction_deadline = INTERACTION_DEADLINE
         self._failures: list[PlannedFailure] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -375,7 +376,7 @@ class FakeDiscord(GatewayMixin, InteractionsMixin):
         record = self.interactions.get(token)
         if record is None or record.payload["id"] != iid:
             return error(404, 10062, "Unknown interaction")
-        if time.monotonic() - record.sent_at > INTERACTION_DEADLINE:
+        if time.monotonic() - record.sent_at > self.interaction_deadline:
             record.rejected.append("answered after 3 s")
             record.changed.set()
             return error(404, 10062, "Unknown interaction")

@@ -109,7 +109,7 @@ class GatewayMixin:
             start, self.replay_from = min(start, self.replay_from), None
         for event in session.events[start:]:
             await ws.send_json(event)
-        await self._send(session, "RESUMED", None)
+        await self._send(session, "RESUMED", {"_trace": ["fake-discord-gateway"]})
         self._resumed.set()
         return session
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
+from typing import Any
 
+import discord
 import pytest
 
 from channels.discord import DiscordChannel
+from core.channel import AgentMessage, InboundMessage, ReplyTarget
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord_harness import RecordingIntake, discord_settings, fast_channel, settle
+from tests.fake_discord_payloads import attachment_payload
+
+EPHEMERAL = 64
 
 
 @pytest.fixture
@@ -19,7 +24,7 @@ async def fake() -> AsyncIterator[FakeDiscord]:
 
 
 @pytest.fixture
-async def intake() -> RecordingIntake:
+def intake() -> RecordingIntake:
     return RecordingIntake()
 
 
@@ -29,15 +34,119 @@ async def bot(fake: FakeDiscord, intake: RecordingIntake) -> AsyncIterator[Disco
     await channel.start(intake)
     yield channel
     await channel.stop()
+    assert channel.connection is not None and channel.connection.done()
+    assert channel.connection.exception() is None
     assert fake.unhandled == []
 
 
-async def test_dm_is_stored_with_the_fields_decode_needs(
+def stored(intake: RecordingIntake, bot: DiscordChannel, message_id: str) -> Any:
+    return bot.decode(intake.stored[("discord", message_id)])
+
+
+async def test_start_identifies_with_the_intents_it_needs_and_syncs_to_the_guild(
+    fake: FakeDiscord, bot: DiscordChannel
+) -> None:
+    intents = discord.Intents._from_value(fake.identify["intents"])
+    assert intents.message_content and intents.dm_messages and intents.guild_messages
+    assert not intents.members and not intents.presences  # privileged, not needed
+    [ticket] = fake.commands[fake.guild.id]
+    assert "global" not in fake.commands
+    subcommands = {option["name"] for option in ticket["options"]}
+    assert subcommands == {
+        "new", "reply", "note", "eta", "wait", "resolve", "close", "reopen",
+        "take", "assign", "priority", "show", "list",
+    }  # fmt: skip
+    assert bot.problem() is None
+
+
+async def test_dm_is_stored_and_decodes_to_a_message_answered_in_the_dm(
     fake: FakeDiscord, intake: RecordingIntake, bot: DiscordChannel
 ) -> None:
     alice = fake.user("alice")
     sent = await fake.dm(alice, "My VPN drops every 5 minutes")
     await settle(fake, bot)
-    record = json.loads(intake.stored[("discord", sent["id"])])
-    assert record["content"] == "My VPN drops every 5 minutes"
-    assert record["channel_kind"] == "dm"
+    message = stored(intake, bot, sent["id"])
+    assert isinstance(message, InboundMessage)
+    assert message.text == "My VPN drops every 5 minutes"
+    assert message.reply_target == ReplyTarget("discord", sent["channel_id"], "")
+    assert message.thread_keys == (f"dm:{sent['channel_id']}",)
+
+
+async def test_intake_channel_message_with_attachment_and_its_thread_reply(
+    fake: FakeDiscord, intake: RecordingIntake, bot: DiscordChannel
+) -> None:
+    alice = fake.user("alice")
+    help_channel = fake.guild.channels["help"]
+    shot = attachment_payload("error.png", "image/png", 48213)
+    root = await fake.say(alice, help_channel, "Printer on floor 3 jams", attachments=[shot])
+    # The bot answers: that creates the thread on Alice's message (thread id == message id).
+    await bot.send(
+        ReplyTarget("discord", help_channel, root["id"]), outbound("We have it: T-1", kind="ack")
+    )
+    reply = await fake.say(alice, root["id"], "It jams on A3 paper only")
+    await settle(fake, bot)
+
+    first = stored(intake, bot, root["id"])
+    assert isinstance(first, InboundMessage)
+    assert first.reply_target == ReplyTarget("discord", help_channel, root["id"])
+    assert [a.name for a in first.attachments] == ["error.png"]
+    second = stored(intake, bot, reply["id"])
+    assert isinstance(second, InboundMessage)
+    assert second.thread_keys == (root["id"],)
+    assert [m["content"] for m in fake.sent(root["id"])] == ["We have it: T-1"]
+
+
+async def test_agent_in_a_card_thread_is_an_agent_message(
+    fake: FakeDiscord, intake: RecordingIntake, bot: DiscordChannel
+) -> None:
+    bob = fake.user("bob", roles=(fake.guild.roles["support"],))
+    triage = fake.guild.channels["triage"]
+    from tests.test_discord_translate import card
+
+    result = await bot.send(
+        ReplyTarget("discord", triage, ""), outbound("", kind="card", card=card())
+    )
+    said = await fake.say(bob, result.external_id, "note: called the vendor")
+    await settle(fake, bot)
+    message = stored(intake, bot, said["id"])
+    assert isinstance(message, AgentMessage)
+    assert message.thread_keys == (result.external_id,)
+    assert message.actor.roles == (fake.guild.roles["support"],)
+
+
+async def test_bots_system_messages_and_other_channels_are_never_stored(
+    fake: FakeDiscord, intake: RecordingIntake, bot: DiscordChannel
+) -> None:
+    alice = fake.user("alice")
+    await fake.say(alice, fake.guild.channels["random"], "lunch?")
+    await fake.say(alice, fake.guild.channels["help"], "", message_type=7)  # "alice joined"
+    await bot.send(ReplyTarget("discord", fake.guild.channels["help"], ""), outbound("hello"))
+    await settle(fake, bot)
+    assert intake.stored == {}
+
+
+async def test_replayed_message_create_after_resume_is_stored_once(
+    fake: FakeDiscord, intake: RecordingIntake, bot: DiscordChannel
+) -> None:
+    alice = fake.user("alice")
+    before = fake.seq()
+    await fake.dm(alice, "Outlook keeps asking for my password")
+    await settle(fake, bot)
+    await fake.drop(replay_from=before)  # the gateway delivers the event a second time
+    await settle(fake, bot)
+    assert fake.resumes == 1
+    assert len(intake.stored) == 1 and intake.duplicates == 1
+
+
+def outbound(text: str, **fields: Any) -> Any:
+    from core.channel import OutboundMessage
+
+    base: dict[str, Any] = {
+        "ticket_ref": "T-1",
+        "subject": "Printer jams",
+        "text": text,
+        "kind": "agent_reply",
+        "automatic": False,
+        "token": "tok-1",
+    }
+    return OutboundMessage(**(base | fields))

@@ -17,13 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.channel import RawInbound  # noqa: E402
-from core.clock import FakeClock  # noqa: E402
-from core.config import load_settings  # noqa: E402
-from core.context import Context  # noqa: E402
-from core.db import Database  # noqa: E402
-from core.inbox import InboxWriter  # noqa: E402
-from core.outbox import DeliveryWorker  # noqa: E402
+from core.channel import RawInbound
+from core.clock import FakeClock
+from core.config import load_settings
+from core.context import Context
+from core.db import Database
+from core.inbox import InboxWriter
+from core.outbox import DeliveryWorker
 
 PAYLOAD = b"From: carol@example.com\r\nSubject: VPN\r\n\r\n" + b"x" * 1500
 
@@ -78,7 +78,7 @@ def fill_outbox(path: Path, pending: int, due: int, now: datetime) -> None:
     def rows(start: int, count: int, when: str):  # type: ignore[no-untyped-def]
         for n in range(start, start + count):
             yield (None, None, None, "email", "carol@example.com", "", "customer", "status_update",
-                   1, f"tok{n}", '{}', "pending", 0, when, "", None, "", "", created, None)  # fmt: skip
+                   1, f"tok{n}", "{}", "pending", 0, when, "", None, "", "", created, None)
 
     sql = (
         "INSERT INTO outbox (ticket_id, event_id, contact_id, channel, address, thread, audience,"
@@ -99,10 +99,11 @@ async def claim_time(folder: Path, pending: int, due: int = 50, repeats: int = 5
     db = Database(url)
     await db.upgrade()
     await db.dispose()
-    fill_outbox(folder / f"outbox-{pending}.db", pending, due * repeats, now)
+    fill_outbox(folder / f"outbox-{pending}.db", pending, due * (repeats + 1), now)
     db = Database(url)
     ctx = Context(load_settings(None, database={"url": url}), FakeClock(now))
     worker = DeliveryWorker(db, ctx, {}, batch=due)
+    await worker.claim()  # warm up the connection pool and statement cache
     timings = []
     for _ in range(repeats):
         start = time.perf_counter()

@@ -19,7 +19,9 @@ from core.desk import Desk
 
 def _parser() -> argparse.ArgumentParser:
     config = argparse.ArgumentParser(add_help=False)
-    config.add_argument("--config", metavar="PATH", help="TOML file (else $TIDINGS_CONFIG, else defaults)")
+    config.add_argument(
+        "--config", metavar="PATH", help="TOML file (else $TIDINGS_CONFIG, else defaults)"
+    )
     parser = argparse.ArgumentParser(
         prog="tidings", description="Help-desk intake that keeps customers informed."
     )
@@ -160,7 +162,11 @@ def _check_config(settings: Settings, _: argparse.Namespace) -> int:
     problems = []
     if settings.slack.enabled and not settings.slack.bot_token:
         problems.append("slack.enabled but slack.bot_token is empty")
-    if settings.slack.enabled and settings.slack.mode == "http" and not settings.slack.signing_secret:
+    if (
+        settings.slack.enabled
+        and settings.slack.mode == "http"
+        and not settings.slack.signing_secret
+    ):
         problems.append("slack.mode is http but slack.signing_secret is empty")
     if settings.slack.enabled and settings.slack.mode == "socket" and not settings.slack.app_token:
         problems.append("slack.mode is socket but slack.app_token is empty")

@@ -86,7 +86,7 @@ class Actor:
 
 @dataclass(frozen=True)
 class AgentMessage:
-    """An agent wrote in a ticket's triage thread: a public reply, or a note when it starts `note:`."""
+    """An agent wrote in a triage thread: a public reply, or a note when it starts `note:`."""
 
     channel: str
     external_id: str
@@ -146,7 +146,9 @@ class OutboundMessage:
     ticket_ref: str  # "T-42"
     subject: str  # the ticket's subject (email renders "Re: [T-42] <subject>")
     text: str  # plain text; adapters escape it for their platform
-    kind: str  # the event kind that caused it: ack, agent_reply, status_update, apology, nudge, card…
+    kind: (
+        str  # the event kind that caused it: ack, agent_reply, status_update, apology, nudge, card…
+    )
     automatic: bool  # written by Tidings, not a person (email adds Auto-Submitted)
     token: str  # unique per outbox row, stable across retries (e.g. email Message-ID local part)
     audience: Audience = Audience.CUSTOMER

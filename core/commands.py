@@ -160,7 +160,9 @@ async def _execute(
     if verb == "show":
         return CommandReply(True, _describe(ctx, ticket), ref)
     if verb == "note":
-        await add_event(session, ticket, "note", command.text, now, visibility=INTERNAL, author=agent)
+        await add_event(
+            session, ticket, "note", command.text, now, visibility=INTERNAL, author=agent
+        )
         return CommandReply(True, f"note added to {ref}", ref)
     if verb == "reply":
         if ticket.status == Status.CLOSED.value:
@@ -175,6 +177,11 @@ async def _execute(
     if verb == "eta":
         _require_active(ticket, verb)
         assert command.when is not None
+        # A missed ETA not yet apologised for (the desk was closed, or the cap held it): the
+        # new estimate carries that one apology, so it is neither lost nor sent twice.
+        missed = ticket.eta
+        if missed is None or missed > now or missed == ticket.eta_apologized:
+            missed = None
         await settle_promises(session, ticket, "eta", now, "superseded")
         ticket.eta = command.when
         ticket.eta_apologized = None
@@ -182,7 +189,7 @@ async def _execute(
         session.add(Promise(ticket_id=ticket.id, kind="eta", due_at=command.when, made_at=now))
         await tell_customer(
             ctx, session, ticket, "eta_set", "eta_set", author=agent, automatic=False,
-            text=command.text,
+            text=command.text, missed_eta=missed,
         )  # fmt: skip
         await refresh_cards(ctx, session, ticket)
         return CommandReply(True, f"{ref}: ETA {ctx.texts.when(command.when)}, customer told", ref)
@@ -302,4 +309,3 @@ async def _list(ctx: Context, session: AsyncSession, agent: str, which: str) -> 
         for t in tickets
     ]
     return CommandReply(True, "\n".join(lines))
-

@@ -186,18 +186,19 @@ def _default_intake_fields() -> list[IntakeField]:
     ]
 
 
+Priority = Literal["urgent", "high", "normal", "low"]
+
+
+def _default_impact_priority() -> dict[str, Priority]:
+    return {"I can't work": "high", "Slows me down": "normal", "Just annoying": "low"}
+
+
 class IntakeConfig(Section):
     """The quick intake template shown as a Slack modal, a Discord modal, documented for email."""
 
     fields: list[IntakeField] = Field(default_factory=_default_intake_fields)
     # How each answer of the `impact` choice maps to a priority.
-    impact_priority: dict[str, Literal["urgent", "high", "normal", "low"]] = Field(
-        default_factory=lambda: {
-            "I can't work": "high",
-            "Slows me down": "normal",
-            "Just annoying": "low",
-        }
-    )
+    impact_priority: dict[str, Priority] = Field(default_factory=_default_impact_priority)
 
 
 _config_path: ContextVar[str | None] = ContextVar("tidings_config_path", default=None)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 
 from core.channel import Actor, Channel, CommandReply, RawInbound
 from core.commands import run_words
@@ -72,7 +72,7 @@ class Desk:
         active = [status.value for status in ACTIVE_STATUSES]
         query = select(Ticket.id, Ticket.subject).where(Ticket.status.in_(active))
         if needle:
-            conditions = [Ticket.subject.ilike(f"%{text.strip()}%")]
+            conditions: list[ColumnElement[bool]] = [Ticket.subject.ilike(f"%{text.strip()}%")]
             if needle.isdigit():
                 conditions.append(Ticket.id == int(needle))
             query = query.where(or_(*conditions))

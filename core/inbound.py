@@ -16,7 +16,6 @@ from core.tickets import (
     add_event,
     alert_agents,
     contact_for,
-    is_active,
     move_keys,
     refresh_cards,
     register_keys,
@@ -52,7 +51,9 @@ def _body(ctx: Context, message: InboundMessage) -> str:
     if not message.fields:
         return message.text
     labels = {field.name: field.label for field in ctx.settings.intake.fields}
-    parts = [f"{labels.get(name, name)}\n{answer}" for name, answer in message.fields.items() if answer]
+    parts = [
+        f"{labels.get(name, name)}\n{answer}" for name, answer in message.fields.items() if answer
+    ]
     if message.text:
         parts.append(message.text)
     return "\n\n".join(parts)
@@ -230,7 +231,9 @@ async def _apply_bounce(ctx: Context, session: AsyncSession, message: InboundMes
     return Outcome(f"bounce recorded on {ticket.ref}", ticket.id)
 
 
-async def apply_agent_message(ctx: Context, session: AsyncSession, message: AgentMessage) -> Outcome:
+async def apply_agent_message(
+    ctx: Context, session: AsyncSession, message: AgentMessage
+) -> Outcome:
     """An agent wrote in a triage card's thread: reply to the customer, or a note."""
     from core.commands import run_words
 
@@ -249,4 +252,3 @@ async def apply_agent_message(ctx: Context, session: AsyncSession, message: Agen
         return Outcome("ignored: empty agent message")
     reply = await run_words(ctx, session, agent, f"{verb} {ticket.ref} {text}")
     return Outcome(f"agent {agent}: {reply.text[:200]}", ticket.id)
-

@@ -68,7 +68,9 @@ class InboxWriter:
             self.batches += 1
             self.stored.set()
 
-    async def _write(self, batch: list[tuple[RawInbound, asyncio.Future[bool]]]) -> set[tuple[str, str]]:
+    async def _write(
+        self, batch: list[tuple[RawInbound, asyncio.Future[bool]]]
+    ) -> set[tuple[str, str]]:
         """One transaction for the whole batch; returns the keys that were not stored before."""
         now = self.now()
         unique: dict[tuple[str, str], RawInbound] = {}

@@ -6,16 +6,23 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.channel import Audience, Channel, DeliveryError, ReplyTarget, SendResult
+from core.channel import (
+    Audience,
+    Channel,
+    DeliveryError,
+    OutboundMessage,
+    ReplyTarget,
+    SendResult,
+)
 from core.context import Context
 from core.db import Database
-from core.models import OutboxRow, OutboxStatus, Ticket, TriageCard
+from core.models import OutboxRow, OutboxStatus, Ticket, TicketEvent, TriageCard
 from core.tickets import (
     INTERNAL,
     add_event,
@@ -91,10 +98,16 @@ class DeliveryWorker:
                         attempts=OutboxRow.attempts + 1,
                     )
                     .returning(
-                        OutboxRow.id, OutboxRow.ticket_id, OutboxRow.channel, OutboxRow.address,
-                        OutboxRow.thread, OutboxRow.audience, OutboxRow.kind, OutboxRow.message,
+                        OutboxRow.id,
+                        OutboxRow.ticket_id,
+                        OutboxRow.channel,
+                        OutboxRow.address,
+                        OutboxRow.thread,
+                        OutboxRow.audience,
+                        OutboxRow.kind,
+                        OutboxRow.message,
                         OutboxRow.attempts,
-                    )  # fmt: skip
+                    )
                 )
             ).all()
         claimed = [
@@ -131,7 +144,9 @@ class DeliveryWorker:
         else:
             await self._sent(item, result)
 
-    async def _triage_context(self, item, target, message):  # type: ignore[no-untyped-def]
+    async def _triage_context(
+        self, item: Claimed, target: ReplyTarget, message: OutboundMessage
+    ) -> tuple[ReplyTarget, OutboundMessage]:
         """Cards are edited in place once posted; alerts go in the card's thread."""
         if item.ticket_id is None:
             return target, message
@@ -144,8 +159,6 @@ class DeliveryWorker:
         if card is None or not card.external_id:
             return target, message
         if item.kind == "card":
-            from dataclasses import replace
-
             return target, replace(message, edit_external_id=card.external_id)
         return ReplyTarget(target.channel, target.address, card.external_id), message
 
@@ -169,8 +182,6 @@ class DeliveryWorker:
                 keys.append(result.reply_target.thread)
             await register_keys(session, item.channel, keys, item.ticket_id)
             if row.event_id and result.external_id:
-                from core.models import TicketEvent
-
                 event = await session.get(TicketEvent, row.event_id)
                 if event is not None and not event.external_id:
                     event.external_id = result.external_id
@@ -195,7 +206,9 @@ class DeliveryWorker:
             row.last_error = reason[:2000]
             if not permanent and row.attempts < MAX_ATTEMPTS:
                 row.next_attempt_at = now + backoff(row.attempts, retry_after)
-                log.info("outbox %s: attempt %s failed (%s); retrying", row.id, row.attempts, reason)
+                log.info(
+                    "outbox %s: attempt %s failed (%s); retrying", row.id, row.attempts, reason
+                )
                 return
             row.status = OutboxStatus.FAILED.value
             log.warning("outbox %s: delivery failed for good: %s", row.id, reason)
@@ -234,7 +247,3 @@ async def _remember_card(session: AsyncSession, item: Claimed, external_id: str)
         )
     elif not card.external_id:
         card.external_id = external_id
-
-
-def _unused(_: datetime) -> None:
-    pass

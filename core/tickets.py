@@ -34,7 +34,7 @@ _MAX_REFERENCES = 20
 
 
 def _insert_ignore(session: AsyncSession) -> Any:
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 async def contact_for(
@@ -64,7 +64,7 @@ async def contact_for(
 async def register_keys(
     session: AsyncSession, channel: str, keys: list[str] | tuple[str, ...], ticket_id: int
 ) -> None:
-    """Remember keys that name this ticket's conversation; the first ticket to claim a key keeps it."""
+    """Remember keys naming this ticket's conversation; the first ticket to claim a key keeps it."""
     wanted = sorted({key for key in keys if key})
     if not wanted:
         return
@@ -193,7 +193,8 @@ async def enqueue(
     token = uuid.uuid4().hex
     if target is None:
         target = ReplyTarget(ticket.reply_channel, ticket.reply_address, ticket.reply_thread)
-    in_reply_to, references = ("", ())
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
     if audience is Audience.CUSTOMER:
         in_reply_to, references = await _thread_refs(session, ticket)
         # Our own message ids must lead back to this ticket even before delivery confirms them.
@@ -266,7 +267,7 @@ async def make_card(session: AsyncSession, ticket: Ticket, excerpt: str = "") ->
 
 
 async def refresh_cards(ctx: Context, session: AsyncSession, ticket: Ticket) -> None:
-    """Queue a card update in every triage channel; an update not yet sent is replaced, not added."""
+    """Queue a card update in each triage channel; an unsent update is replaced, not added."""
     targets = ctx.triage_targets()
     if not targets:
         return
@@ -284,9 +285,7 @@ async def refresh_cards(ctx: Context, session: AsyncSession, ticket: Ticket) -> 
         )
         if pending is not None:
             message = decode_message(pending.message)
-            pending.message = encode_message(
-                OutboundMessage(**{**message.__dict__, "card": card})
-            )
+            pending.message = encode_message(OutboundMessage(**{**message.__dict__, "card": card}))
             continue
         await enqueue(
             ctx,

@@ -87,7 +87,7 @@ def parse_when(words: list[str], now: datetime, tz: ZoneInfo) -> tuple[datetime,
         day = local_now.date()
     elif head == "tomorrow":
         day = local_now.date() + timedelta(days=1)
-    elif head in _WEEKDAYS or head[:3] in [name[:3] for name in _WEEKDAYS] and len(head) == 3:
+    elif head in _WEEKDAYS or (head[:3] in [name[:3] for name in _WEEKDAYS] and len(head) == 3):
         index = next(i for i, name in enumerate(_WEEKDAYS) if name.startswith(head[:3]))
         ahead = (index - local_now.weekday()) % 7 or 7  # "friday" on a Friday means next week
         day = local_now.date() + timedelta(days=ahead)

@@ -18,7 +18,9 @@ async def main(database_url: str, phase: str, now: str) -> None:
     settings = load_settings(None, database={"url": database_url}, email={"enabled": False})
     fake = FakeChannel()
     clock = FakeClock(datetime.fromisoformat(now))
-    async with App(settings, clock=clock, channels=[fake], background=False, web_enabled=False) as app:
+    async with App(
+        settings, clock=clock, channels=[fake], background=False, web_enabled=False
+    ) as app:
         if phase == "after-inbox-persist":
             stored = await fake.say("carol", "Disk is full", message_id="m1")
             print(f"stored={stored}", flush=True)

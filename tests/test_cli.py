@@ -46,7 +46,9 @@ async def test_agent_reply_from_the_cli_reaches_the_customer(
         await fake.say("carol", "Calendar sync is broken", message_id="m1", name="Carol")
         await app.drain()
 
-        done = await _tidings(config, "agent", "--as", "alice", "reply", "T-1", "Fixed on our side.")
+        done = await _tidings(
+            config, "agent", "--as", "alice", "reply", "T-1", "Fixed on our side."
+        )
         assert done.returncode == 0, done.stderr
         assert "reply sent to T-1" in done.stdout
         # The CLI ran on the wall clock; bring the test clock past it so the row is due.

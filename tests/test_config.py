@@ -69,7 +69,9 @@ def test_example_config_loads_and_documents_every_key() -> None:
     text = EXAMPLE.read_text()
     for section in ("database", "email", "slack", "discord", "web", "reminders"):
         for key in type(getattr(settings, section)).model_fields:
-            assert f"{key} =" in text or f"[{section}.{key}]" in text, f"{section}.{key} undocumented"
+            assert f"{key} =" in text or f"[{section}.{key}]" in text, (
+                f"{section}.{key} undocumented"
+            )
 
 
 def test_format_duration_round_trips() -> None:

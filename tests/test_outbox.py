@@ -19,7 +19,9 @@ def test_backoff_grows_and_honours_retry_after() -> None:
     assert backoff(1, retry_after=42) == timedelta(seconds=42)
 
 
-async def test_temporary_failure_is_retried_after_retry_after(desk_app: Any, clock: FakeClock) -> None:
+async def test_temporary_failure_is_retried_after_retry_after(
+    desk_app: Any, clock: FakeClock
+) -> None:
     fake = desk_app.fake
     fake.failures.append(DeliveryError("429 rate limited", retry_after=30))
     await fake.say("carol", "Mail is slow", message_id="m1")

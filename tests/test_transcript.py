@@ -56,8 +56,14 @@ async def test_agent_reply_resolve_and_reopen_within_window(
     assert tickets[0]["status"] == "open"
     assert "reopened" in fake.sent[-1].message.text
     kinds = [event["kind"] for event in (await desk_app.show_ticket(1))["events"]]
-    assert kinds == ["customer_message", "ack", "agent_reply", "resolved", "customer_message",
-                     "reopened"]
+    assert kinds == [
+        "customer_message",
+        "ack",
+        "agent_reply",
+        "resolved",
+        "customer_message",
+        "reopened",
+    ]
 
 
 async def test_message_on_closed_ticket_opens_a_linked_ticket(

@@ -13,7 +13,7 @@ from channels.email.envelope import normalize_id
 from core.channel import InboundKind
 
 _DAEMON_LOCAL = re.compile(
-    r"^(mailer[-_]?daemon|mail[-_]?daemon|post[-_]?master|mdaemon|mail\.?delivery|bounces?|"
+    r"^(mailer[-_]?daemon|mail[-_]?daemon|post[-_]?master|mdaemon|mail\.?delivery|"
     r"double-bounce|nobody-?bounce|mailerdaemon|mail-?(?:delivery-)?notification)$",
     re.IGNORECASE,
 )

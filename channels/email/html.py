@@ -87,6 +87,8 @@ class _TextMaker(HTMLParser):
             self.pre += 1
         elif tag == "li":
             self.current.append("- ")
+        elif tag in ("td", "th") and "".join(self.current).strip():
+            self.current.append(" ")
         elif tag == "a":
             self.links.append(dict(attrs).get("href") or "")
         elif tag == "img" and dict(attrs).get("alt"):

@@ -69,6 +69,8 @@ def _run(settings: Settings, _: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # aiosmtpd logs every SMTP command at INFO; keep the operator's log about Tidings.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     from bot.app import App
 
     async def serve() -> None:

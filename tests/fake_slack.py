@@ -101,9 +101,14 @@ class FakeSlack:
         return [call.args for call in self.calls if call.method == method]
 
     def posted(self, channel: str | None = None) -> list[dict[str, Any]]:
-        """Messages the bot posted (chat.postMessage), oldest first."""
-        found = self.calls_to("chat.postMessage")
-        return [c for c in found if channel is None or c.get("channel") == channel]
+        """Messages the bot posted (chat.postMessage that Slack accepted), oldest first."""
+        return [
+            call.args
+            for call in self.calls
+            if call.method == "chat.postMessage"
+            and call.answer.get("ok")
+            and (channel is None or call.args.get("channel") == channel)
+        ]
 
     def cards(self, channel: str) -> list[str]:
         """The ts of every Block Kit message (triage card) posted in `channel`."""

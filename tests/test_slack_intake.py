@@ -42,6 +42,7 @@ async def test_dm_opens_one_ticket_and_the_ack_lands_in_its_thread(world: SlackW
     assert ack["thread_ts"] == event["ts"] and "T-1" in ack["text"]
     [card] = world.slack.posted(TRIAGE)
     assert "T-1" in card["text"] and any(b["type"] == "actions" for b in card["blocks"])
+    assert world.slack.calls_to("auth.test") == [], "no Slack round trip to authorize"
 
 
 async def test_slack_retry_of_the_same_event_creates_nothing(world: SlackWorld) -> None:

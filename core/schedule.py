@@ -72,7 +72,9 @@ class BusinessCalendar:
         for _ in range(_SEARCH_DAYS * 2):
             _, end = self._window(current.astimezone(self.tz).date())
             available = end - current
-            if remaining <= available:
+            # Strictly inside the window: a result at closing time means "first thing next
+            # opening", the same business time, and a moment the desk can actually act in.
+            if remaining < available:
                 return current + remaining
             remaining -= available
             current = self.next_open(end)

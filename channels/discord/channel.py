@@ -235,7 +235,7 @@ class DiscordChannel:
         channel = client.get_partial_messageable(int(target.address))
         if message.edit_external_id:
             await channel.get_partial_message(int(message.edit_external_id)).edit(
-                embed=embed, view=card_view(card)
+                embed=embed, view=card_view(card), allowed_mentions=NO_MENTIONS
             )
             return SendResult(external_id=message.edit_external_id)
         sent = await channel.send(embed=embed, view=card_view(card), allowed_mentions=NO_MENTIONS)

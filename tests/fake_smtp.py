@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -63,10 +64,17 @@ class CaptureSMTP:
     ) -> AuthResult:
         if isinstance(data, LoginPassword) and self.credentials is not None:
             ok = (data.login.decode(), data.password.decode()) == self.credentials
-            return AuthResult(success=ok)
-        return AuthResult(success=False)
+            # handled=False: aiosmtpd then sends the standard 235 / 535 answer itself.
+            return AuthResult(success=ok, handled=False)
+        return AuthResult(success=False, handled=False)
 
     def _protocol(self) -> SMTP:
+        with warnings.catch_warnings():
+            # Plain-text AUTH is the point of this loopback-only fake; don't warn about it.
+            warnings.simplefilter("ignore", UserWarning)
+            return self._smtp()
+
+    def _smtp(self) -> SMTP:
         return SMTP(
             self,
             hostname="relay.test",

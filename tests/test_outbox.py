@@ -101,3 +101,41 @@ async def test_group_commit_batches_concurrent_writes(desk_app: Any) -> None:
     )
     assert results.count(True) == 50 and results.count(False) == 1
     assert desk_app.desk.writer.batches <= 3
+
+
+async def test_two_workers_never_claim_the_same_row(
+    settings_factory: Any, clock: FakeClock, database_url: str
+) -> None:
+    import asyncio
+
+    from core.db import Database
+    from core.outbox import DeliveryWorker
+
+    fake = FakeChannel()
+    async with App(settings_factory(), clock=clock, channels=[fake], background=False) as app:
+        for n in range(60):
+            await fake.say(f"user{n}", f"problem {n}", message_id=f"m{n}")
+        await app.desk.processor.process_pending()
+        ctx = app.ctx
+    first, second = Database(database_url), Database(database_url)
+    try:
+        workers = [
+            DeliveryWorker(first, ctx, {}, batch=7),
+            DeliveryWorker(second, ctx, {}, batch=7),
+        ]
+
+        async def drain_claims(worker: DeliveryWorker) -> list[int]:
+            ids: list[int] = []
+            for _ in range(20):
+                claimed = await worker.claim()
+                if not claimed:
+                    break
+                ids.extend(item.id for item in claimed)
+            return ids
+
+        a, b = await asyncio.gather(*(drain_claims(worker) for worker in workers))
+        assert len(a) + len(b) == 60
+        assert not set(a) & set(b)
+    finally:
+        await first.dispose()
+        await second.dispose()

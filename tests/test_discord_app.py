@@ -10,6 +10,7 @@ import pytest
 
 from bot.app import App
 from channels.discord import DiscordChannel
+from core.channel import Channel
 from core.clock import FakeClock
 from tests.fake_channel import FakeChannel
 from tests.fake_discord import FakeDiscord
@@ -68,7 +69,7 @@ async def desk(
         )
         bot = fast_channel(settings)
         other = FakeChannel(name=request.param)
-        channels = [bot, other]
+        channels: list[Channel] = [bot, other]
         async with App(settings, clock=clock, channels=channels, background=False) as app:
             yield Desk(
                 app,

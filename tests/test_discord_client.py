@@ -9,7 +9,7 @@ import discord
 import pytest
 
 from channels.discord import DiscordChannel
-from core.channel import AgentMessage, InboundMessage, ReplyTarget
+from core.channel import AgentMessage, Channel, InboundMessage, ReplyTarget
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord_harness import RecordingIntake, discord_settings, fast_channel, settle
 from tests.fake_discord_payloads import attachment_payload
@@ -57,6 +57,7 @@ async def test_start_identifies_with_the_intents_it_needs_and_syncs_to_the_guild
         "take", "assign", "priority", "show", "list",
     }  # fmt: skip
     assert bot.problem() is None
+    assert isinstance(bot, Channel)
 
 
 async def test_dm_is_stored_and_decodes_to_a_message_answered_in_the_dm(
@@ -150,3 +151,17 @@ def outbound(text: str, **fields: Any) -> Any:
         "token": "tok-1",
     }
     return OutboundMessage(**(base | fields))
+
+
+async def test_without_a_guild_commands_are_synced_globally(
+    fake: FakeDiscord, intake: RecordingIntake
+) -> None:
+    channel = fast_channel(discord_settings(fake, guild="", application_id=fake.application_id))
+    await channel.start(intake)
+    try:
+        assert list(fake.commands) == ["global"]
+        alice = fake.user("alice")
+        opened = await fake.slash(alice, "new")  # in a DM, where only global commands exist
+        assert opened.modal() is not None
+    finally:
+        await channel.stop()

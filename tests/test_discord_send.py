@@ -11,7 +11,7 @@ import pytest
 
 from channels.discord import DiscordChannel
 from core.channel import Audience, DeliveryError, OutboundMessage, ReplyTarget
-from core.config import ConfigError
+from core.config import ConfigError, IntakeConfig
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord_harness import RecordingIntake, discord_settings, fast_channel
 
@@ -174,3 +174,22 @@ async def test_a_refused_token_is_a_clear_error(fake: FakeDiscord) -> None:
     with pytest.raises(ConfigError, match=r"discord\.token was refused"):
         await channel.start(RecordingIntake())
     assert channel.problem() is not None
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("guild", "Acme HQ"), ("triage_channel", "#triage"), ("intake_channels", ["help"])],
+)
+def test_ids_that_are_not_numbers_are_a_clear_config_error(
+    fake: FakeDiscord, key: str, value: object
+) -> None:
+    with pytest.raises(ConfigError, match=f"discord.{key}"):
+        fast_channel(discord_settings(fake, **{key: value}))
+
+
+def test_more_intake_fields_than_a_discord_modal_holds_is_a_config_error(fake: FakeDiscord) -> None:
+    settings = discord_settings(fake)
+    fields = [{"name": f"f{n}", "label": f"Field {n}"} for n in range(6)]
+    settings = settings.model_copy(update={"intake": IntakeConfig(fields=fields)})
+    with pytest.raises(ConfigError, match="at most 5 fields"):
+        fast_channel(settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Literal
 
 import aiohttp
 import discord
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 CANNOT_DM = 50007  # "Cannot send messages to this user": DMs closed, or no shared server
 THREAD_EXISTS = 160004  # "A thread has already been created for this message"
-THREAD_ARCHIVE_MINUTES = 10080  # a week: the longest Discord allows
+THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080  # a week: the longest Discord allows
 
 
 def point_discord_py_at(api_url: str, gateway_url: str) -> None:
@@ -68,6 +69,24 @@ def delivery_error(exc: BaseException) -> DeliveryError:
     return DeliveryError(f"discord unreachable: {exc!r}")
 
 
+def _check_ids(settings: Settings) -> None:
+    """Discord ids are numbers (snowflakes); a name or a #mention here is a config mistake."""
+    config = settings.discord
+    named = {
+        "discord.application_id": [config.application_id],
+        "discord.guild": [config.guild],
+        "discord.triage_channel": [config.triage_channel],
+        "discord.intake_channels": config.intake_channels,
+        "discord.agent_roles": config.agent_roles,
+    }
+    for key, values in named.items():
+        for value in values:
+            if value and not value.isdigit():
+                raise ConfigError(
+                    f"{key}: {value!r} is not a Discord id (a number like 1234567890)"
+                )
+
+
 class DiscordChannel:
     """The Discord adapter; lifecycle owned by the app (login + connect task, never run())."""
 
@@ -86,6 +105,7 @@ class DiscordChannel:
                 f"intake.fields: a Discord modal holds at most {MODAL_ITEMS} fields, "
                 f"{len(settings.intake.fields)} are configured"
             )
+        _check_ids(settings)
         self.settings = settings
         self.routing = Routing(
             frozenset(settings.discord.intake_channels), settings.discord.triage_channel

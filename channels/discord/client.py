@@ -52,6 +52,7 @@ class TidingsClient(discord.Client):
             # sleeping coroutine) waits it out and /healthz stays truthful.
             max_ratelimit_timeout=30.0,
             chunk_guilds_at_startup=False,
+            application_id=int(settings.discord.application_id or 0) or None,
         )
         self.settings = settings
         self.intake: Intake | None = None

@@ -74,8 +74,10 @@ class _TicketModal(discord.ui.Modal):
         self.ref = ref
         name, label, placeholder = first
         self.first_name = name
-        self.first = discord.ui.TextInput(custom_id=name, placeholder=placeholder, max_length=200)
-        self.text = discord.ui.TextInput(
+        self.first: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            custom_id=name, placeholder=placeholder, max_length=200
+        )
+        self.text: discord.ui.TextInput[Any] = discord.ui.TextInput(
             custom_id="text", style=discord.TextStyle.paragraph, required=False, max_length=1500
         )
         self.add_item(discord.ui.Label(text=label, component=self.first))

@@ -97,7 +97,7 @@ class BusinessCalendar:
             return 0.0
         if self.always_open:
             return (end - start).total_seconds()
-        total = 0.0
+        total = timedelta(0)  # summed exactly; seconds as a float only at the end
         day = start.astimezone(self.tz).date()
         last = end.astimezone(self.tz).date()
         while day <= last:
@@ -105,9 +105,9 @@ class BusinessCalendar:
                 opening, closing = self._window(day)
                 low, high = max(opening, start), min(closing, end)
                 if high > low:
-                    total += (high - low).total_seconds()
+                    total += high - low
             day += timedelta(days=1)
-        return total
+        return total.total_seconds()
 
 
 def cadence(reminders: RemindersConfig, priority: str, status: str) -> timedelta:

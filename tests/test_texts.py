@@ -1,0 +1,104 @@
+"""Customer texts: every shipped template renders, keeps the tone rules, and can be overridden."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jinja2 import UndefinedError
+
+from core.texts import SHIPPED, Texts
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+LATER = datetime(2026, 11, 24, 15, 30, tzinfo=UTC)
+SAMPLE: dict[str, Any] = {
+    "ref": "T-7",
+    "subject": "Invoices export as empty PDFs",
+    "name": "Carol",
+    "agent": "alice",
+    "assignee": "alice",
+    "status": "open",
+    "state": "open",
+    "text": "We found the cause.",
+    "eta": LATER,
+    "new_eta": None,
+    "missed_eta": NOW,
+    "next_update": LATER,
+    "waiting_on": "the vendor's patch",
+    "reopen_days": 7,
+    "due": LATER,
+    "minutes": 15,
+    "channel": "email",
+    "reason": "mailbox full",
+    "excerpt": "Status of T-7",
+    "now": NOW,
+}
+CUSTOMER_FACING = ["ack", "agent_reply", "apology", "eta_set", "reopened", "resolved",
+                   "status_update", "waiting"]  # fmt: skip
+# Phrases that talk down to, hurry, or blame the customer.
+BANNED = re.compile(
+    r"be patient|patience|as (?:we|I) (?:already )?(?:said|mentioned)|your fault|"
+    r"you should have|unfortunately you|kindly|we apologi[sz]e for any inconvenience",
+    re.IGNORECASE,
+)
+
+
+def shipped_names() -> list[str]:
+    return sorted(path.stem for path in SHIPPED.glob("*.j2"))
+
+
+@pytest.mark.parametrize("name", shipped_names())
+def test_every_shipped_template_renders_without_banned_phrases(name: str) -> None:
+    text = Texts("", "Europe/Berlin").render(name, **SAMPLE)
+    assert text and "{{" not in text and "\n\n\n" not in text
+    assert not BANNED.search(text), text
+
+
+@pytest.mark.parametrize("name", CUSTOMER_FACING)
+def test_customer_texts_apologise_at_most_once(name: str) -> None:
+    text = Texts().render(name, **SAMPLE).lower()
+    assert text.count("sorry") + text.count("apolog") <= 1
+
+
+def test_the_apology_says_what_was_promised_that_it_was_missed_and_what_happens_now() -> None:
+    texts = Texts("", "Europe/Berlin")
+    text = texts.render("apology", **SAMPLE)
+    assert text.splitlines()[0] == (
+        "We told you T-7 would be resolved by Mon 23 Nov, 10:00 (Europe/Berlin), and we missed "
+        "that. We are sorry."
+    )
+    assert "alice is still working on it" in text
+    assert "by Tue 24 Nov, 16:30 (Europe/Berlin)" in text
+    with_new = texts.render("apology", **{**SAMPLE, "new_eta": LATER})
+    assert "Our new estimate is Tue 24 Nov, 16:30" in with_new
+
+
+def test_the_status_update_is_honest_when_there_is_no_news() -> None:
+    quiet = {**SAMPLE, "status": "new", "assignee": "", "eta": None}
+    text = Texts().render("status_update", **quiet)
+    assert "nobody has picked it up yet" in text
+    assert "We have no news and no estimate for a fix yet." in text
+    assert "Sent automatically" in text
+    waiting = Texts().render("status_update", **{**SAMPLE, "status": "waiting"})
+    assert "still waiting on the vendor's patch" in waiting
+
+
+def test_an_operator_folder_overrides_one_template_and_keeps_the_rest(tmp_path: Path) -> None:
+    (tmp_path / "ack.j2").write_text("Got it: {{ ref }}, next by {{ next_update | when }}.")
+    texts = Texts(str(tmp_path), "UTC")
+    assert texts.render("ack", **SAMPLE) == "Got it: T-7, next by Tue 24 Nov, 15:30 (UTC)."
+    assert texts.render("apology", **SAMPLE).startswith("We told you T-7")
+
+
+def test_a_template_using_an_unknown_variable_fails_loudly(tmp_path: Path) -> None:
+    (tmp_path / "ack.j2").write_text("Hello {{ customer_nickname }}")
+    with pytest.raises(UndefinedError, match="customer_nickname"):
+        Texts(str(tmp_path)).render("ack", **SAMPLE)
+
+
+def test_times_read_like_a_person_says_them() -> None:
+    assert Texts("", "America/New_York").when(LATER) == "Tue 24 Nov, 10:30 (America/New_York)"
+    assert Texts().when(None) == "not set"

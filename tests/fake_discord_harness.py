@@ -24,8 +24,12 @@ class RecordingIntake:
     commands: list[tuple[Actor, str]] = field(default_factory=list)
     tickets: list[tuple[str, str]] = field(default_factory=list)
     command_delay: float = 0.0
+    failures: int = 0  # how many receive() calls fail first, like a database that is down
 
     async def receive(self, raw: RawInbound) -> bool:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("database is restarting")
         key = (raw.channel, raw.external_id)
         if key in self.stored:
             self.duplicates += 1

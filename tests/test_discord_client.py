@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -163,5 +164,38 @@ async def test_without_a_guild_commands_are_synced_globally(
         alice = fake.user("alice")
         opened = await fake.slash(alice, "new")  # in a DM, where only global commands exist
         assert opened.modal() is not None
+    finally:
+        await channel.stop()
+
+
+async def test_a_message_is_stored_even_when_the_first_attempts_fail(
+    fake: FakeDiscord, intake: RecordingIntake, bot: DiscordChannel
+) -> None:
+    assert bot.client is not None
+    bot.client.store_retry_delays = (0.01, 0.01, 0.01)
+    intake.failures = 2
+    alice = fake.user("alice")
+    sent = await fake.dm(alice, "Laptop will not boot")
+    await settle(fake, bot)
+    assert ("discord", sent["id"]) in intake.stored
+
+
+async def test_start_returns_when_discord_is_slow_and_syncs_once_ready(
+    fake: FakeDiscord, intake: RecordingIntake
+) -> None:
+    # Ready comes guild_ready_timeout after the last guild, longer than start() waits.
+    channel = fast_channel(discord_settings(fake), ready_timeout=0.01, guild_ready_timeout=0.5)
+    await channel.start(intake)
+    try:
+        assert channel.problem() == "discord: not connected to the gateway (reconnecting)"
+        assert channel.client is not None
+        await asyncio.wait_for(channel.client.wait_until_ready(), 10)
+        await settle(fake, channel)
+        for _ in range(100):
+            if fake.commands:
+                break
+            await asyncio.sleep(0.02)
+        assert list(fake.commands) == [fake.guild.id]
+        assert channel.problem() is None
     finally:
         await channel.stop()

@@ -62,6 +62,8 @@ class TidingsClient(discord.Client):
         self.form = FormSpec(tuple(settings.intake.fields), dict(settings.intake.impact_priority))
         # Interactions must be answered within 3 s; past this we defer and answer by follow-up.
         self.defer_after = defer_after
+        # A database blip must not lose a message Discord will never send again.
+        self.store_retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
         self.tree: app_commands.CommandTree[TidingsClient] = app_commands.CommandTree(self)
 
     async def setup_hook(self) -> None:
@@ -94,7 +96,23 @@ class TidingsClient(discord.Client):
         payload = json.dumps(record, sort_keys=True).encode()
         # Durable and deduplicated on the message id: a gateway replay or RESUME re-sends the
         # same id and the core answers False, so nothing happens twice.
-        await self.intake.receive(RawInbound(CHANNEL, str(message.id), payload))
+        await self.store(RawInbound(CHANNEL, str(message.id), payload))
+
+    async def store(self, raw: RawInbound) -> None:
+        """Hand a payload to the core, retrying briefly: the gateway will not send it again."""
+        assert self.intake is not None
+        for attempt, delay in enumerate((*self.store_retry_delays, None)):
+            try:
+                await self.intake.receive(raw)
+                return
+            except Exception:
+                if delay is None:
+                    # Nothing else holds this message; say which one so it can be found.
+                    log.exception("discord message %s LOST after %d attempts", raw.external_id,
+                                  attempt + 1)  # fmt: skip
+                    raise
+                log.warning("storing discord message %s failed; retrying", raw.external_id)
+                await asyncio.sleep(delay)
 
     async def record_of(self, message: discord.Message) -> dict[str, Any]:
         """The minimal fields of a message that decode() needs, as a JSON-ready dict."""
@@ -205,5 +223,5 @@ class TidingsClient(discord.Client):
             "fields": answers,
         }
         payload = json.dumps(record, sort_keys=True).encode()
-        await self.intake.receive(RawInbound(CHANNEL, f"form:{interaction.id}", payload))
+        await self.store(RawInbound(CHANNEL, f"form:{interaction.id}", payload))
         return "Thanks, we have it. Your ticket number and our replies will come to your DMs."

@@ -226,6 +226,12 @@ class FakeSlack:
                 self._connected.clear()
         return socket
 
+    async def drop_connections(self) -> None:
+        """Slack closes the app's WebSockets (as it does on deploys and refreshes)."""
+        for socket in list(self._sockets):
+            await socket.close()
+        self._connected.clear()
+
     async def wait_connected(self) -> None:
         await asyncio.wait_for(self._connected.wait(), WAIT)
 

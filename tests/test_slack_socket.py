@@ -68,6 +68,17 @@ async def test_commands_and_forms_over_the_socket(world: SlackWorld) -> None:
     assert (await world.tickets())[0]["status"] == "new"
 
 
+async def test_a_dropped_socket_is_reopened_and_intake_continues(world: SlackWorld) -> None:
+    await world.slack.drop_connections()
+    await world.slack.wait_connected()
+    opened = [c for c in world.slack.calls if c.method == "apps.connections.open"]
+    assert len(opened) == 2, "a fresh URL was asked for"
+    event = message("UCAROL", "D0CAROL", "Still there?", channel_type="im")
+    assert "envelope_id" in await world.slack.push(envelope(event))
+    await world.drain()
+    assert len(await world.tickets()) == 1
+
+
 async def test_start_up_needs_no_slack_and_health_says_what_is_missing(
     settings_factory: Any, clock: Any
 ) -> None:

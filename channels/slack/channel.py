@@ -81,7 +81,7 @@ class SlackChannel:
                 ping_interval=self._ping_interval,
             )
             # Connecting retries until Slack answers; start-up must not wait for that.
-            self._connecting = asyncio.create_task(self._socket.connect_async())
+            self._connecting = asyncio.create_task(self._socket.connect_async())  # type: ignore[no-untyped-call]
 
     async def stop(self) -> None:
         if self._connecting is not None:
@@ -90,7 +90,7 @@ class SlackChannel:
                 await self._connecting
             self._connecting = None
         if self._socket is not None:
-            await self._socket.close_async()
+            await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None
         self._bolt = None
         if self._session is not None:

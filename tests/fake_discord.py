@@ -21,6 +21,7 @@ from tests.fake_discord_payloads import (
     snowflake,
     thread_payload,
 )
+from tests.fake_discord_rules import callback_problems, command_problems, message_problems
 
 API = "/api/v10"
 INTERACTION_DEADLINE = 3.0  # seconds Discord gives a bot to answer an interaction
@@ -116,6 +117,7 @@ class FakeDiscord(GatewayMixin, InteractionsMixin):
         self.messages: dict[str, dict[str, Any]] = {}
         self.requests: list[Recorded] = []
         self.unhandled: list[str] = []
+        self.invalid: list[str] = []  # why requests were refused as Invalid Form Body
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> commands
         self.dm_closed: set[str] = set()
         self.interactions: dict[str, InteractionRecord] = {}
@@ -272,18 +274,21 @@ class FakeDiscord(GatewayMixin, InteractionsMixin):
             return error(404, 10003, "Unknown Channel")
         return json_response(self.channels[cid])
 
-    def _invalid_message(self, body: dict[str, Any]) -> web.Response | None:
-        content = body.get("content") or ""
-        if len(content) > 2000:
+    def _rejected(self, problems: list[str]) -> web.Response | None:
+        """400 Invalid Form Body for a payload Discord would refuse; kept for the test to see."""
+        if not problems:
+            return None
+        self.invalid.extend(problems)
+        if any(p.startswith("content:") for p in problems):
             detail = {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}
             return error(400, 50035, "Invalid Form Body", {"content": {"_errors": [detail]}})
-        for embed in body.get("embeds") or []:
-            too_long = len(embed.get("title", "")) > 256 or len(embed.get("description", "")) > 4096
-            fields = embed.get("fields", [])
-            bad_field = any(len(f["name"]) > 256 or len(f["value"]) > 1024 for f in fields)
-            if too_long or bad_field or len(fields) > 25:
-                return error(400, 50035, "Invalid Form Body", {"embeds": "too long"})
-        if not content and not body.get("embeds") and not body.get("components"):
+        return error(400, 50035, "Invalid Form Body", {"_errors": problems})
+
+    def _invalid_message(self, body: dict[str, Any]) -> web.Response | None:
+        rejected = self._rejected(message_problems(body))
+        if rejected is not None:
+            return rejected
+        if not body.get("content") and not body.get("embeds") and not body.get("components"):
             return error(400, 50006, "Cannot send an empty message")
         return None
 
@@ -365,6 +370,9 @@ class FakeDiscord(GatewayMixin, InteractionsMixin):
     async def _sync(self, body: list[dict[str, Any]], app: str, gid: str = "") -> web.Response:
         if app != self.application_id:
             return error(403, 50001, "Missing Access")
+        rejected = self._rejected(command_problems(body))
+        if rejected is not None:
+            return rejected
         synced = [{**c, "id": snowflake(), "application_id": app, "version": "1"} for c in body]
         for command in synced:
             if gid:
@@ -382,6 +390,11 @@ class FakeDiscord(GatewayMixin, InteractionsMixin):
             return error(404, 10062, "Unknown interaction")
         if record.callbacks:
             return error(400, 40060, "Interaction has already been acknowledged.")
+        rejected = self._rejected(callback_problems(body))
+        if rejected is not None:
+            record.rejected.append("invalid response")
+            record.changed.set()
+            return rejected
         record.callbacks.append(body)
         record.changed.set()
         reply = {"id": iid, "type": record.payload["type"]}

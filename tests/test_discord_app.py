@@ -81,7 +81,7 @@ async def desk(
                 mallory=fake.user("mallory"),
             )
         assert bot.connection is not None and bot.connection.exception() is None
-        assert fake.unhandled == []
+        assert fake.unhandled == [] and fake.invalid == []
 
 
 async def test_dm_becomes_a_ticket_acknowledged_in_the_dm_with_a_triage_card(desk: Desk) -> None:

@@ -37,7 +37,7 @@ async def bot(fake: FakeDiscord, intake: RecordingIntake) -> AsyncIterator[Disco
     await channel.stop()
     assert channel.connection is not None and channel.connection.done()
     assert channel.connection.exception() is None
-    assert fake.unhandled == []
+    assert fake.unhandled == [] and fake.invalid == []
 
 
 def stored(intake: RecordingIntake, bot: DiscordChannel, message_id: str) -> Any:

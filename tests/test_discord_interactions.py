@@ -40,7 +40,7 @@ async def bot(fake: FakeDiscord, intake: RecordingIntake) -> AsyncIterator[Disco
     yield channel
     await channel.stop()
     assert channel.connection is not None and channel.connection.exception() is None
-    assert fake.unhandled == []
+    assert fake.unhandled == [] and fake.invalid == []
 
 
 async def test_agent_sets_an_eta_and_only_they_see_the_answer(

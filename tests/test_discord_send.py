@@ -29,7 +29,7 @@ async def bot(fake: FakeDiscord) -> AsyncIterator[DiscordChannel]:
     yield channel
     await channel.stop()
     assert channel.connection is not None and channel.connection.exception() is None
-    assert fake.unhandled == []
+    assert fake.unhandled == [] and fake.invalid == []
 
 
 def reply(text: str, **fields: Any) -> OutboundMessage:
@@ -141,6 +141,8 @@ async def test_the_fake_enforces_the_2000_character_limit(
     with pytest.raises(discord.HTTPException) as failure:
         await channel.send("x" * 2001)
     assert failure.value.code == 50035
+    assert fake.invalid == ["content: length 2001 not in 0..2000"]
+    fake.invalid.clear()  # seen; the fixture checks that nothing else was refused
 
 
 async def test_agent_nudges_go_to_the_card_thread(fake: FakeDiscord, bot: DiscordChannel) -> None:

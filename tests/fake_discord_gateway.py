@@ -36,6 +36,7 @@ class GatewayMixin:
     guild: FakeGuild
     members: list[FakeUser]
     application_id: str
+    channels: dict[str, dict[str, Any]]
 
     def __init__(self) -> None:
         self.sessions: dict[str, Session] = {}
@@ -80,6 +81,10 @@ class GatewayMixin:
         return ws
 
     async def _identify(self, ws: web.WebSocketResponse) -> Session:
+        threads = [
+            c for c in self.channels.values()
+            if c["type"] == 11 and not c["thread_metadata"]["archived"]
+        ]  # fmt: skip
         session = Session(secrets.token_hex(8), ws)
         self.sessions[session.id] = session
         ready = {
@@ -94,7 +99,7 @@ class GatewayMixin:
             "relationships": [],
         }
         await self._send(session, "READY", ready)
-        await self._send(session, "GUILD_CREATE", self.guild.create_payload(self.members))
+        await self._send(session, "GUILD_CREATE", self.guild.create_payload(self.members, threads))
         return session
 
     async def _resume(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> Session | None:

@@ -99,7 +99,10 @@ class FakeGuild:
             for index, role in enumerate([everyone, *named])
         ]
 
-    def create_payload(self, members: list[FakeUser]) -> dict[str, Any]:
+    def create_payload(
+        self, members: list[FakeUser], threads: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """GUILD_CREATE: channels, roles, members, and the active (not archived) threads."""
         return {
             "id": self.id,
             "name": self.name,
@@ -111,7 +114,7 @@ class FakeGuild:
             "joined_at": "2024-01-01T00:00:00+00:00",
             "features": [],
             "channels": [self.channel_payload(n, cid) for n, cid in self.channels.items()],
-            "threads": [],
+            "threads": threads or [],
             "roles": self.role_payloads(),
             "members": [m.member() for m in members],
             "emojis": [],

@@ -199,3 +199,31 @@ async def test_start_returns_when_discord_is_slow_and_syncs_once_ready(
         assert channel.problem() is None
     finally:
         await channel.stop()
+
+
+async def test_after_a_restart_threads_are_known_again_even_archived_ones(
+    fake: FakeDiscord, intake: RecordingIntake
+) -> None:
+    alice = fake.user("alice")
+    help_channel = fake.guild.channels["help"]
+    first = fast_channel(discord_settings(fake))
+    await first.start(intake)
+    roots = [await fake.say(alice, help_channel, f"Problem {n}") for n in (1, 2)]
+    for root in roots:
+        await first.send(ReplyTarget("discord", help_channel, root["id"]), outbound("Logged"))
+    await first.stop()
+    fake.channels[roots[1]["id"]]["thread_metadata"]["archived"] = True  # not in GUILD_CREATE
+
+    second = fast_channel(discord_settings(fake))
+    await second.start(intake)
+    try:
+        said = [await fake.say(alice, root["id"], "Any news?") for root in roots]
+        await settle(fake, second)
+    finally:
+        await second.stop()
+    for root, message in zip(roots, said, strict=True):
+        decoded = second.decode(intake.stored[("discord", message["id"])])
+        assert isinstance(decoded, InboundMessage) and decoded.thread_keys == (root["id"],)
+    assert [r.path for r in fake.requests if r.method == "GET" and "/channels/" in r.path] == [
+        f"/channels/{roots[1]['id']}"
+    ]  # only the archived thread had to be looked up

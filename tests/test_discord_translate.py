@@ -25,7 +25,7 @@ from core.commands import parse
 from core.config import IntakeConfig
 
 HELP, TRIAGE, RANDOM = "1300000000000000001", "1300000000000000002", "1300000000000000003"
-ROUTING = Routing(frozenset({HELP}), TRIAGE)
+ROUTING = Routing(frozenset({HELP}), TRIAGE, frozenset({"1200000000000000007"}), frozenset({"77"}))
 INTAKE = IntakeConfig()
 FORM = FormSpec(tuple(INTAKE.fields), dict(INTAKE.impact_priority))
 
@@ -84,6 +84,22 @@ def test_message_in_an_intake_thread_joins_the_ticket_of_the_thread() -> None:
     assert isinstance(message, InboundMessage)
     assert message.thread_keys == (thread,)
     assert message.reply_target == ReplyTarget("discord", HELP, thread)
+
+
+@pytest.mark.parametrize(
+    ("author", "roles"), [("1200000000000000007", []), ("1200000000000000008", ["77"])]
+)
+def test_an_agent_in_a_customers_thread_is_kept_as_a_note_not_resent(
+    author: str, roles: list[str]
+) -> None:
+    thread = "1310000000000000050"
+    message = decoded(
+        channel_kind="thread", channel_id=thread, parent_id=HELP, roles=roles,
+        author={"id": author, "name": "Bob", "bot": False}, content="Try the left tray",
+    )  # fmt: skip
+    assert isinstance(message, AgentMessage)
+    assert message.thread_keys == (thread,)
+    assert message.text == "note: (written in the customer's Discord thread) Try the left tray"
 
 
 def test_message_in_a_triage_card_thread_is_an_agent_message_with_roles() -> None:

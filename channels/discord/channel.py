@@ -107,9 +107,7 @@ class DiscordChannel:
             )
         _check_ids(settings)
         self.settings = settings
-        self.routing = Routing(
-            frozenset(settings.discord.intake_channels), settings.discord.triage_channel
-        )
+        self.routing = Routing.from_settings(settings)
         self.form = FormSpec(tuple(settings.intake.fields), dict(settings.intake.impact_priority))
         self.ready_timeout = ready_timeout
         self.guild_ready_timeout = guild_ready_timeout

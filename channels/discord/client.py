@@ -56,14 +56,13 @@ class TidingsClient(discord.Client):
         )
         self.settings = settings
         self.intake: Intake | None = None
-        self.routing = Routing(
-            frozenset(settings.discord.intake_channels), settings.discord.triage_channel
-        )
+        self.routing = Routing.from_settings(settings)
         self.form = FormSpec(tuple(settings.intake.fields), dict(settings.intake.impact_priority))
         # Interactions must be answered within 3 s; past this we defer and answer by follow-up.
         self.defer_after = defer_after
         # A database blip must not lose a message Discord will never send again.
         self.store_retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+        self._looked_up: dict[int, tuple[str, str]] = {}
         self.tree: app_commands.CommandTree[TidingsClient] = app_commands.CommandTree(self)
 
     async def setup_hook(self) -> None:
@@ -158,15 +157,23 @@ class TidingsClient(discord.Client):
         }
 
     async def _kind_of_uncached(self, channel_id: int) -> tuple[str, str]:
-        # A thread we have not seen created (e.g. before a restart): ask Discord what it is.
+        # A thread we have not seen created (e.g. before a restart): ask Discord once what it is.
+        if channel_id in self._looked_up:
+            return self._looked_up[channel_id]
         try:
             channel = await self.fetch_channel(channel_id)
         except discord.HTTPException as exc:
             log.warning("cannot look up discord channel %s: %s", channel_id, exc)
             return "other", ""
+        found = ("other", "")
         if isinstance(channel, discord.Thread):
-            return "thread", str(channel.parent_id)
-        return ("text", "") if isinstance(channel, discord.TextChannel) else ("other", "")
+            found = ("thread", str(channel.parent_id))
+        elif isinstance(channel, discord.TextChannel):
+            found = ("text", "")
+        if len(self._looked_up) > 10_000:  # bounded: a cache, not a registry
+            self._looked_up.clear()
+        self._looked_up[channel_id] = found
+        return found
 
     # -- interactions ------------------------------------------------------------------------
     async def answer(

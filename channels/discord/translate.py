@@ -18,7 +18,7 @@ from core.channel import (
     InboundMessage,
     ReplyTarget,
 )
-from core.config import IntakeField
+from core.config import IntakeField, Settings
 
 CHANNEL = "discord"
 MESSAGE_LIMIT = 2000  # characters per Discord message
@@ -31,10 +31,30 @@ PERSON_MESSAGE_TYPES = frozenset({0, 19})
 
 @dataclass(frozen=True)
 class Routing:
-    """Which channels mean what; taken from settings.discord."""
+    """Which channels mean what, and who the agents are; taken from settings."""
 
     intake_channels: frozenset[str]
     triage_channel: str
+    agent_users: frozenset[str] = frozenset()
+    agent_roles: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Routing:
+        config = settings.discord
+        return cls(
+            frozenset(config.intake_channels),
+            config.triage_channel,
+            frozenset(a.discord for a in settings.agents.values() if a.discord),
+            frozenset(config.agent_roles),
+        )
+
+    def is_agent(self, actor: Actor) -> bool:
+        return actor.user_id in self.agent_users or bool(self.agent_roles & set(actor.roles))
+
+
+# An agent answering in a customer's public thread: the customer has already read it, so it
+# must not be sent again; it is kept on the ticket as a note saying where it was written.
+AGENT_IN_THREAD = "note: (written in the customer's Discord thread)"
 
 
 @dataclass(frozen=True)
@@ -114,6 +134,8 @@ def decode_message(record: Mapping[str, Any], routing: Routing) -> Decoded:
     if place == "triage_thread":
         return AgentMessage(CHANNEL, message_id, _actor(record), (channel_id,), text)
     actor = _actor(record)
+    if place == "intake_thread" and routing.is_agent(actor):
+        return AgentMessage(CHANNEL, message_id, actor, (channel_id,), f"{AGENT_IN_THREAD} {text}")
     sender = Contact(CHANNEL, actor.user_id, actor.name)
     reference = str(record.get("reference_id") or "")
     if place == "dm":

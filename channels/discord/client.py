@@ -44,6 +44,9 @@ class TidingsClient(discord.Client):
     def __init__(
         self, settings: Settings, *, guild_ready_timeout: float = 2.0, defer_after: float = 2.0
     ) -> None:
+        options: dict[str, Any] = {}
+        if settings.discord.application_id:  # else learnt at login
+            options["application_id"] = int(settings.discord.application_id)
         super().__init__(
             intents=intents(),
             allowed_mentions=NO_MENTIONS,
@@ -52,7 +55,7 @@ class TidingsClient(discord.Client):
             # sleeping coroutine) waits it out and /healthz stays truthful.
             max_ratelimit_timeout=30.0,
             chunk_guilds_at_startup=False,
-            application_id=int(settings.discord.application_id or 0) or None,
+            **options,
         )
         self.settings = settings
         self.intake: Intake | None = None

@@ -35,6 +35,8 @@ class Failure:
     status: int = 200
     error: str = ""
     retry_after: int | None = None
+    body: str = ""  # a raw body instead (e.g. a proxy's HTML page, or broken JSON)
+    content_type: str = "text/html"
 
 
 @dataclass
@@ -92,10 +94,14 @@ class FakeSlack:
         error: str = "",
         retry_after: int | None = None,
         times: int = 1,
+        body: str = "",
+        content_type: str = "text/html",
     ) -> None:
-        """Answer the next `times` calls of `method` with a 429, an HTTP error or ok:false."""
+        """Answer the next `times` calls of `method` with a 429, an HTTP error, ok:false, or
+        a raw `body`."""
         for _ in range(times):
-            self._failures[method].append(Failure(status, error, retry_after))
+            failure = Failure(status, error, retry_after, body, content_type)
+            self._failures[method].append(failure)
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         return [call.args for call in self.calls if call.method == method]
@@ -139,6 +145,10 @@ class FakeSlack:
         failures = self._failures.get(method)
         if failures:
             failure = failures.popleft()
+            if failure.body:
+                return web.Response(
+                    status=failure.status, text=failure.body, content_type=failure.content_type
+                )
             if failure.status == 429:
                 headers = {"Retry-After": str(failure.retry_after or 0)}
                 return web.json_response(

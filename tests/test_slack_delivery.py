@@ -81,6 +81,23 @@ async def test_server_errors_are_temporary(world: SlackWorld) -> None:
     assert result.external_id.startswith(f"{HELP}:")
 
 
+@pytest.mark.parametrize(
+    ("status", "body", "content_type"),
+    [
+        (502, "<html><body>502 Bad Gateway</body></html>", "text/html"),
+        (200, '{"ok": tru', "application/json"),
+    ],
+    ids=["proxy-html", "broken-json"],
+)
+async def test_unreadable_answers_are_temporary(
+    world: SlackWorld, status: int, body: str, content_type: str
+) -> None:
+    world.slack.fail("chat.postMessage", status=status, body=body, content_type=content_type)
+    with pytest.raises(DeliveryError) as caught:
+        await world.channel.send(ReplyTarget("slack", HELP, "1.1"), note())
+    assert not caught.value.permanent and str(status) in caught.value.reason
+
+
 async def test_a_revoked_token_shows_on_healthz_until_sending_works(world: SlackWorld) -> None:
     world.slack.fail("chat.postMessage", error="token_revoked")
     with pytest.raises(DeliveryError) as caught:

@@ -91,10 +91,17 @@ def make_client(
 
 
 def _error_code(exc: SlackApiError) -> str:
-    data = exc.response.data
+    data = getattr(exc.response, "data", None)
     if isinstance(data, dict):
         return str(data.get("error") or "")
     return ""
+
+
+def _status(exc: SlackApiError) -> int:
+    # A body that claims to be JSON but is not leaves slack_sdk holding the raw aiohttp
+    # response (`.status`) instead of its own (`.status_code`).
+    response = exc.response
+    return int(getattr(response, "status_code", None) or getattr(response, "status", 0) or 0)
 
 
 def needs_operator(exc: SlackApiError) -> bool:
@@ -103,20 +110,21 @@ def needs_operator(exc: SlackApiError) -> bool:
 
 def delivery_error(exc: SlackApiError) -> DeliveryError:
     """Map a failed call: 429 -> retry after, 5xx and Slack trouble -> temporary, else permanent."""
-    status = exc.response.status_code
+    status = _status(exc)
     code = _error_code(exc)
     if status == 429 or code == "ratelimited":
-        headers = exc.response.headers or {}
+        headers = getattr(exc.response, "headers", None) or {}
         value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
         try:
             wait = float(value[0] if isinstance(value, list) else value) if value else None
         except ValueError:
             wait = None
         return DeliveryError("slack rate limit (429)", retry_after=wait)
-    if status >= 500:
-        return DeliveryError(f"slack answered HTTP {status}")
+    if status >= 500 or not code:
+        # Slack (or a proxy in front of it) in trouble, or an answer we could not read.
+        return DeliveryError(f"slack answered HTTP {status}: {exc}"[:300])
     if code in TEMPORARY_ERRORS or code in OPERATOR_ERRORS:
         return DeliveryError(f"slack error {code}")
     # channel_not_found, not_in_channel, is_archived, msg_too_long, invalid_blocks, …:
     # the same call will fail the same way, so do not retry it.
-    return DeliveryError(f"slack error {code or status}", permanent=True)
+    return DeliveryError(f"slack error {code}", permanent=True)

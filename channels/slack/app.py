@@ -22,7 +22,7 @@ from channels.slack.inbound import (
     raw_key,
     worth_storing,
 )
-from channels.slack.markup import escape
+from channels.slack.markup import clip, escape
 from channels.slack.outbound import RESOLVE, SET_ETA, TAKE, WAITING
 from channels.slack.views import (
     ETA_VIEW,
@@ -49,6 +49,11 @@ def _stored_bytes(request: AsyncBoltRequest, body: Mapping[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+def _for_agent(text: str) -> str:
+    """A private answer: escaped (it may quote customer text), within Slack's 4,000 characters."""
+    return clip(escape(text), 3900)
+
+
 def _actor(body: Mapping[str, Any]) -> Actor:
     user = body.get("user") or {}
     return Actor(
@@ -59,7 +64,7 @@ def _actor(body: Mapping[str, Any]) -> Actor:
 async def _whisper(client: AsyncWebClient, channel: str, user: str, text: str) -> None:
     """An ephemeral answer only `user` sees; best effort (the action itself already happened)."""
     try:
-        await client.chat_postEphemeral(channel=channel, user=user, text=escape(text))
+        await client.chat_postEphemeral(channel=channel, user=user, text=_for_agent(text))
     except SlackApiError as exc:
         log.warning(
             "slack: could not answer %s in %s: %s", user, channel, exc.response.get("error")
@@ -119,7 +124,7 @@ def build_app(settings: Settings, client: AsyncWebClient, intake: Intake) -> Asy
             return
         actor = Actor(CHANNEL, str(body.get("user_id", "")), str(body.get("user_name", "")))
         reply = await intake.command(actor, words)
-        await ack(text=escape(reply.text), response_type="ephemeral")
+        await ack(text=_for_agent(reply.text), response_type="ephemeral")
 
     @app.action(re.compile(f"^({TAKE}|{RESOLVE})$"))
     async def on_button(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import smtplib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -109,6 +110,28 @@ async def test_mail_becomes_ticket_ack_threads_and_reply_joins_it(desk: MailDesk
     assert human["Subject"] == "Re: [T-1] VPN drops"
     assert human["In-Reply-To"] == answer.split(b"Message-ID: ")[1].split(b"\r\n")[0].decode()
     assert "Which VPN client version?" in desk.relay.messages[-1].text
+
+
+@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is not installed")
+async def test_swaks_mail_with_template_answers_becomes_a_high_priority_ticket(
+    desk: MailDesk,
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        "swaks", "--server", "127.0.0.1", "--port", str(desk.channel.port),
+        "--from", "carol@example.org", "--to", SUPPORT,
+        "--header", "Subject: Laptop will not boot",
+        "--body", "Impact: I can't work\nSince: 8:00 today\n\nIt shows a black screen.",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    async with asyncio.timeout(30):
+        output, _ = await process.communicate()
+    assert process.returncode == 0, output.decode()
+    await desk.app.drain()
+    [ticket] = await desk.app.list_tickets()
+    assert (ticket["subject"], ticket["priority"]) == ("Laptop will not boot", "high")
+    [ack] = await desk.relay.wait_for(1)
+    assert ack.rcpt_tos == ["carol@example.org"]
+    assert ack.message["Subject"] == "Re: [T-1] Laptop will not boot"
 
 
 async def test_reply_without_in_reply_to_keeps_ticket_by_subject_tag(desk: MailDesk) -> None:

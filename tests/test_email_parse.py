@@ -205,3 +205,36 @@ def test_malformed_mime_never_raises_and_always_ends_somewhere(
         assert len(result.external_id) <= 500
     else:
         assert isinstance(result, Ignored) and result.reason
+
+
+def test_intake_template_lines_fill_fields_and_priority() -> None:
+    from channels.email.channel import parse_options
+    from core.config import load_settings
+
+    options = parse_options(load_settings(None))
+    message = decode(
+        b"From: ann@example.org\r\nSubject: VPN\r\n\r\n"
+        b"Impact: i can't work\r\nSince: this morning, laptop only\r\n\r\n"
+        b"The VPN drops every five minutes.\r\nImpact: (a later line is just text)\r\n",
+        options=options,
+    )
+    assert message.fields == {"impact": "I can't work", "since": "this morning, laptop only"}
+    assert message.priority == "high"
+    assert message.text == "The VPN drops every five minutes.\nImpact: (a later line is just text)"
+
+
+def test_template_answer_outside_the_choices_stays_text_and_replies_are_not_forms() -> None:
+    from channels.email.channel import parse_options
+    from core.config import load_settings
+
+    options = parse_options(load_settings(None, email={"from_address": "support@acme.test"}))
+    unknown = decode(b"From: a@example.org\r\nSubject: x\r\n\r\nImpact: catastrophic\r\n",
+                     options=options)  # fmt: skip
+    assert unknown.fields == {} and unknown.priority is None
+    assert unknown.text == "Impact: catastrophic"
+    reply = decode(
+        b"From: a@example.org\r\nSubject: Re: [T-1] x\r\nIn-Reply-To: <t1@acme.test>\r\n\r\n"
+        b"Impact: Just annoying\r\n",
+        options=options,
+    )
+    assert reply.fields == {} and reply.text == "Impact: Just annoying"

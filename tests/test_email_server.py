@@ -191,6 +191,24 @@ async def test_lines_over_998_characters_are_accepted_as_documented(
     assert long_line in payload
 
 
+async def test_line_over_the_limit_is_refused_with_a_clear_5xx(tmp_path: Path) -> None:
+    from channels.email.server import LINE_LIMIT
+
+    channel = EmailChannel(email_settings(tmp_path, max_message_bytes=4 * LINE_LIMIT))
+    intake = DictIntake()
+    await channel.start(intake)
+    try:
+        with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+            await aiosmtplib.send(
+                MESSAGE + b"z" * (LINE_LIMIT + 10) + b"\r\n", sender="ann@example.org",
+                recipients=["support@acme.test"], hostname="127.0.0.1", port=channel.port,
+            )  # fmt: skip
+    finally:
+        await channel.stop()
+    assert refused.value.code == 500 and refused.value.message.startswith("5.5.2")
+    assert intake.stored == {}
+
+
 async def test_storage_failure_is_451_so_the_sender_retries(
     intake_server: tuple[EmailChannel, DictIntake],
 ) -> None:

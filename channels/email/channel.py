@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from channels.email.outbound import build_message, domain_of, message_id
 from channels.email.parse import ParseOptions, decode_payload
 from channels.email.server import IntakeHandler, SmtpServer, make_acceptor, tls_context
+from channels.email.template import TemplateField
 from channels.email.transport import Transport, build_transport
 from core.channel import (
     Decoded,
@@ -28,10 +29,15 @@ def parse_options(settings: Settings) -> ParseOptions:
     addresses = {cfg.from_address.lower()}
     addresses.update(a.lower() for a in cfg.addresses if not a.startswith("@"))
     domains = {domain_of(cfg.from_address)}
+    template = tuple(
+        TemplateField(f.name, f.label, tuple(f.choices)) for f in settings.intake.fields
+    )
     return ParseOptions(
         our_domains=frozenset(domains),
         our_addresses=frozenset(addresses),
         attachments_dir=cfg.attachments_dir,
+        template=template,
+        impact_priority=dict(settings.intake.impact_priority),
     )
 
 

@@ -16,6 +16,7 @@ from channels.email.autodetect import classify
 from channels.email.envelope import MAX_KEY, Envelope, hashed, normalize_id, unframe
 from channels.email.html import html_to_text
 from channels.email.quotes import strip_reply
+from channels.email.template import TemplateField, read_fields
 from core.channel import (
     Attachment,
     Contact,
@@ -42,7 +43,8 @@ class ParseOptions:
     our_addresses: frozenset[str] = frozenset()
     attachments_dir: str = ""
     channel: str = CHANNEL
-    extra: dict[str, str] = field(default_factory=dict)
+    template: tuple[TemplateField, ...] = ()
+    impact_priority: dict[str, str] = field(default_factory=dict)
 
 
 def ticket_hint(subject: str) -> int | None:
@@ -215,7 +217,12 @@ def decode_message(raw: bytes, envelope: Envelope, options: ParseOptions) -> Dec
             if _domain(ident) in options.our_domains
             for key in (ident, ident.strip("<>").rpartition("@")[0])
         )
-    files = attachments(leaves, raw, options) if verdict.kind is InboundKind.MESSAGE else []
+    files: list[Attachment] = []
+    answers: dict[str, str] = {}
+    if verdict.kind is InboundKind.MESSAGE:
+        files = attachments(leaves, raw, options)
+        if not ours:  # template answers open a ticket; a reply in a thread is just a reply
+            answers, text = read_fields(text, options.template)
     return InboundMessage(
         channel=options.channel,
         external_id=external_id,
@@ -230,6 +237,8 @@ def decode_message(raw: bytes, envelope: Envelope, options: ParseOptions) -> Dec
         bounced_keys=bounced,
         attachments=tuple(files),
         received_at=envelope.received_at,
+        fields=answers,
+        priority=options.impact_priority.get(answers.get("impact", "")),
         note=verdict.note,
     )
 

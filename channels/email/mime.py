@@ -217,7 +217,9 @@ def filename(part: Message) -> str:
 
 
 def is_attachment(part: Message) -> bool:
-    """A leaf part that is a file rather than the message text."""
+    """A leaf part that is a file rather than the message text (an attached mail is a file)."""
+    if content_type(part) in ("message/rfc822", "message/global"):
+        return True
     if part.is_multipart():
         return False
     try:

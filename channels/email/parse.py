@@ -90,8 +90,6 @@ def _leaves(msg: Message) -> list[Message]:
         if part.is_multipart() and not kind.startswith("message/"):
             children = part.get_payload()
             if isinstance(children, list):
-                if kind == "multipart/alternative":
-                    children = _preferred_alternative(children)
                 stack.extend(reversed([c for c in children if isinstance(c, Message)]))
             continue
         if part.is_multipart() and part is msg:
@@ -100,23 +98,12 @@ def _leaves(msg: Message) -> list[Message]:
     return result
 
 
-def _preferred_alternative(children: list[Message]) -> list[Message]:
-    """From multipart/alternative keep the plain-text version when there is one."""
-    for child in children:
-        if isinstance(child, Message) and mime.content_type(child) == "text/plain":
-            return [child]
-    for child in reversed(children):
-        if isinstance(child, Message) and mime.content_type(child) in (
-            "text/html",
-            "multipart/related",
-            "multipart/mixed",
-        ):
-            return [child]
-    return children[:1]
-
-
 def body_text(leaves: list[Message]) -> str:
-    """The message text: inline text/plain parts, else inline HTML converted to text."""
+    """The message text: inline text/plain parts, else inline HTML converted to text.
+
+    Both versions of a multipart/alternative are leaves here; the plain one wins when it has
+    any text (Thunderbird sends an empty plain part next to HTML with only an image).
+    """
     plain: list[str] = []
     html: list[str] = []
     for part in leaves:

@@ -187,3 +187,15 @@ async def test_an_out_of_office_reply_is_never_answered(desk_app: Any, clock: Fa
     assert shown["next_update_due"] == "2026-11-25T09:00:00Z", "an auto-reply moves nothing"
     [update] = await go(desk_app, clock, at(25, 9))
     assert update.in_reply_to == "m1", "the update answers the person, not the auto-responder"
+
+
+async def test_one_tick_works_through_every_batch(desk_app: Any, clock: FakeClock) -> None:
+    desk_app.promises.batch = 2  # smaller than the due set: the tick must page through it
+    for number in range(1, 6):
+        await desk_app.fake.say(f"user{number}", f"Problem {number}", message_id=f"m{number}")
+    await go(desk_app, clock, at(23, 9))
+    clock.set(at(24, 9))
+    assert await desk_app.promises.tick() == 5
+    assert await desk_app.promises.tick() == 0
+    await desk_app.drain()
+    assert [s.message.kind for s in desk_app.fake.sent[5:]] == ["status_update"] * 5

@@ -1,0 +1,258 @@
+"""Promise-loop benchmark: tick time at 10k vs 1M open tickets, reminders/s, memory at 100k.
+
+Run by hand: `.venv/bin/python bench/reminders.py [--quick] [--database-url URL]`.
+Each size gets the same due set (updates, missed ETAs, nudges), so the tick time compares how
+the loop finds work among many open tickets: with the indexes it should barely move. The memory
+figure comes from a fresh child process running the app over the 100k database, printed next
+to the same child over an empty database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import insert, select
+
+from core.clock import FakeClock
+from core.config import load_settings
+from core.context import Context
+from core.db import Database
+from core.models import Promise, Ticket
+from core.promises import PromiseLoop
+
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+WARM = NOW - timedelta(hours=2)  # a first tick at this time warms caches on a small set
+DUE, MISSED, NUDGES, WARMUP = 200, 50, 100, 20
+CHUNK = 50_000
+
+
+def ticket_rows(count: int, contacts: int, rng: random.Random) -> Any:
+    """Open tickets: the due set first, then the rest owed an update later this week."""
+    made = NOW - timedelta(days=2)
+    for i in range(count):
+        if i < DUE:
+            due = NOW - timedelta(minutes=rng.randrange(60))
+        elif i < DUE + NUDGES:
+            due = NOW + timedelta(minutes=1 + rng.randrange(13))
+        elif i < DUE + NUDGES + WARMUP:
+            due = WARM - timedelta(minutes=1)
+        else:
+            due = NOW + timedelta(minutes=30 + rng.randrange(3 * 24 * 60))
+        eta = None
+        apologised = None
+        if i < MISSED:
+            eta = NOW - timedelta(minutes=5)
+        elif i >= DUE + NUDGES + WARMUP and i % 10 == 0:
+            eta = NOW + timedelta(hours=1 + rng.randrange(72))
+        elif i >= DUE + NUDGES + WARMUP and i % 100 == 1:
+            # Already apologised for: still in the ETA index range the loop scans.
+            eta = apologised = NOW - timedelta(days=rng.randrange(1, 30))
+        yield {
+            "status": ("new", "open", "waiting")[i % 3],
+            "priority": ("urgent", "high", "normal", "low")[i % 4],
+            "subject": f"Problem {i}",
+            "requester_id": 1 + (i % contacts),
+            "reply_channel": "email",
+            "reply_address": f"c{i % contacts}@example.com",
+            "reply_thread": f"<{i}@example.com>",
+            "waiting_on": "the vendor" if i % 3 == 2 else "",
+            "assignee": "alice" if i % 2 else None,
+            "created_at": made,
+            "updated_at": made,
+            "next_update_due": due,
+            "eta": eta,
+            "eta_apologized": apologised,
+        }
+
+
+TICKET_COLUMNS = ("status", "priority", "subject", "requester_id", "reply_channel",
+                  "reply_address", "reply_thread", "waiting_on", "assignee", "created_at",
+                  "updated_at", "next_update_due", "eta", "eta_apologized")  # fmt: skip
+
+
+async def build(url: str, count: int) -> None:
+    """A database with `count` open tickets, written with the driver's executemany in chunks."""
+    db = Database(url)
+    await db.upgrade()
+    rng = random.Random(count)
+    contacts = max(count // 4, DUE + NUDGES + WARMUP)  # the due set are all different people
+    made = NOW - timedelta(days=30)
+
+    def stamp(value: Any) -> Any:
+        # What UTCDateTime would bind: naive UTC text on SQLite, the aware value on PostgreSQL.
+        if isinstance(value, datetime) and db.is_sqlite:
+            return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return value
+
+    def statement(table: str, columns: tuple[str, ...]) -> str:
+        marks = ", ".join("?" if db.is_sqlite else f"${n}" for n in range(1, len(columns) + 1))
+        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+
+    contact_sql = statement("contacts", ("channel", "address", "name", "created_at"))
+    ticket_sql = statement("tickets", TICKET_COLUMNS)
+    async with db.engine.begin() as connection:
+        await connection.exec_driver_sql(
+            contact_sql,
+            [("email", f"c{i}@example.com", f"C {i}", stamp(made)) for i in range(contacts)],
+        )
+    rows = ticket_rows(count, contacts, rng)
+    while True:
+        chunk = [tuple(stamp(row[c]) for c in TICKET_COLUMNS)
+                 for _, row in zip(range(CHUNK), rows, strict=False)]  # fmt: skip
+        if not chunk:
+            break
+        async with db.engine.begin() as connection:
+            await connection.exec_driver_sql(ticket_sql, chunk)
+    if count == 0:
+        await db.dispose()
+        return
+    async with db.transaction() as session:
+        await session.execute(
+            insert(Promise),
+            [{"ticket_id": t, "kind": "next_update", "due_at": NOW, "made_at": made}
+             for t in range(1, DUE + NUDGES + WARMUP + 1)]
+            + [{"ticket_id": t, "kind": "eta", "due_at": NOW - timedelta(minutes=5),
+                "made_at": made} for t in range(1, MISSED + 1)],
+        )  # fmt: skip
+    async with db.engine.connect() as connection:
+        await connection.exec_driver_sql("ANALYZE")
+    await db.dispose()
+
+
+async def measure(url: str) -> dict[str, float]:
+    """Warm-up tick, then: the find queries alone, and one full tick over the due set."""
+    settings = load_settings(None, database={"url": url}, email={"enabled": False})
+    clock = FakeClock(WARM)
+    db = Database(url)
+    loop = PromiseLoop(db, Context(settings, clock))
+    warm = await loop.tick()
+    clock.set(NOW)
+    horizon = loop.ctx.calendar.add(NOW, settings.reminders.nudge_before)
+    from core.promises import _Cursor
+
+    start = time.perf_counter()
+    found = 0
+    async with db.sessions() as session:
+        for kind in ("due", "eta"):
+            query = loop._due_query(kind, NOW, horizon, _Cursor()).with_only_columns(Ticket.id)
+            found += len((await session.scalars(query.limit(10_000))).all())
+    find = time.perf_counter() - start
+    start = time.perf_counter()
+    acted = await loop.tick()
+    tick = time.perf_counter() - start
+    async with db.sessions() as session:
+        total = await session.scalar(select(Ticket.id).order_by(Ticket.id.desc()).limit(1))
+    await db.dispose()
+    assert warm == WARMUP, f"warm-up tick acted on {warm}"
+    return {"tickets": float(total or 0), "found": found, "find_s": find, "tick_s": tick,
+            "acted": acted}  # fmt: skip
+
+
+def memory_child(url: str) -> None:
+    """Run the whole app (no channels) over the database for a few ticks; print peak RSS."""
+    from bot.app import App
+
+    async def run() -> None:
+        settings = load_settings(None, database={"url": url}, email={"enabled": False})
+        clock = FakeClock(NOW)
+        app = App(settings, clock=clock, channels=[], background=False, web_enabled=False)
+        async with app:
+            for _ in range(5):
+                await app.promises.tick()
+                await app.desk.processor.process_pending()
+                clock.advance(timedelta(minutes=5))
+
+    asyncio.run(run())
+    print(peak_rss_mb())
+
+
+def peak_rss_mb() -> float:
+    """This process image's high-water RSS. ru_maxrss would also count the parent's pages
+    from before exec, which is exactly the noise a fresh child is meant to avoid."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def peak_mb(url: str) -> float:
+    done = subprocess.run(
+        [sys.executable, __file__, "--memory-child", url],
+        capture_output=True, text=True, check=True, timeout=600,
+    )  # fmt: skip
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def database_for(base: str, folder: Path, name: str) -> str:
+    if not base:
+        return f"sqlite+aiosqlite:///{folder}/{name}.db"
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def create() -> None:
+        import asyncpg
+
+        connection = await asyncpg.connect(admin)
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+
+    asyncio.run(create())
+    return make_url(base).set(database=name).render_as_string(hide_password=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100k instead of 1M (a smoke run)")
+    parser.add_argument("--database-url", default="", help="PostgreSQL base URL (default SQLite)")
+    parser.add_argument("--memory-child", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child)
+        return
+    big = 100_000 if args.quick else 1_000_000
+    backend = "postgresql" if args.database_url else "sqlite"
+    with tempfile.TemporaryDirectory(prefix="tidings-bench-") as folder:
+        results = {}
+        for count in (10_000, 100_000, big) if big != 100_000 else (10_000, 100_000):
+            url = database_for(args.database_url, Path(folder), f"bench_reminders_{count}")
+            began = time.perf_counter()
+            asyncio.run(build(url, count))
+            built = time.perf_counter() - began
+            results[count] = asyncio.run(measure(url))
+            r = results[count]
+            print(f"{backend} {count:>9,} open tickets (built in {built:5.1f}s): "
+                  f"find due {r['find_s'] * 1000:7.1f} ms ({r['found']} rows), "
+                  f"tick {r['tick_s'] * 1000:7.1f} ms for {r['acted']} reminders "
+                  f"= {r['acted'] / r['tick_s']:6.0f} reminders/s")  # fmt: skip
+            if count == 100_000:
+                memory_url = url
+        base, top = results[10_000], results[big]
+        print(f"tick time {big:,} / 10,000: {top['tick_s'] / base['tick_s']:.2f}x (goal <= 2x); "
+              f"find time: {top['find_s'] / base['find_s']:.2f}x")  # fmt: skip
+        empty = database_for(args.database_url, Path(folder), "bench_reminders_empty")
+        asyncio.run(build(empty, 0))
+        idle, loaded = peak_mb(empty), peak_mb(memory_url)
+        print(f"peak RSS of the app process: {loaded:.0f} MB with 100,000 open tickets, "
+              f"{idle:.0f} MB with none ({loaded / idle:.2f}x; goal <= 150 MB)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -35,7 +35,8 @@ TEMPORARY_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
 MAX_INLINE_WAIT = 5.0  # seconds a send may sleep on a 429 before handing back to the outbox
-REQUEST_TIMEOUT = 15  # seconds per Web API call
+# Per Web API call. Two calls plus one inline wait stay inside the outbox's 30 s send timeout.
+REQUEST_TIMEOUT = 10
 
 
 def retry_after(response: HttpResponse | None) -> float | None:
@@ -55,7 +56,7 @@ class ShortRateLimitRetry(AsyncRateLimitErrorRetryHandler):
     """slack_sdk's 429 retry, for short waits only: a long Retry-After goes back to the outbox,
     which reschedules the row instead of holding a delivery worker asleep."""
 
-    def __init__(self, max_wait: float = MAX_INLINE_WAIT, max_retry_count: int = 2) -> None:
+    def __init__(self, max_wait: float = MAX_INLINE_WAIT, max_retry_count: int = 1) -> None:
         super().__init__(max_retry_count=max_retry_count)
         self.max_wait = max_wait
 

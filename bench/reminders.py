@@ -30,7 +30,7 @@ from core.config import load_settings
 from core.context import Context
 from core.db import Database
 from core.models import Promise, Ticket
-from core.promises import PromiseLoop
+from core.promises import ETA_MARGIN, PromiseLoop
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 WARM = NOW - timedelta(hours=2)  # a first tick at this time warms caches on a small set
@@ -146,7 +146,9 @@ async def measure(url: str) -> dict[str, float]:
     found = 0
     async with db.sessions() as session:
         for kind in ("due", "eta"):
-            query = loop._due_query(kind, NOW, horizon, _Cursor()).with_only_columns(Ticket.id)
+            since = (loop.eta_scanned or NOW) - ETA_MARGIN
+            query = loop._due_query(kind, NOW, horizon, _Cursor(), since)
+            query = query.with_only_columns(Ticket.id)
             found += len((await session.scalars(query.limit(10_000))).all())
     find = time.perf_counter() - start
     start = time.perf_counter()

@@ -28,9 +28,12 @@ from core.tickets import (
 
 log = logging.getLogger(__name__)
 
-# Missed ETAs older than this are not looked for: it bounds the index range the loop scans
-# (resolved tickets keep their ETA forever), and only an outage this long could leave one behind.
+# Missed ETAs older than this are not looked for after a start: it bounds the index range the
+# first scan reads (resolved tickets keep their ETA forever); only an outage this long could leave
+# one behind. Later scans read only ETAs that passed since the previous full scan, less a margin
+# for transactions that were still committing, so the range does not grow with the history.
 ETA_LOOKBACK = timedelta(days=35)
+ETA_MARGIN = timedelta(hours=1)
 _ACTIVE = [status.value for status in ACTIVE_STATUSES]
 
 STATE_WORDS = {
@@ -67,6 +70,7 @@ class PromiseLoop:
         self.db = db
         self.ctx = ctx
         self.batch = batch
+        self.eta_scanned: datetime | None = None  # `now` of the last tick that finished
 
     async def tick(self) -> int:
         """Do everything due now; return how many messages and nudges were queued."""
@@ -75,17 +79,26 @@ class PromiseLoop:
         if not calendar.is_open(now):
             return 0  # automatic messages and nudges wait for the next opening
         horizon = calendar.add(now, self.ctx.settings.reminders.nudge_before)
+        eta_from = now - ETA_LOOKBACK
+        if self.eta_scanned is not None:
+            # An ETA missed earlier was apologised for then, or held by the cap, and a held
+            # one comes back through its next_update_due, which _act checks for missed ETAs.
+            eta_from = max(eta_from, self.eta_scanned - ETA_MARGIN)
         done = 0
         for kind in ("due", "eta"):
             cursor = _Cursor()
             while True:
-                acted, count, cursor = await self._batch(kind, now, horizon, cursor)
+                query = self._due_query(kind, now, horizon, cursor, eta_from)
+                acted, count, cursor = await self._batch(kind, query, now, horizon, cursor)
                 done += acted
                 if count < self.batch:
                     break
+        self.eta_scanned = now
         return done
 
-    def _due_query(self, kind: str, now: datetime, horizon: datetime, cursor: _Cursor) -> Any:
+    def _due_query(
+        self, kind: str, now: datetime, horizon: datetime, cursor: _Cursor, eta_from: datetime
+    ) -> Any:
         if kind == "due":
             column = Ticket.next_update_due
             condition = and_(
@@ -100,7 +113,7 @@ class PromiseLoop:
             column = Ticket.eta
             condition = and_(
                 column <= now,
-                column > now - ETA_LOOKBACK,
+                column > eta_from,
                 or_(Ticket.eta_apologized.is_(None), Ticket.eta_apologized != column),
             )
         status: Any = Ticket.status
@@ -120,11 +133,11 @@ class PromiseLoop:
         return query
 
     async def _batch(
-        self, kind: str, now: datetime, horizon: datetime, cursor: _Cursor
+        self, kind: str, query: Any, now: datetime, horizon: datetime, cursor: _Cursor
     ) -> tuple[int, int, _Cursor]:
         acted = 0
         async with self.db.transaction() as session:
-            tickets = (await session.scalars(self._due_query(kind, now, horizon, cursor))).all()
+            tickets = (await session.scalars(query)).all()
             if tickets:
                 # Taken before acting: the action moves the very column the batch is sorted by.
                 last = tickets[-1]

@@ -193,3 +193,23 @@ async def test_the_cli_shows_promises_and_whether_each_was_kept(
         ("next_update", True, "apology"),
         ("next_update", None, None),
     ]
+
+
+async def test_an_apology_held_by_the_cap_goes_out_once_when_the_cap_frees(
+    settings_factory: Any, clock: FakeClock
+) -> None:
+    settings = settings_factory(reminders={"max_automatic_per_day": 1})
+    async with desk(settings, clock) as app:
+        await app.fake.say("pia", "Sync fails", message_id="m1")
+        await app.drain()
+        clock.set(datetime(2026, 11, 23, 9, 30, tzinfo=UTC))
+        assert (await app.desk.run_as("alice", "eta T-1 2026-11-24 12:00")).ok
+        await app.drain()
+        [update] = await go(app, clock, datetime(2026, 11, 24, 9, 30, tzinfo=UTC))
+        assert update.kind == "status_update", "this one uses today's single automatic message"
+        for hour in (12, 13, 18, 23):
+            assert await go(app, clock, datetime(2026, 11, 24, hour, tzinfo=UTC)) == []
+        assert await go(app, clock, datetime(2026, 11, 25, 9, 29, tzinfo=UTC)) == []
+        [apology] = await go(app, clock, datetime(2026, 11, 25, 9, 30, tzinfo=UTC))
+        assert "resolved by Tue 24 Nov, 12:00 (UTC), and we missed that" in apology.text
+        assert await go(app, clock, datetime(2026, 11, 25, 16, tzinfo=UTC)) == []

@@ -195,3 +195,23 @@ async def test_open_ticket_shortcut_is_for_agents(world: SlackWorld) -> None:
     assert ticket["requester"]["address"] == "UCAROL"
     [ack] = world.slack.posted("C0RANDOM")
     assert ack["thread_ts"] == original["ts"]
+
+
+async def test_promise_loop_nudges_in_the_card_thread_then_updates_the_customer(
+    world: SlackWorld, clock: Any
+) -> None:
+    from datetime import timedelta
+
+    ts = await open_ticket(world)
+    [ack] = world.slack.posted(HELP)
+    clock.advance(timedelta(hours=23, minutes=50))  # the next update is due in 10 minutes
+    await world.drain()
+    [nudge] = [m for m in world.slack.posted(TRIAGE) if m.get("thread_ts") == ts]
+    assert "T-1" in nudge["text"]
+    assert world.slack.posted(HELP) == [ack], "agents first; the customer hears nothing yet"
+
+    clock.advance(timedelta(minutes=11))
+    await world.drain()
+    update = world.slack.posted(HELP)[-1]
+    assert update is not ack and update["thread_ts"] == ack["thread_ts"]
+    assert world.slack.calls_to("chat.update")[-1]["ts"] == ts, "the card shows the new due time"

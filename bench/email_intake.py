@@ -109,6 +109,28 @@ async def null_rate(total: int, connections: int) -> float:
     return total / (end - start)
 
 
+class MemoryIntake:
+    """Stores payloads in a dict: our SMTP handler's own cost, without the database."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, bytes] = {}
+
+    async def receive(self, raw: Any) -> bool:
+        fresh = raw.external_id not in self.stored
+        self.stored[raw.external_id] = raw.payload
+        return fresh
+
+
+async def memory_rate(folder: Path, total: int, connections: int) -> float:
+    channel = EmailChannel(settings_for(folder, "", "memory"))
+    await channel.start(MemoryIntake())  # type: ignore[arg-type]
+    try:
+        start, end = await drive(channel.port, total, connections, f"mem-{uuid.uuid4().hex}")
+    finally:
+        await channel.stop()
+    return total / (end - start)
+
+
 def settings_for(folder: Path, url: str, tag: str) -> Any:
     folder.mkdir(parents=True, exist_ok=True)
     return load_settings(
@@ -168,15 +190,19 @@ async def main() -> None:
               f"alternating runs; database: {where}")  # fmt: skip
         baselines: dict[int, float] = {}
         for connections in (1, 16):
-            nulls, accepted = [], []
+            nulls, accepted, memory = [], [], []
             for round_ in range(rounds):
                 nulls.append(await null_rate(total, connections))
+                memory.append(await memory_rate(folder, total, connections))
                 url = args.database_url
                 accepted.append(await accepted_rate(folder / f"r{round_}", url, total, connections))
             baselines[connections] = statistics.median(nulls)
             rate = statistics.median(accepted)
             print(f"{connections:>2} conn: null handler {baselines[connections]:7.0f} msg/s | "
                   f"accepted {rate:7.0f} msg/s = {rate / baselines[connections]:.2f}x")  # fmt: skip
+            in_memory = statistics.median(memory)
+            print(f"         (diagnostic: our handler into a dict, no database: {in_memory:7.0f} "
+                  f"msg/s = {in_memory / baselines[connections]:.2f}x)")  # fmt: skip
         e2e = await end_to_end_rate(folder, args.database_url, total, 16)
         print(f"16 conn: null handler {baselines[16]:7.0f} msg/s | end to end (committed "
               f"tickets) {e2e:7.0f} msg/s = {e2e / baselines[16]:.2f}x")  # fmt: skip

@@ -46,9 +46,10 @@ class GatewayMixin:
         self._heartbeat_waiters: list[asyncio.Future[None]] = []
         self._resumed = asyncio.Event()
 
-    @property
-    def gateway_url(self) -> str:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by FakeDiscord
+
+        @property
+        def gateway_url(self) -> str: ...
 
     @property
     def identify(self) -> dict[str, Any]:

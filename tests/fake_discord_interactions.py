@@ -21,13 +21,13 @@ class InteractionsMixin:
     commands: dict[str, list[dict[str, Any]]]
     interactions: dict[str, InteractionRecord]
 
-    def dm_channel(self, person: FakeUser) -> dict[str, Any]:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by FakeDiscord
 
-    async def interact(
-        self, person: FakeUser, kind: int, data: dict[str, Any], **kwargs: Any
-    ) -> InteractionRecord:
-        raise NotImplementedError
+        def dm_channel(self, person: FakeUser) -> dict[str, Any]: ...
+
+        async def interact(
+            self, person: FakeUser, kind: int, data: dict[str, Any], **kwargs: Any
+        ) -> InteractionRecord: ...
 
     def start_interaction(
         self,

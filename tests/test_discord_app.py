@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -269,3 +270,22 @@ async def test_take_button_assigns_and_the_card_is_edited(desk: Desk) -> None:
     fields = {f["name"]: f["value"] for f in desk.fake.messages[card["id"]]["embeds"][0]["fields"]}
     assert fields["Assignee"] != "nobody yet"
     assert len(desk.cards()) == 1  # edited in place, not posted again
+
+
+async def test_promise_loop_nudges_in_the_card_thread_then_updates_the_customer(
+    desk: Desk, clock: FakeClock
+) -> None:
+    await desk.fake.dm(desk.alice, "My VPN drops every 5 minutes")
+    await desk.settle()
+    [card] = desk.cards()
+
+    clock.advance(timedelta(hours=23, minutes=50))  # the next update is due in 10 minutes
+    await desk.settle()
+    [nudge] = [m["content"] for m in desk.fake.sent(card["id"])]
+    assert nudge.startswith("T-1") and "owed an update" in nudge
+    assert len(desk.dm(desk.alice)) == 1  # nothing automatic yet: a person may write first
+
+    clock.advance(timedelta(minutes=11))
+    await desk.settle()
+    _ack, update = desk.dm(desk.alice)
+    assert update.startswith("An update on T-1") and "nobody has picked it up yet" in update

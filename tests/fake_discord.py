@@ -223,6 +223,7 @@ class FakeDiscord(RestMixin, GatewayMixin, InteractionsMixin):
         attachments: list[dict[str, Any]] | None = None,
         message_type: int = 0,
         reference: str | None = None,
+        mentions: tuple[FakeUser, ...] = (),
     ) -> dict[str, Any]:
         """`person` posts in a guild channel or thread; returns the MESSAGE_CREATE data."""
         message = message_payload(
@@ -234,6 +235,8 @@ class FakeDiscord(RestMixin, GatewayMixin, InteractionsMixin):
             message_type=message_type,
             reference=reference,
         )
+        message["mentions"] = [m.payload() for m in mentions]
+        message["mention_everyone"] = "@everyone" in content or "@here" in content
         self.messages[message["id"]] = message
         event = self._as_event(message)
         await self.dispatch("MESSAGE_CREATE", event)

@@ -227,3 +227,15 @@ async def test_after_a_restart_threads_are_known_again_even_archived_ones(
     assert [r.path for r in fake.requests if r.method == "GET" and "/channels/" in r.path] == [
         f"/channels/{roots[1]['id']}"
     ]  # only the archived thread had to be looked up
+
+
+async def test_mentions_are_stored_as_people_read_them(
+    fake: FakeDiscord, intake: RecordingIntake, bot: DiscordChannel
+) -> None:
+    alice, bob = fake.user("alice"), fake.user("bob")
+    text = f"<@{fake.bot.id}> printer jams, @everyone is stuck; <@{bob.id}> saw it too"
+    sent = await fake.say(alice, fake.guild.channels["help"], text, mentions=(fake.bot, bob))
+    await settle(fake, bot)
+    message = stored(intake, bot, sent["id"])
+    assert isinstance(message, InboundMessage)
+    assert message.text == "printer jams, @everyone is stuck; @Bob saw it too"

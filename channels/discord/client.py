@@ -143,7 +143,7 @@ class TidingsClient(discord.Client):
                 "bot": message.author.bot,
             },
             "roles": [str(r.id) for r in roles if not r.is_default()],
-            "content": message.content,
+            "content": self.readable(message),
             "message_type": message.type.value,
             "webhook_id": str(message.webhook_id or ""),
             "reference_id": str(reference or ""),
@@ -158,6 +158,17 @@ class TidingsClient(discord.Client):
             ],
             "created_at": message.created_at.isoformat(),
         }
+
+    def readable(self, message: discord.Message) -> str:
+        """Text as people saw it: <@id> mentions become @names; a leading @bot is dropped."""
+        # clean_content also defuses @everyone with a zero-width space; we send with mentions
+        # disabled anyway, and the space would end up in emails and Slack messages.
+        text = message.clean_content.replace("@\u200b", "@")
+        me = self.user
+        if me is not None and message.content.startswith((f"<@{me.id}>", f"<@!{me.id}>")):
+            shown = message.guild.me.display_name if message.guild and message.guild.me else me.name
+            text = text.removeprefix(f"@{shown}").lstrip()
+        return text
 
     async def _kind_of_uncached(self, channel_id: int) -> tuple[str, str]:
         # A thread we have not seen created (e.g. before a restart): ask Discord once what it is.

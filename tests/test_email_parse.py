@@ -238,3 +238,19 @@ def test_template_answer_outside_the_choices_stays_text_and_replies_are_not_form
         options=options,
     )
     assert reply.fields == {} and reply.text == "Impact: Just annoying"
+
+
+def test_oversized_names_and_addresses_fit_the_columns() -> None:
+    long_name = "N" * 400
+    message = decode(
+        f'From: "{long_name}" <ann@example.org>\r\nReply-To: {"x" * 300}@example.org\r\n'
+        f"Subject: long\r\n"
+        f'Content-Type: multipart/mixed; boundary="m"\r\n\r\n'
+        f"--m\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+        f'--m\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename="'
+        f'{"f" * 600}.pdf"\r\n\r\n%PDF\r\n--m--\r\n'.encode()
+    )
+    assert len(message.sender.name) == 200 and message.sender.address == "ann@example.org"
+    assert message.reply_target.address == "ann@example.org", "an impossible Reply-To is ignored"
+    [attachment] = message.attachments
+    assert len(attachment.name) == 255

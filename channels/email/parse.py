@@ -13,7 +13,14 @@ from pathlib import Path
 
 from channels.email import mime
 from channels.email.autodetect import classify
-from channels.email.envelope import MAX_KEY, Envelope, hashed, normalize_id, unframe
+from channels.email.envelope import (
+    MAX_KEY,
+    Envelope,
+    hashed,
+    header_block,
+    normalize_id,
+    unframe,
+)
 from channels.email.html import html_to_text
 from channels.email.quotes import strip_reply
 from channels.email.template import TemplateField, read_fields
@@ -31,8 +38,11 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "email"
 MAX_TEXT = 100_000  # characters kept of a body; the raw message stays in the inbox row
+MAX_ADDRESS = 254
+MAX_NAME = 200  # the contacts.name column
 _TICKET_TAG = re.compile(r"\[\s*T-(\d{1,12})\s*\]", re.IGNORECASE)
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_ANGLED = re.compile(r"<[^<>]*>")
 
 
 @dataclass(frozen=True)
@@ -57,7 +67,10 @@ def _domain(message_id: str) -> str:
 
 
 def _ids(msg: Message, name: str) -> list[str]:
-    found = (normalize_id(token) for token in re.split(r"(?<=>)|\s+", mime.header_text(msg, name)))
+    """Message ids in a header: the <bracketed> ones, else (old clients) bare id@host words."""
+    value = mime.header_text(msg, name)
+    tokens = _ANGLED.findall(value) or value.split()
+    found = (normalize_id(token) for token in tokens)
     return [ident for ident in found if ident and len(ident) <= MAX_KEY]
 
 
@@ -155,17 +168,25 @@ def attachments(leaves: list[Message], raw: bytes, options: ParseOptions) -> lis
                 stored = _store(directory, index, name, data)
             except OSError as exc:
                 log.warning("could not store attachment %r: %s", name, exc)
-        found.append(Attachment(name=name, content_type=kind, size=len(data), stored_at=stored))
+        found.append(
+            Attachment(name=name[:255], content_type=kind[:200], size=len(data), stored_at=stored)
+        )
     return found
+
+
+def _usable(address: str) -> str:
+    # RFC 5321 caps a path at 256 octets; anything longer is garbage, and would not fit the
+    # 320-character address columns either.
+    return address.lower() if 0 < len(address) <= MAX_ADDRESS else ""
 
 
 def _sender(msg: Message, envelope: Envelope) -> tuple[str, str]:
     name, address = mime.first_address(msg, "from")
-    if not address:
+    if not _usable(address):
         name, address = mime.first_address(msg, "sender")
-    if not address and "@" in envelope.mail_from:
-        address = envelope.mail_from
-    return name, address.lower()
+    if not _usable(address) and "@" in envelope.mail_from:
+        name, address = "", envelope.mail_from
+    return name[:MAX_NAME], _usable(address)
 
 
 def _is_ours(address: str, options: ParseOptions) -> bool:
@@ -192,7 +213,7 @@ def decode_message(raw: bytes, envelope: Envelope, options: ParseOptions) -> Dec
         text = strip_reply(text)
     if not address and verdict.kind is InboundKind.MESSAGE:
         return Ignored("no sender address in From, Sender or the SMTP envelope: nobody to answer")
-    _, reply_to = mime.first_address(msg, "reply-to")
+    reply_to = _usable(mime.first_address(msg, "reply-to")[1])
     references = _ids(msg, "references")
     in_reply_to = _ids(msg, "in-reply-to")
     root = (references or in_reply_to or [own_id])[0]
@@ -214,7 +235,7 @@ def decode_message(raw: bytes, envelope: Envelope, options: ParseOptions) -> Dec
         channel=options.channel,
         external_id=external_id,
         sender=Contact(options.channel, address, name),
-        reply_target=ReplyTarget(options.channel, (reply_to or address).lower(), root),
+        reply_target=ReplyTarget(options.channel, reply_to or address, root),
         text=_clip(text) or ("(no text; see attachments)" if files else "(empty message)"),
         subject=subject,
         kind=verdict.kind,
@@ -232,12 +253,13 @@ def decode_message(raw: bytes, envelope: Envelope, options: ParseOptions) -> Dec
 
 def _fallback(raw: bytes, envelope: Envelope, options: ParseOptions, error: Exception) -> Decoded:
     """When MIME decoding failed outright: keep the message readable rather than lose it."""
-    head, _, body = raw.partition(b"\n\n")
+    head = header_block(raw)
+    body = raw[len(head) :].lstrip(b"\r\n")
     subject_match = re.search(rb"(?im)^subject:[ \t]*([^\r\n]*)", head)
     subject = ""
     if subject_match:
         subject = mime.decode_words(subject_match.group(1).decode("utf-8", "replace"))
-    address = envelope.mail_from.lower()
+    address = _usable(envelope.mail_from)
     if "@" not in address:
         return Ignored(f"unreadable message without an envelope sender ({error!r})")
     return InboundMessage(

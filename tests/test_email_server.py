@@ -13,11 +13,13 @@ from typing import Any
 
 import aiosmtplib
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from channels.email import EmailChannel
 from channels.email.envelope import unframe
 from channels.email.server import make_acceptor
-from core.channel import Actor, CommandReply, RawInbound
+from core.channel import Actor, CommandReply, Ignored, InboundMessage, RawInbound
 from core.config import load_settings
 
 MESSAGE = (
@@ -295,3 +297,55 @@ async def test_swaks_delivers_a_message(intake_server: tuple[EmailChannel, DictI
     assert process.returncode == 0, output.decode()
     [payload] = intake.stored.values()
     assert b"sent by swaks" in payload
+
+
+def _smtp_round_trip(tmp_path: Path, data: bytes) -> tuple[int, DictIntake]:
+    async def run() -> tuple[int, DictIntake]:
+        channel = EmailChannel(email_settings(tmp_path))
+        intake = DictIntake()
+        await channel.start(intake)
+        try:
+            async with aiosmtplib.SMTP(hostname="127.0.0.1", port=channel.port) as client:
+                await client.mail("ann@example.org")
+                await client.rcpt("support@acme.test")
+                try:
+                    return (await client.data(data)).code, intake
+                except aiosmtplib.SMTPResponseException as refused:
+                    return refused.code, intake
+        finally:
+            await channel.stop()
+
+    return asyncio.run(run())
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    data=st.lists(
+        st.sampled_from(
+            [
+                b"Content-Type: multipart/mixed; boundary=q\r\n",
+                b"\r\n",
+                b"--q\r\n",
+                b"Subject: =?utf-8?q?=FF?=\r\n",
+                b"From: <>\r\n",
+                b".\r\n",
+                b"\x00\xff",
+                b"x" * 5000,
+            ]
+        )
+        | st.binary(max_size=300),
+        max_size=12,
+    ).map(b"".join)
+)
+def test_arbitrary_bytes_over_smtp_end_stored_and_decodable_or_refused(
+    tmp_path: Path, data: bytes
+) -> None:
+    code, intake = _smtp_round_trip(tmp_path, data)
+    if code == 250:
+        [payload] = intake.stored.values()
+        decoded = EmailChannel(email_settings(tmp_path)).decode(payload)
+        assert isinstance(decoded, InboundMessage | Ignored)
+    else:
+        assert code >= 500 and intake.stored == {}

@@ -159,7 +159,7 @@ class SmtpServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(self._protocol, self.host, self.port)
-        sockets = self._server.sockets or []
+        sockets = list(self._server.sockets or ())
         if sockets:
             self.port = sockets[0].getsockname()[1]
 

@@ -35,10 +35,10 @@ def read_fields(text: str, fields: tuple[TemplateField, ...]) -> tuple[dict[str,
     """(answers by field name, the text without the answer lines)."""
     if not fields:
         return {}, text
-    by_key = {}
-    for spec in fields:
-        by_key[_key(spec.name)] = spec
-        by_key[_key(spec.label)] = spec
+    by_key: dict[str, TemplateField] = {}
+    for field_spec in fields:
+        by_key[_key(field_spec.name)] = field_spec
+        by_key[_key(field_spec.label)] = field_spec
     answers: dict[str, str] = {}
     lines = text.split("\n")
     kept: list[str] = []

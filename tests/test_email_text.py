@@ -67,3 +67,30 @@ def test_html_quote_becomes_a_quote_and_is_stripped() -> None:
 def test_broken_html_still_gives_text() -> None:
     assert html_to_text("<p>unclosed <b>bold <i>and <div>mess") == "unclosed bold and\nmess"
     assert html_to_text("") == ""
+
+
+OUTLOOK_REPLY = (
+    "<html><body><div class=WordSection1><p class=MsoNormal>Still not working after the restart."
+    "<o:p></o:p></p><p class=MsoNormal><o:p>&nbsp;</o:p></p><p class=MsoNormal>Regards,<br>Ann"
+    "<o:p></o:p></p><div><div style='border:none;border-top:solid #E1E1E1 1.0pt'>"
+    "<p class=MsoNormal><b>From:</b> Support &lt;support@acme.test&gt; <br><b>Sent:</b> Monday, "
+    "November 23, 2026 9:00 AM<br><b>To:</b> Ann Example &lt;ann@example.org&gt;<br>"
+    "<b>Subject:</b> Re: [T-4] VPN drops<o:p></o:p></p></div></div>"
+    "<p class=MsoNormal>Hello Ann, we logged T-4.<o:p></o:p></p></div></body></html>"
+)
+GMAIL_REPLY = (
+    '<div dir="ltr">Thanks, it works now!</div><br><div class="gmail_quote">'
+    '<div dir="ltr" class="gmail_attr">On Mon, Nov 23, 2026 at 9:00 AM Support &lt;'
+    '<a href="mailto:support@acme.test">support@acme.test</a>&gt; wrote:<br></div>'
+    '<blockquote class="gmail_quote" style="margin:0px">Hello Ann,<br>we logged T-4.'
+    "</blockquote></div>"
+)
+
+
+@pytest.mark.parametrize(
+    ("markup", "kept"),
+    [(OUTLOOK_REPLY, "Still not working after the restart.\n\nRegards,\nAnn"),
+     (GMAIL_REPLY, "Thanks, it works now!")],
+)  # fmt: skip
+def test_html_replies_from_outlook_and_gmail_keep_only_the_new_text(markup: str, kept: str) -> None:
+    assert strip_reply(html_to_text(markup)) == kept

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 
 # One JSON line describing the SMTP envelope, then the message exactly as received. A version
 # tag in front lets a later release change the framing without misreading old inbox rows.
@@ -31,7 +31,6 @@ class Envelope:
     rcpt_tos: tuple[str, ...] = ()
     received_at: datetime | None = None
     peer: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def frame(envelope: Envelope, raw: bytes) -> bytes:
@@ -104,7 +103,3 @@ def dedup_key(mail_from: str, raw: bytes) -> str:
     if len(key) > MAX_KEY:
         return hashed("sha256:", key.encode("utf-8", "surrogateescape"))
     return key
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

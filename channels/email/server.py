@@ -57,7 +57,6 @@ class IntakeHandler:
         self.max_bytes = max_bytes
         self.channel = channel
         self.intake: Intake | None = None
-        self.stored = 0  # messages acknowledged with 250 (new or duplicate)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -93,7 +92,6 @@ class IntakeHandler:
             # Not stored, so not accepted: the sender's MTA keeps it and tries again.
             log.exception("could not store a message from %r", mail_from)
             return "451 4.3.0 Could not store the message, try again later"
-        self.stored += 1
         return "250 2.0.0 OK: stored" if fresh else "250 2.0.0 OK: already have it"
 
 

@@ -144,13 +144,20 @@ class PromiseLoop:
                 key = last.next_update_due if kind == "due" else last.eta
                 cursor = _Cursor(key, last.id)
             for ticket in tickets:
+                ref = ticket.ref  # a rolled-back ticket is expired; keep its name for the log
                 try:
                     async with session.begin_nested():
+                        if self.db.is_sqlite:
+                            # SQLite has no row locks: read the ticket again inside the
+                            # transaction that will write it, so an agent's reply that landed
+                            # since the batch was read is seen (a write racing this one fails
+                            # the commit instead, and the next tick retries).
+                            await session.refresh(ticket)
                         acted += await self._act(session, ticket, now, horizon)
                 except DBAPIError:
                     raise  # the whole batch rolls back; the next tick retries it
                 except Exception:  # a broken template must not stop every other ticket
-                    log.exception("promise loop: %s failed; the next tick retries", ticket.ref)
+                    log.exception("promise loop: %s failed; the next tick retries", ref)
         return acted, len(tickets), cursor
 
     async def _act(

@@ -213,3 +213,29 @@ async def test_an_apology_held_by_the_cap_goes_out_once_when_the_cap_frees(
         [apology] = await go(app, clock, datetime(2026, 11, 25, 9, 30, tzinfo=UTC))
         assert "resolved by Tue 24 Nov, 12:00 (UTC), and we missed that" in apology.text
         assert await go(app, clock, datetime(2026, 11, 25, 16, tzinfo=UTC)) == []
+
+
+async def test_a_ticket_whose_update_fails_does_not_hold_up_the_others(
+    settings_factory: Any, clock: FakeClock, tmp_path: Path
+) -> None:
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    shipped = (ROOT / "core" / "templates" / "status_update.j2").read_text()
+    # An operator's template with a mistake that only one ticket's data reaches.
+    (folder / "status_update.j2").write_text(
+        '{% if subject == "Boom" %}{{ no_such_variable }}{% endif %}' + shipped
+    )
+    settings = settings_factory(reminders={"templates_dir": str(folder)})
+    async with desk(settings, clock) as app:
+        await app.fake.say("quin", "Boom", message_id="m1")
+        await app.fake.say("rae", "Fine", message_id="m2")
+        await app.drain()
+        sent = await go(app, clock, datetime(2026, 11, 24, 9, tzinfo=UTC))
+        assert [(m.ticket_ref, m.kind) for m in sent] == [("T-2", "status_update")]
+        broken = await app.show_ticket(1)
+        assert broken["next_update_due"] == "2026-11-24T09:00:00Z", "rolled back, still owed"
+        assert [e["kind"] for e in broken["events"]] == ["customer_message", "ack"]
+        (folder / "status_update.j2").write_text(shipped)  # the operator fixes it
+        app.ctx.texts.env.cache.clear()  # type: ignore[union-attr]
+        [fixed] = await go(app, clock, datetime(2026, 11, 24, 9, 5, tzinfo=UTC))
+        assert fixed.ticket_ref == "T-1" and fixed.kind == "status_update"

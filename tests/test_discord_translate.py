@@ -165,6 +165,7 @@ def test_form_becomes_a_new_ticket_in_the_dm_with_fields_and_priority() -> None:
     }
     message = decode(json.dumps(form).encode(), ROUTING, FORM)
     assert isinstance(message, InboundMessage)
+    assert message.external_id == "form:1320000000000000001"  # as stored by the adapter
     assert message.reply_target == ReplyTarget("discord", "1310000000000000009", "")
     assert message.thread_keys == ()  # a form always opens a new ticket
     assert message.subject == "Payroll export fails"

@@ -178,7 +178,7 @@ def decode_form(record: Mapping[str, Any], form: FormSpec) -> Decoded:
     first = answers.get(form.fields[0].name, "") if form.fields else ""
     return InboundMessage(
         channel=CHANNEL,
-        external_id=str(record["id"]),
+        external_id=f"form:{record['id']}",  # the same key the raw payload was stored under
         sender=Contact(CHANNEL, actor.user_id, actor.name),
         reply_target=ReplyTarget(CHANNEL, dm_channel, ""),
         text=text,

@@ -233,3 +233,59 @@ def test_intake_modal_follows_the_configured_template(settings):
     assert [o["value"] for o in impact["options"]] == settings.intake.fields[1].choices
     assert view["blocks"][2]["optional"] is True
     assert len(view["title"]["text"]) <= 24
+
+
+def test_intake_form_decodes_to_fields_and_priority(settings):
+    from urllib.parse import parse_qs
+
+    from tests.slack_payloads import view_submission
+
+    answers = {"what": "CRM login fails", "impact": ("select", "Just annoying")}
+    form = view_submission("UCAROL", "carol", "tidings_intake", answers)
+    body = parse_qs(form)["payload"][0].encode()
+    decoded = decode(body, settings)
+    assert isinstance(decoded, InboundMessage)
+    assert decoded.fields == {"what": "CRM login fails", "impact": "Just annoying"}
+    assert decoded.priority == "low"
+    assert decoded.reply_target == ReplyTarget("slack", "UCAROL", "")
+    assert decoded.external_id.startswith("view:V0VIEW")
+
+
+def test_shortcut_decodes_to_the_original_author_in_its_thread(settings):
+    from urllib.parse import parse_qs
+
+    from tests.slack_payloads import message_shortcut
+
+    root = message("UCAROL", "C0RANDOM", "root")
+    reply = message("UCAROL", "C0RANDOM", "the printer is smoking", thread_ts=root["ts"])
+    body = parse_qs(message_shortcut("U0ALICE", "alice", reply))["payload"][0].encode()
+    decoded = decode(body, settings)
+    assert isinstance(decoded, InboundMessage)
+    assert decoded.sender.address == "UCAROL" and "alice" in decoded.note
+    assert decoded.thread_keys == (f"C0RANDOM:{root['ts']}",)
+    assert decoded.external_id == f"C0RANDOM:{reply['ts']}"
+
+
+@pytest.mark.parametrize(
+    ("answers", "words"),
+    [
+        ({"what": "the vendor"}, "wait T-3 the vendor"),
+        ({"what": 'the "big" fix', "text": "Friday"}, "wait T-3 “the “big“ fix” Friday"),
+        ({"what": "HR's answer", "text": "soon"}, "wait T-3 “HR’s answer” soon"),
+    ],
+)
+def test_waiting_form_words_keep_what_and_text_apart(answers, words):
+    from channels.slack.views import WAIT_VIEW, form_words
+
+    assert form_words(WAIT_VIEW, "T-3", answers) == ("what", words)
+
+
+def test_waiting_form_words_parse_back_with_the_core_grammar():
+    from zoneinfo import ZoneInfo
+
+    from channels.slack.views import WAIT_VIEW, form_words
+    from core.commands import parse
+
+    _, words = form_words(WAIT_VIEW, "T-3", {"what": 'the vendor\'s "fix"', "text": "By Friday."})
+    command = parse(words, datetime(2026, 11, 23, 9, tzinfo=UTC), ZoneInfo("UTC"))
+    assert (command.what, command.text) == ("the vendor’s “fix“", "By Friday.")

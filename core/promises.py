@@ -16,12 +16,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from core.channel import Audience
 from core.context import Context
 from core.db import Database
-from core.models import ACTIVE_STATUSES, Contact, OutboxRow, OutboxStatus, Promise, Ticket
+from core.models import ACTIVE_STATUSES, OutboxRow, OutboxStatus, Promise, Ticket
 from core.tickets import (
     INTERNAL,
     add_event,
     alert_agents,
-    automatic_today,
     refresh_cards,
     tell_customer,
 )
@@ -207,29 +206,30 @@ class PromiseLoop:
     async def _cap_frees_at(
         self, session: AsyncSession, ticket: Ticket, now: datetime
     ) -> datetime | None:
-        """None while this person may get another automatic message, else when they may."""
+        """None while this person may get another automatic message, else when they may.
+
+        The cap counts what automatic_today counts, over a rolling 24 hours: with the last
+        `cap` of them in hand, the cap frees when the oldest of those leaves the window.
+        """
         cap = self.ctx.settings.reminders.max_automatic_per_day
-        sent = await automatic_today(self.ctx, session, ticket.requester_id)
-        if sent < cap:
-            return None
-        # The window is a rolling 24 hours: the cap frees when the oldest message that keeps
-        # the count at the cap leaves the window.
-        oldest = await session.scalar(
-            select(OutboxRow.created_at)
-            .where(
-                OutboxRow.contact_id == ticket.requester_id,
-                OutboxRow.automatic.is_(True),
-                OutboxRow.audience == Audience.CUSTOMER.value,
-                OutboxRow.kind != "ack",
-                OutboxRow.created_at > now - timedelta(days=1),
-                OutboxRow.status != OutboxStatus.CANCELLED.value,
+        recent = (
+            await session.scalars(
+                select(OutboxRow.created_at)
+                .where(
+                    OutboxRow.contact_id == ticket.requester_id,
+                    OutboxRow.automatic.is_(True),
+                    OutboxRow.created_at > now - timedelta(days=1),
+                    OutboxRow.audience == Audience.CUSTOMER.value,
+                    OutboxRow.kind != "ack",
+                    OutboxRow.status != OutboxStatus.CANCELLED.value,
+                )
+                .order_by(OutboxRow.created_at.desc())
+                .limit(cap)
             )
-            .order_by(OutboxRow.created_at)
-            .offset(sent - cap)
-            .limit(1)
-        )
-        frees = (oldest or now) + timedelta(days=1)
-        return self.ctx.calendar.next_open(max(frees, now))
+        ).all()
+        if len(recent) < cap:
+            return None
+        return self.ctx.calendar.next_open(recent[-1] + timedelta(days=1))
 
     async def _hold(
         self,
@@ -263,7 +263,7 @@ class PromiseLoop:
         await self._settle_on_time(session, ticket, now, "status_update")
         await tell_customer(
             self.ctx, session, ticket, "status_update", "status_update", author="tidings",
-            automatic=True, **await self._story(session, ticket),
+            automatic=True, **_story(ticket),
         )  # fmt: skip
 
     async def _apologise(self, session: AsyncSession, ticket: Ticket, now: datetime) -> None:
@@ -273,7 +273,7 @@ class PromiseLoop:
         ticket.eta_apologized = missed
         if ticket.next_update_due is not None and ticket.next_update_due <= now:
             await self._settle_on_time(session, ticket, now, "apology")
-        story = await self._story(session, ticket)
+        story = _story(ticket)
         await tell_customer(
             self.ctx, session, ticket, "apology", "apology", author="tidings", automatic=True,
             missed_eta=missed, new_eta=None, **story,
@@ -293,7 +293,7 @@ class PromiseLoop:
         minutes = math.ceil(self.ctx.calendar.business_seconds_between(now, due) / 60)
         text = self.ctx.texts.render(
             "nudge", ref=ticket.ref, subject=ticket.subject, due=due, minutes=minutes, now=now,
-            **await self._story(session, ticket),
+            **_story(ticket),
         )  # fmt: skip
         await add_event(session, ticket, "nudge", text, now, visibility=INTERNAL, author="tidings")
         await alert_agents(self.ctx, session, ticket, "nudge", text)
@@ -309,15 +309,15 @@ class PromiseLoop:
             promise.settled_at = now
             promise.settled_by = by
 
-    async def _story(self, session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
-        """What a status text needs beyond what tell_customer passes itself."""
-        contact = await session.get(Contact, ticket.requester_id)
-        return {
-            "state": STATE_WORDS.get(ticket.status, ticket.status),
-            "status": ticket.status,
-            "assignee": ticket.assignee or "",
-            "name": contact.name if contact else "",
-        }
+
+def _story(ticket: Ticket) -> dict[str, Any]:
+    """What a status text needs beyond what tell_customer passes itself (no query: this runs
+    for every reminder, and the ticket row has it all)."""
+    return {
+        "state": STATE_WORDS.get(ticket.status, ticket.status),
+        "status": ticket.status,
+        "assignee": ticket.assignee or "",
+    }
 
 
 async def _open_promises(session: AsyncSession, ticket_id: int, kind: str) -> list[Promise]:

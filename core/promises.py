@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,17 +12,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.channel import Audience
 from core.context import Context
 from core.db import Database
-from core.models import ACTIVE_STATUSES, OutboxRow, OutboxStatus, Promise, Ticket
-from core.tickets import (
-    INTERNAL,
-    add_event,
-    alert_agents,
-    refresh_cards,
-    tell_customer,
-)
+from core.models import ACTIVE_STATUSES, Ticket
+from core.promise_actions import PromiseActions
+from core.tickets import refresh_cards
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +27,6 @@ log = logging.getLogger(__name__)
 ETA_LOOKBACK = timedelta(days=35)
 ETA_MARGIN = timedelta(hours=1)
 _ACTIVE = [status.value for status in ACTIVE_STATUSES]
-
-STATE_WORDS = {
-    "new": "received, and waiting for a person to pick it up",
-    "open": "open, and being worked on",
-    "waiting": "on hold while we wait for someone else",
-}
 
 
 @dataclass
@@ -69,6 +56,7 @@ class PromiseLoop:
         self.db = db
         self.ctx = ctx
         self.batch = batch
+        self.actions = PromiseActions(ctx)
         self.eta_scanned: datetime | None = None  # `now` of the last tick that finished
 
     async def tick(self) -> int:
@@ -165,172 +153,21 @@ class PromiseLoop:
         """Whatever this ticket is owed right now: an apology, an update, a nudge, or nothing."""
         if ticket.status not in _ACTIVE:
             return 0
-        eta_missed = await self._eta_missed(session, ticket, now)
+        eta_missed = await self.actions.eta_missed(session, ticket, now)
         due = ticket.next_update_due
         update_due = due is not None and due <= now
         if eta_missed or update_due:
-            frees_at = await self._cap_frees_at(session, ticket, now)
+            frees_at = await self.actions.cap_frees_at(session, ticket, now)
             if frees_at is not None:
-                await self._hold(session, ticket, now, frees_at, update_due)
+                await self.actions.hold(session, ticket, now, frees_at, update_due)
                 return 0
             if eta_missed:
-                await self._apologise(session, ticket, now)
+                await self.actions.apologise(session, ticket, now)
             else:
-                await self._status_update(session, ticket, now)
+                await self.actions.status_update(session, ticket, now)
             await refresh_cards(self.ctx, session, ticket)
             return 1
         if due is not None and due <= horizon and ticket.nudged_for != due:
-            await self._nudge(session, ticket, now, due)
+            await self.actions.nudge(session, ticket, now, due)
             return 1
         return 0
-
-    async def _eta_missed(self, session: AsyncSession, ticket: Ticket, now: datetime) -> bool:
-        eta = ticket.eta
-        if eta is None or eta > now or ticket.eta_apologized == eta:
-            return False
-        still_owed = await session.scalar(
-            select(Promise.id).where(
-                Promise.ticket_id == ticket.id,
-                Promise.kind == "eta",
-                Promise.settled_at.is_(None),
-                Promise.due_at == eta,
-            )
-        )
-        if still_owed is None:
-            # That ETA was already settled (kept, or replaced while it was still ahead, or
-            # answered by the resolution before a reopen): no apology is owed for it.
-            ticket.eta_apologized = eta
-            return False
-        return True
-
-    async def _cap_frees_at(
-        self, session: AsyncSession, ticket: Ticket, now: datetime
-    ) -> datetime | None:
-        """None while this person may get another automatic message, else when they may.
-
-        The cap counts what automatic_today counts, over a rolling 24 hours: with the last
-        `cap` of them in hand, the cap frees when the oldest of those leaves the window.
-        """
-        cap = self.ctx.settings.reminders.max_automatic_per_day
-        recent = (
-            await session.scalars(
-                select(OutboxRow.created_at)
-                .where(
-                    OutboxRow.contact_id == ticket.requester_id,
-                    OutboxRow.automatic.is_(True),
-                    OutboxRow.created_at > now - timedelta(days=1),
-                    OutboxRow.audience == Audience.CUSTOMER.value,
-                    OutboxRow.kind != "ack",
-                    OutboxRow.status != OutboxStatus.CANCELLED.value,
-                )
-                .order_by(OutboxRow.created_at.desc())
-                .limit(cap)
-            )
-        ).all()
-        if len(recent) < cap:
-            return None
-        return self.ctx.calendar.next_open(recent[-1] + timedelta(days=1))
-
-    async def _hold(
-        self,
-        session: AsyncSession,
-        ticket: Ticket,
-        now: datetime,
-        frees_at: datetime,
-        update_due: bool,
-    ) -> None:
-        """The cap is reached: move the owed message to when it frees, and say so honestly."""
-        if update_due:
-            # The customer was told "by then" and will not hear from us: a broken promise.
-            await _settle(session, ticket.id, "next_update", now, "cap", kept=False)
-            session.add(
-                Promise(ticket_id=ticket.id, kind="next_update", due_at=frees_at, made_at=now)
-            )
-        elif ticket.next_update_due is not None and ticket.next_update_due <= frees_at:
-            return  # the owed apology goes with the next update, which is due by then anyway
-        ticket.next_update_due = frees_at
-        cap = self.ctx.settings.reminders.max_automatic_per_day
-        what = "apology for the missed ETA" if not update_due else "status update"
-        text = (
-            f"Automatic {what} held back: this customer already had {cap} automatic messages "
-            f"in the last 24 hours. It goes out {self.ctx.texts.when(frees_at)} unless someone "
-            "writes to them first."
-        )
-        await add_event(session, ticket, "capped", text, now, visibility=INTERNAL, author="tidings")
-        log.info("%s: %s", ticket.ref, text)
-
-    async def _status_update(self, session: AsyncSession, ticket: Ticket, now: datetime) -> None:
-        await self._settle_on_time(session, ticket, now, "status_update")
-        await tell_customer(
-            self.ctx, session, ticket, "status_update", "status_update", author="tidings",
-            automatic=True, **_story(ticket),
-        )  # fmt: skip
-
-    async def _apologise(self, session: AsyncSession, ticket: Ticket, now: datetime) -> None:
-        missed = ticket.eta
-        assert missed is not None
-        await _settle(session, ticket.id, "eta", now, "apology", kept=False)
-        ticket.eta_apologized = missed
-        if ticket.next_update_due is not None and ticket.next_update_due <= now:
-            await self._settle_on_time(session, ticket, now, "apology")
-        story = _story(ticket)
-        await tell_customer(
-            self.ctx, session, ticket, "apology", "apology", author="tidings", automatic=True,
-            missed_eta=missed, new_eta=None, **story,
-        )  # fmt: skip
-        text = self.ctx.texts.render(
-            "eta_missed_agents", ref=ticket.ref, missed_eta=missed, now=now, **story
-        )
-        await add_event(session, ticket, "eta_missed", text, now, visibility=INTERNAL,
-                        author="tidings")  # fmt: skip
-        await alert_agents(self.ctx, session, ticket, "alert", text)
-        log.info("%s: ETA %s missed; apology queued, agents asked", ticket.ref, missed)
-
-    async def _nudge(
-        self, session: AsyncSession, ticket: Ticket, now: datetime, due: datetime
-    ) -> None:
-        ticket.nudged_for = due
-        minutes = math.ceil(self.ctx.calendar.business_seconds_between(now, due) / 60)
-        text = self.ctx.texts.render(
-            "nudge", ref=ticket.ref, subject=ticket.subject, due=due, minutes=minutes, now=now,
-            **_story(ticket),
-        )  # fmt: skip
-        await add_event(session, ticket, "nudge", text, now, visibility=INTERNAL, author="tidings")
-        await alert_agents(self.ctx, session, ticket, "nudge", text)
-        log.info("%s: nudge, automatic update due %s", ticket.ref, due.isoformat())
-
-    async def _settle_on_time(
-        self, session: AsyncSession, ticket: Ticket, now: datetime, by: str
-    ) -> None:
-        """The loop keeps a next-update promise when it acts within one tick of the due time."""
-        grace = self.ctx.settings.reminders.tick
-        for promise in await _open_promises(session, ticket.id, "next_update"):
-            promise.kept = now <= promise.due_at + grace
-            promise.settled_at = now
-            promise.settled_by = by
-
-
-def _story(ticket: Ticket) -> dict[str, Any]:
-    """What a status text needs beyond what tell_customer passes itself (no query: this runs
-    for every reminder, and the ticket row has it all)."""
-    return {
-        "state": STATE_WORDS.get(ticket.status, ticket.status),
-        "status": ticket.status,
-        "assignee": ticket.assignee or "",
-    }
-
-
-async def _open_promises(session: AsyncSession, ticket_id: int, kind: str) -> list[Promise]:
-    query = select(Promise).where(
-        Promise.ticket_id == ticket_id, Promise.kind == kind, Promise.settled_at.is_(None)
-    )
-    return list((await session.scalars(query)).all())
-
-
-async def _settle(
-    session: AsyncSession, ticket_id: int, kind: str, now: datetime, by: str, *, kept: bool
-) -> None:
-    for promise in await _open_promises(session, ticket_id, kind):
-        promise.kept = kept
-        promise.settled_at = now
-        promise.settled_by = by

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiosmtplib
 from aiosmtpd.smtp import SMTP
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from bot.app import App
 from channels.email import EmailChannel
@@ -147,8 +147,13 @@ async def accepted_rate(folder: Path, url: str, total: int, connections: int) ->
     """Only the intake runs (no workers): the SMTP -> inbox commit -> 250 path."""
     settings = settings_for(folder, url, f"accept{connections}")
     channel = EmailChannel(settings)
-    async with App(settings, channels=[channel], background=False, web_enabled=False):
-        start, end = await drive(channel.port, total, connections, f"acc-{uuid.uuid4().hex}")
+    run = f"acc-{uuid.uuid4().hex}"
+    async with App(settings, channels=[channel], background=False, web_enabled=False) as app:
+        start, end = await drive(channel.port, total, connections, run)
+        # Untimed: remove this run's unprocessed rows, so a shared PostgreSQL database does not
+        # hand them to the end-to-end run's inbox processor.
+        async with app.db.transaction() as session:
+            await session.execute(delete(InboxRow).where(InboxRow.external_id.like(f"%<{run}-%")))
     return total / (end - start)
 
 

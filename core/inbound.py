@@ -172,6 +172,8 @@ async def apply_inbound(ctx: Context, session: AsyncSession, message: InboundMes
         return Outcome(f"duplicate of a message already on T-{already}", already)
 
     ticket = await _find_ticket(session, message)
+    if ticket is None and message.join_only:
+        return Outcome("ignored: not part of any ticket's conversation")
     if ticket is None:
         ticket = await open_ticket(ctx, session, message)
         return Outcome(f"opened {ticket.ref}", ticket.id)

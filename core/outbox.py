@@ -245,5 +245,6 @@ async def _remember_card(session: AsyncSession, item: Claimed, external_id: str)
                 external_id=external_id,
             )
         )
-    elif not card.external_id:
+    elif card.external_id != external_id:
+        # First post, or the card was deleted in Slack and posted again: edit the new one.
         card.external_id = external_id

@@ -150,3 +150,38 @@ async def test_events_we_do_not_handle_are_acknowledged(world: SlackWorld) -> No
                      "event_ts": "1763900000.1"})  # fmt: skip
     assert (await world.post(body))[0] == 200
     assert await world.inbox_size() == 0
+
+
+async def test_replies_in_a_mention_thread_join_and_other_threads_stay_private(
+    world: SlackWorld,
+) -> None:
+    mention = message(
+        "UCAROL", "C0RANDOM", f"<@{BOT_USER}> badge reader broken", kind="app_mention"
+    )
+    await world.post(envelope(mention))
+    await world.drain()
+    follow_up = message("UCAROL", "C0RANDOM", "it beeps red now", thread_ts=mention["ts"])
+    await world.post(envelope(follow_up))
+    elsewhere = message("UDAN", "C0RANDOM", "nice", thread_ts="1763800000.000100")
+    await world.post(envelope(elsewhere))
+    await world.drain()
+
+    [ticket] = await world.tickets()
+    shown = await world.app.show_ticket(ticket["number"])
+    said = [e["text"] for e in shown["events"] if e["kind"] == "customer_message"]
+    assert said == ["badge reader broken", "it beeps red now"]
+
+
+async def test_an_agent_answering_in_the_customer_thread_is_not_sent_twice(
+    world: SlackWorld,
+) -> None:
+    root = message("UCAROL", HELP, "Projector in room 4 is blank")
+    await world.post(envelope(root))
+    await world.drain()
+    await world.post(
+        envelope(message("UALICE", HELP, "Try the HDMI 2 input", thread_ts=root["ts"]))
+    )
+    await world.drain()
+    assert [m["text"] for m in world.slack.posted(HELP)][1:] == [], "only our ack was posted"
+    [note] = [e for e in (await world.app.show_ticket(1))["events"] if e["kind"] == "note"]
+    assert "Try the HDMI 2 input" in note["text"] and note["visibility"] == "internal"

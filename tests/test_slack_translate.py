@@ -289,3 +289,24 @@ def test_waiting_form_words_parse_back_with_the_core_grammar():
     _, words = form_words(WAIT_VIEW, "T-3", {"what": 'the vendor\'s "fix"', "text": "By Friday."})
     command = parse(words, datetime(2026, 11, 23, 9, tzinfo=UTC), ZoneInfo("UTC"))
     assert (command.what, command.text) == ("the vendor’s “fix“", "By Friday.")
+
+
+def test_thread_reply_outside_intake_channels_only_joins_a_ticket(settings):
+    root = message("UCAROL", "C0RANDOM", f"<@{BOT_USER}> the badge reader is dead")
+    reply = message("UCAROL", "C0RANDOM", "any news?", thread_ts=root["ts"])
+    body = envelope(reply)
+    assert worth_storing(body, settings)
+    decoded = decode(payload(body), settings)
+    assert isinstance(decoded, InboundMessage) and decoded.join_only
+    assert decoded.thread_keys == (f"C0RANDOM:{root['ts']}",)
+    opening = decode(payload(envelope(root)), settings)
+    assert isinstance(opening, InboundMessage) and not opening.join_only
+
+
+def test_agent_in_a_customer_thread_is_kept_as_a_note(settings):
+    root = message("UCAROL", "C0HELP", "Printer jammed")
+    said = message("U0ALICE", "C0HELP", "I'm on my way", thread_ts=root["ts"])
+    decoded = decode(payload(envelope(said)), settings)
+    assert isinstance(decoded, AgentMessage)
+    assert decoded.text.startswith("note: ") and decoded.text.endswith("I'm on my way")
+    assert decoded.thread_keys == (f"C0HELP:{root['ts']}",)

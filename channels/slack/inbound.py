@@ -26,6 +26,8 @@ OPEN_TICKET_SHORTCUT = "tidings_open_ticket"
 # Message subtypes a person writes; everything else (edits, deletes, joins, bot posts) is noise.
 PERSON_SUBTYPES = frozenset({"", "file_share", "thread_broadcast", "me_message"})
 
+AGENT_IN_THREAD = "note: (written in the customer's Slack thread)"
+
 Json = Mapping[str, Any]
 
 
@@ -86,7 +88,8 @@ def worth_storing(body: Json, settings: Settings) -> bool:
         return True
     if channel in settings.slack.intake_channels:
         return True
-    if channel == settings.slack.triage_channel and _is_thread_reply(event):
+    if _is_thread_reply(event):
+        # Anywhere: it may continue a ticket's thread (decode decides; core joins or ignores).
         return True
     return mentions(str(event.get("text", "")), bot_user_of(body))
 
@@ -148,11 +151,20 @@ def _decode_event(body: Json, settings: Settings) -> Decoded:
         )
     addressed = event.get("type") == "app_mention" or mentions(raw_text, bot_user)
     intake = is_dm(event) or channel in settings.slack.intake_channels or addressed
-    if not intake:
-        # Threads elsewhere may be anyone's conversation; without a mention they stay private.
+    if not intake and not in_thread:
         return Ignored("not addressed to the bot outside intake channels")
     if not text and not attachments:
         return Ignored("empty message")
+    if in_thread and not is_dm(event) and settings.agent_for(CHANNEL, user):
+        # An agent answering in the customer's thread: the customer has read it already, so it
+        # is kept on the ticket as a note rather than sent again.
+        return AgentMessage(
+            channel=CHANNEL,
+            external_id=thread_key(channel, ts),
+            actor=Actor(CHANNEL, user, name),
+            thread_keys=(thread_key(channel, root),),
+            text=f"{AGENT_IN_THREAD} {text}",
+        )
     return InboundMessage(
         channel=CHANNEL,
         external_id=thread_key(channel, ts),
@@ -164,6 +176,8 @@ def _decode_event(body: Json, settings: Settings) -> Decoded:
         ticket_hint=ticket_hint(text),
         attachments=attachments,
         received_at=_received_at(ts),
+        # Outside intake channels a thread is anyone's conversation unless it is a ticket's.
+        join_only=not intake,
     )
 
 

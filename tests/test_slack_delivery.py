@@ -130,3 +130,5 @@ async def test_a_deleted_card_is_posted_again(world: SlackWorld) -> None:
     await world.post(envelope(reply))
     await world.drain()
     assert "On it, new card here" in world.slack.posted(HELP)[-1]["text"]
+    assert world.slack.calls_to("chat.update")[-1]["ts"] == cards[1], "later edits go to it"
+    assert len(world.slack.cards(TRIAGE)) == 2, "and no third card"

@@ -19,6 +19,8 @@ pytestmark = pytest.mark.skipif(not PG_URL, reason="needs TIDINGS_TEST_DATABASE_
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 DUE = 300  # tickets owed a status update
 MISSED = 80  # of those, tickets whose ETA has just been missed: they get the apology instead
+NUDGED = 60  # tickets whose update is due in five minutes: agents are nudged once for each
+TOTAL = DUE + NUDGED
 ROUNDS = 3  # each worker ticks this many times more after it finds nothing: late ticks are safe
 
 
@@ -46,7 +48,7 @@ async def _seed(url: str) -> None:
         await session.execute(
             insert(Contact),
             [{"channel": "fake", "address": f"c{i}", "name": "", "created_at": made}
-             for i in range(DUE)],
+             for i in range(TOTAL)],
         )  # fmt: skip
         contacts = (await session.scalars(select(Contact.id).order_by(Contact.id))).all()
         await session.execute(
@@ -55,9 +57,10 @@ async def _seed(url: str) -> None:
                 {"status": "open", "priority": "normal", "subject": f"Problem {i}",
                  "requester_id": contacts[i], "reply_channel": "fake", "reply_address": f"c{i}",
                  "reply_thread": f"m{i}", "waiting_on": "", "created_at": made,
-                 "updated_at": made, "next_update_due": NOW - timedelta(minutes=i % 7),
-                 "eta": NOW - timedelta(minutes=30) if i < MISSED else None}
-                for i in range(DUE)
+                 "updated_at": made, "eta": NOW - timedelta(minutes=30) if i < MISSED else None,
+                 "next_update_due": NOW + timedelta(minutes=5) if i >= DUE
+                 else NOW - timedelta(minutes=i % 7)}
+                for i in range(TOTAL)
             ],
         )  # fmt: skip
         tickets = (await session.scalars(select(Ticket.id).order_by(Ticket.id))).all()
@@ -94,15 +97,19 @@ async def _work(url: str, go: Any, results: Any) -> None:
     results.put(done)
 
 
-async def _outbox(url: str) -> list[tuple[int, str]]:
+async def _record(url: str) -> tuple[list[tuple[int, str]], list[int]]:
+    """(ticket, kind) of every outbox row, and the ticket of every nudge on a timeline."""
     from core.db import Database
-    from core.models import OutboxRow
+    from core.models import OutboxRow, TicketEvent
 
     db = Database(url)
     async with db.sessions() as session:
         rows = (await session.execute(select(OutboxRow.ticket_id, OutboxRow.kind))).all()
+        nudges = (
+            await session.scalars(select(TicketEvent.ticket_id).where(TicketEvent.kind == "nudge"))
+        ).all()
     await db.dispose()
-    return [(ticket_id, kind) for ticket_id, kind in rows]
+    return [(ticket_id, kind) for ticket_id, kind in rows], list(nudges)
 
 
 def test_two_worker_processes_send_each_reminder_once(pg_url: str) -> None:
@@ -118,10 +125,11 @@ def test_two_worker_processes_send_each_reminder_once(pg_url: str) -> None:
         worker.join(30)
         assert worker.exitcode == 0
 
-    rows = asyncio.run(_outbox(pg_url))
+    rows, nudges = asyncio.run(_record(pg_url))
     per_ticket = Counter(ticket_id for ticket_id, _ in rows)
     assert len(per_ticket) == DUE and set(per_ticket.values()) == {1}, "one message per ticket"
     kinds = Counter(kind for _, kind in rows)
     assert kinds == {"apology": MISSED, "status_update": DUE - MISSED}
-    assert sum(counts) == DUE, f"the workers' own counts add up: {counts}"
-    print(f"\nworkers sent {counts} of {DUE} reminders")
+    assert sorted(Counter(nudges).values()) == [1] * NUDGED, "one nudge per upcoming update"
+    assert sum(counts) == TOTAL, f"the workers' own counts add up: {counts}"
+    print(f"\nworkers sent {counts} of {TOTAL} reminders and nudges")

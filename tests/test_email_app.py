@@ -13,10 +13,12 @@ from typing import Any
 
 import aiosmtplib
 import pytest
+from sqlalchemy import func, select
 
 from bot.app import App
 from channels.email import EmailChannel
 from core.clock import FakeClock
+from core.models import InboxRow
 from tests.fake_smtp import CaptureSMTP
 
 SUPPORT = "support@acme.test"
@@ -230,7 +232,8 @@ async def test_oversize_and_unknown_recipient_are_refused_and_nothing_is_stored(
     assert refused.value.recipients["sales@acme.test"][0] == 550
     await desk.app.drain()
     assert await desk.app.list_tickets() == []
-    assert desk.app.desk.writer.batches == 0
+    async with desk.app.db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(InboxRow)) == 0
 
 
 async def test_relay_4xx_retries_through_the_outbox_and_5xx_marks_delivery_failed(

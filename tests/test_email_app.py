@@ -153,6 +153,20 @@ async def test_reply_without_in_reply_to_keeps_ticket_by_subject_tag(desk: MailD
     assert texts == ["Floor 2 printer is jammed.", "Still jammed after lunch."]
 
 
+async def test_follow_up_to_own_earlier_mail_joins_by_stored_message_id(desk: MailDesk) -> None:
+    await desk.customer_sends(mail("Wiki down", "The wiki is down.", message_id="<w1@example.org>"))
+    await desk.app.drain()
+    # Ann answers her own first mail (not our acknowledgement) before she sees our answer.
+    follow_up = mail(
+        "Re: Wiki down", "Forgot: it says 502.", headers="In-Reply-To: <w1@example.org>\r\n"
+    )
+    await desk.customer_sends(follow_up)
+    await desk.app.drain()
+    assert len(await desk.app.list_tickets()) == 1
+    texts = [e["text"] for e in await desk.events(1) if e["kind"] == "customer_message"]
+    assert texts == ["The wiki is down.", "Forgot: it says 502."]
+
+
 async def test_subject_tag_from_a_stranger_does_not_join_the_ticket(desk: MailDesk) -> None:
     await desk.customer_sends(mail("Laptop broken", "Screen cracked."))
     await desk.app.drain()

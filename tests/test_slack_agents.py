@@ -215,3 +215,22 @@ async def test_promise_loop_nudges_in_the_card_thread_then_updates_the_customer(
     update = world.slack.posted(HELP)[-1]
     assert update is not ack and update["thread_ts"] == ack["thread_ts"]
     assert world.slack.calls_to("chat.update")[-1]["ts"] == ts, "the card shows the new due time"
+
+
+async def test_when_the_eta_form_cannot_open_the_agent_is_told_the_command(
+    world: SlackWorld,
+) -> None:
+    ts = await open_ticket(world)
+    world.slack.fail("views.open", error="expired_trigger_id")
+    status, _ = await world.post(button(ALICE, "alice", SET_ETA, "T-1", channel=TRIAGE, card_ts=ts))
+    assert status == 200
+    [whisper] = world.slack.calls_to("chat.postEphemeral")
+    assert "expired_trigger_id" in whisper["text"] and "/ticket eta T-1" in whisper["text"]
+
+
+async def test_when_the_intake_form_cannot_open_the_person_is_told_what_to_do(
+    world: SlackWorld,
+) -> None:
+    world.slack.fail("views.open", error="expired_trigger_id")
+    status, text = await world.post(slash_command("UCAROL", "carol", "new"))
+    assert status == 200 and "direct message" in json.loads(text)["text"]

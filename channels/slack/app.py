@@ -8,12 +8,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from channels.slack.client import error_code
 from channels.slack.inbound import (
     CHANNEL,
     INTAKE_VIEW,
@@ -66,9 +68,9 @@ async def _whisper(client: AsyncWebClient, channel: str, user: str, text: str) -
     try:
         await client.chat_postEphemeral(channel=channel, user=user, text=_for_agent(text))
     except SlackApiError as exc:
-        log.warning(
-            "slack: could not answer %s in %s: %s", user, channel, exc.response.get("error")
-        )
+        log.warning("slack: could not answer %s in %s: %s", user, channel, error_code(exc))
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("slack: could not answer %s in %s: %r", user, channel, exc)
 
 
 def build_app(settings: Settings, client: AsyncWebClient, intake: Intake) -> AsyncApp:
@@ -114,10 +116,11 @@ def build_app(settings: Settings, client: AsyncWebClient, intake: Intake) -> Asy
                     trigger_id=body["trigger_id"], view=intake_modal(settings.intake.fields)
                 )
             except SlackApiError as exc:
-                error = exc.response.get("error")
+                error = error_code(exc) or "no answer"
                 await ack(
                     text=f"Sorry, the form did not open ({error}). Send me a direct message "
-                    "describing the problem instead."
+                    "describing the problem instead.",
+                    response_type="ephemeral",
                 )
                 return
             await ack()
@@ -148,7 +151,15 @@ def build_app(settings: Settings, client: AsyncWebClient, intake: Intake) -> Asy
             await _whisper(client, channel, actor.user_id, NOT_AGENT)
             return
         make = eta_modal if action["action_id"] == SET_ETA else wait_modal
-        await client.views_open(trigger_id=body["trigger_id"], view=make(action["value"], channel))
+        try:
+            await client.views_open(
+                trigger_id=body["trigger_id"], view=make(action["value"], channel)
+            )
+        except SlackApiError as exc:
+            verb = "eta" if action["action_id"] == SET_ETA else "wait"
+            await _whisper(client, channel, actor.user_id,
+                           f"The form did not open ({error_code(exc) or 'no answer'}); "
+                           f"use /ticket {verb} {action['value']} … instead.")  # fmt: skip
 
     @app.view(re.compile(f"^({ETA_VIEW}|{WAIT_VIEW})$"))
     async def on_form(

@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from channels.slack import inbound
 from channels.slack.app import build_app
-from channels.slack.client import delivery_error, make_client, needs_operator
+from channels.slack.client import delivery_error, error_code, make_client, needs_operator
 from channels.slack.inbound import CHANNEL, thread_key
 from channels.slack.outbound import card_args, message_args
 from core.channel import (
@@ -162,7 +162,7 @@ class SlackChannel:
                 )
                 return SendResult(external_id=message.edit_external_id)
             except SlackApiError as exc:
-                if exc.response.get("error") not in _GONE:
+                if error_code(exc) not in _GONE:
                     raise
                 log.info("slack: card %s is gone; posting a new one", message.edit_external_id)
         response = await client.chat_postMessage(**card_args(target, message.card))

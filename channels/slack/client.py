@@ -91,7 +91,8 @@ def make_client(
     )
 
 
-def _error_code(exc: SlackApiError) -> str:
+def error_code(exc: SlackApiError) -> str:
+    """Slack's error code (`channel_not_found`, …), or "" when the answer had none."""
     data = getattr(exc.response, "data", None)
     if isinstance(data, dict):
         return str(data.get("error") or "")
@@ -106,13 +107,13 @@ def _status(exc: SlackApiError) -> int:
 
 
 def needs_operator(exc: SlackApiError) -> bool:
-    return _error_code(exc) in OPERATOR_ERRORS
+    return error_code(exc) in OPERATOR_ERRORS
 
 
 def delivery_error(exc: SlackApiError) -> DeliveryError:
     """Map a failed call: 429 -> retry after, 5xx and Slack trouble -> temporary, else permanent."""
     status = _status(exc)
-    code = _error_code(exc)
+    code = error_code(exc)
     if status == 429 or code == "ratelimited":
         headers = getattr(exc.response, "headers", None) or {}
         value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)

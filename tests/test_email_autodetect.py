@@ -96,6 +96,16 @@ def test_forwarded_bounce_text_with_report_fields_is_a_bounce() -> None:
     assert message.bounced_keys == ("<beef@acme.test>", "beef")
 
 
+@pytest.mark.parametrize(
+    "subject",
+    ["Vacation days missing in the HR portal", "Out of office laptop will not boot",
+     "Automatic replies are not working in Outlook", "Auto-renewal failed"],
+)  # fmt: skip
+def test_subjects_that_only_sound_automatic_are_people(subject: str) -> None:
+    message = classify(f"From: Ann <ann@example.org>\nSubject: {subject}\n")
+    assert message.kind is InboundKind.MESSAGE, message.note
+
+
 def test_a_person_writing_about_a_failed_delivery_is_still_a_person() -> None:
     message = classify(
         PERSON.replace("Help", "My mail could not be delivered"),

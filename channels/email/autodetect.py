@@ -35,10 +35,13 @@ _BOUNCE_SUBJECT = re.compile(
     r"error sending|returned to sender|failed delivery|message you sent|sending failed",
     re.IGNORECASE,
 )
+# Out-of-office subject prefixes as responders write them: "<phrase>:" in front of the original
+# subject. The colon matters: "Vacation days missing in the HR portal" is a real request.
 _AUTOREPLY_SUBJECT = re.compile(
-    r"^\s*(auto(matic|matische)?[ -]?(reply|response|respons|antwort|answer|r[ée]ponse)|"
-    r"auto:|autoreply|out of (the )?office|away from|on vacation|vacation|abwesen|"
-    r"absence|r[ée]ponse automatique|respuesta autom|risposta automatica|fuera de la oficina)",
+    r"^\s*(auto(matic|matische)?[ -]?(reply|response|respons|antwort|answer|r[ée]ponse)|auto|"
+    r"out of (the )?office( reply| autoreply)?|abwesenheitsnotiz|abwesenheit|"
+    r"r[ée]ponse automatique|respuesta autom[áa]tica|risposta automatica|fuera de la oficina|"
+    r"afwezig|automatisch antwoord)\s*:",
     re.IGNORECASE,
 )
 _AUTOREPLY_HEADERS = (

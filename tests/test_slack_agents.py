@@ -10,7 +10,7 @@ import pytest
 
 from channels.slack.outbound import RESOLVE, SET_ETA, TAKE, WAITING
 from channels.slack.views import ETA_VIEW, WAIT_VIEW
-from tests.slack_payloads import (
+from tests.fake_slack_payloads import (
     button,
     envelope,
     message,
@@ -18,7 +18,7 @@ from tests.slack_payloads import (
     slash_command,
     view_submission,
 )
-from tests.slack_world import HELP, TRIAGE, SlackWorld, slack_world
+from tests.fake_slack_world import HELP, TRIAGE, SlackWorld, slack_world
 
 ALICE = "UALICE"  # an agent (tests/conftest.py)
 

@@ -10,8 +10,8 @@ import pytest
 
 from core.channel import DeliveryError, OutboundMessage, ReplyTarget
 from core.clock import FakeClock
-from tests.slack_payloads import envelope, message
-from tests.slack_world import HELP, TRIAGE, SlackWorld, slack_world
+from tests.fake_slack_payloads import envelope, message
+from tests.fake_slack_world import HELP, TRIAGE, SlackWorld, slack_world
 
 
 @pytest.fixture

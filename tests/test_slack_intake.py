@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from tests.fake_slack import BOT_USER
-from tests.slack_payloads import (
+from tests.fake_slack_payloads import (
     bot_message,
     envelope,
     file_share,
     message,
     message_changed,
 )
-from tests.slack_world import HELP, TRIAGE, SlackWorld, slack_world
+from tests.fake_slack_world import HELP, TRIAGE, SlackWorld, slack_world
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from tests.slack_payloads import envelope, message, slash_command, view_submission
-from tests.slack_world import SlackWorld, slack_world
+from tests.fake_slack_payloads import envelope, message, slash_command, view_submission
+from tests.fake_slack_world import SlackWorld, slack_world
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ async def test_start_up_needs_no_slack_and_health_says_what_is_missing(
     from bot.app import App
     from channels.slack import SlackChannel
     from tests.fake_slack import FakeSlack
-    from tests.slack_world import slack_section
+    from tests.fake_slack_world import slack_section
 
     fake = FakeSlack()  # never started: nothing answers at its address
     fake.port = 9  # the discard port on loopback: connection refused
@@ -112,7 +112,7 @@ async def test_missing_settings_stop_start_up_with_the_key_named(
     from channels.slack import SlackChannel
     from core.config import ConfigError
     from tests.fake_slack import FakeSlack
-    from tests.slack_world import slack_section
+    from tests.fake_slack_world import slack_section
 
     settings = settings_factory(slack=slack_section(FakeSlack(), **section))
     channel = SlackChannel(settings)

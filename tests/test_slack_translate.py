@@ -23,7 +23,7 @@ from core.channel import (
 )
 from core.config import load_settings
 from tests.fake_slack import BOT_USER
-from tests.slack_payloads import (
+from tests.fake_slack_payloads import (
     bot_message,
     envelope,
     file_share,
@@ -238,7 +238,7 @@ def test_intake_modal_follows_the_configured_template(settings):
 def test_intake_form_decodes_to_fields_and_priority(settings):
     from urllib.parse import parse_qs
 
-    from tests.slack_payloads import view_submission
+    from tests.fake_slack_payloads import view_submission
 
     answers = {"what": "CRM login fails", "impact": ("select", "Just annoying")}
     form = view_submission("UCAROL", "carol", "tidings_intake", answers)
@@ -254,7 +254,7 @@ def test_intake_form_decodes_to_fields_and_priority(settings):
 def test_shortcut_decodes_to_the_original_author_in_its_thread(settings):
     from urllib.parse import parse_qs
 
-    from tests.slack_payloads import message_shortcut
+    from tests.fake_slack_payloads import message_shortcut
 
     root = message("UCAROL", "C0RANDOM", "root")
     reply = message("UCAROL", "C0RANDOM", "the printer is smoking", thread_ts=root["ts"])

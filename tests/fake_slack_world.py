@@ -13,7 +13,7 @@ from bot.app import App
 from channels.slack import SlackChannel
 from tests.fake_channel import FakeChannel
 from tests.fake_slack import APP_TOKEN, BOT_TOKEN, FakeSlack
-from tests.slack_payloads import SECRET, post_signed
+from tests.fake_slack_payloads import SECRET, post_signed
 
 HELP, TRIAGE = "C0HELP", "C0TRIAGE"  # the intake channel and the triage channel
 

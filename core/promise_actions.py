@@ -140,6 +140,7 @@ class PromiseActions:
         minutes = math.ceil(self.ctx.calendar.business_seconds_between(now, due) / 60)
         text = self.ctx.texts.render(
             "nudge", ref=ticket.ref, subject=ticket.subject, due=due, minutes=minutes, now=now,
+            business_hours=not self.ctx.calendar.always_open,
             **_story(ticket),
         )  # fmt: skip
         await add_event(session, ticket, "nudge", text, now, visibility=INTERNAL, author="tidings")

@@ -39,7 +39,9 @@ async def test_silence_gets_an_automatic_update_at_the_promised_time_and_not_bef
 
     assert await go(desk_app, clock, at(24, 8, 44)) == []
     assert await go(desk_app, clock, at(24, 8, 45)) == [], "the nudge is for agents only"
-    assert (await kinds(desk_app))[-1] == "nudge"
+    nudge = (await desk_app.show_ticket(1))["events"][-1]
+    assert nudge["kind"] == "nudge" and nudge["visibility"] == "internal"
+    assert "owed an update by Tue 24 Nov, 09:00 (UTC), 15 min from now" in nudge["text"]
     assert "T-1: nudge" in caplog.text
     assert await go(desk_app, clock, at(24, 8, 59)) == []
     assert (await kinds(desk_app)).count("nudge") == 1, "one nudge per promise"

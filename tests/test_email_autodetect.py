@@ -38,8 +38,11 @@ CASES = [
     (PERSON + "X-Apple-Action: VACATION\n", "ann@example.org", InboundKind.AUTO_REPLY, "VACATION"),
     (PERSON + "Precedence: bulk\n", "ann@example.org", InboundKind.AUTOMATED, "Precedence"),
     (PERSON + "Precedence: list\n", "ann@example.org", InboundKind.AUTOMATED, "Precedence"),
-    (PERSON + "X-Auto-Response-Suppress: All\n", "ann@example.org", InboundKind.AUTOMATED,
-     "X-Auto-Response-Suppress"),
+    # Outlook/Exchange also put this on mail people wrote: alone it never drops a new request,
+    (PERSON + "X-Auto-Response-Suppress: All\n", "ann@example.org", InboundKind.MESSAGE, ""),
+    # but on an answer to one of our messages it marks an auto-reply.
+    (PERSON + "X-Auto-Response-Suppress: All\nIn-Reply-To: <t1@acme.test>\n", "ann@example.org",
+     InboundKind.AUTO_REPLY, "X-Auto-Response-Suppress"),
     (PERSON + "List-Unsubscribe: <mailto:u@news.example>\n", "ann@example.org",
      InboundKind.AUTOMATED, "list-unsubscribe"),
     (PERSON, "", InboundKind.AUTOMATED, "null envelope sender"),

@@ -171,7 +171,7 @@ def _text_parts(msg: Message) -> list[Message]:
     return [p for p in mime.walk(msg) if mime.content_type(p).startswith("text/")]
 
 
-def _autoreply_signal(msg: Message, subject: str) -> str:
+def _autoreply_signal(msg: Message, subject: str, answers_us: bool) -> str:
     submitted = _header(msg, "auto-submitted").lower()
     if submitted.startswith("auto-replied"):
         return "Auto-Submitted: auto-replied"
@@ -182,6 +182,12 @@ def _autoreply_signal(msg: Message, subject: str) -> str:
         return "X-Apple-Action: VACATION"
     if _AUTOREPLY_SUBJECT.search(subject):
         return f"auto-reply subject {subject[:60]!r}"
+    # Exchange puts X-Auto-Response-Suppress on its out-of-office answers, but also on plenty of
+    # mail people wrote (help-desk vendors report losing real requests by filtering on it). So
+    # alone it never drops a new request; on an answer to one of our own messages it marks an
+    # auto-reply, which is still recorded on the ticket (internally) and just not answered.
+    if answers_us and msg.get("x-auto-response-suppress") is not None:
+        return "X-Auto-Response-Suppress on an answer to our message"
     return ""
 
 
@@ -201,8 +207,6 @@ def _automated_signal(msg: Message, mail_from: str | None, ours: bool) -> str:
     precedence = _header(msg, "precedence").lower()
     if precedence in ("bulk", "junk", "list"):
         return f"Precedence: {precedence}"
-    if msg.get("x-auto-response-suppress") is not None:
-        return "X-Auto-Response-Suppress header"
     for name in _LIST_HEADERS:
         if msg.get(name) is not None:
             return f"mailing-list header {name}"
@@ -228,14 +232,20 @@ def _automated_signal(msg: Message, mail_from: str | None, ours: bool) -> str:
     return ""
 
 
-def classify(msg: Message, mail_from: str | None, ours: bool = False) -> Verdict:
-    """Classify a parsed message. `mail_from` is the envelope sender (None when unknown)."""
+def classify(
+    msg: Message, mail_from: str | None, ours: bool = False, answers_us: bool = False
+) -> Verdict:
+    """Classify a parsed message.
+
+    `mail_from` is the envelope sender (None when unknown), `ours` says the From address is one
+    of our own, `answers_us` that In-Reply-To/References name one of our messages.
+    """
     from_name, from_addr = mime.first_address(msg, "from")
     subject = _header(msg, "subject")
     bounce = _bounce_signal(msg, mail_from, from_addr, from_name)
     if bounce:
         return Verdict(InboundKind.BOUNCE, bounce, returned_ids(msg))
-    reply = _autoreply_signal(msg, subject)
+    reply = _autoreply_signal(msg, subject, answers_us)
     if reply:
         return Verdict(InboundKind.AUTO_REPLY, reply)
     automated = _automated_signal(msg, mail_from, ours)

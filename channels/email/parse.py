@@ -202,10 +202,10 @@ def decode_message(raw: bytes, envelope: Envelope, options: ParseOptions) -> Dec
     msg = BytesParser(policy=compat32).parsebytes(raw)
     name, address = _sender(msg, envelope)
     mail_from = envelope.mail_from if envelope.rcpt_tos or envelope.mail_from else None
-    verdict = classify(msg, mail_from, ours=_is_ours(address, options))
+    ours, others = thread_ids(msg, options.our_domains)
+    verdict = classify(msg, mail_from, ours=_is_ours(address, options), answers_us=bool(ours))
     own_id = normalize_id(mime.header_text(msg, "message-id"))
     external_id = own_id if own_id and len(own_id) <= MAX_KEY else hashed("sha256:", raw)
-    ours, others = thread_ids(msg, options.our_domains)
     subject = mime.header_text(msg, "subject")[:500]
     leaves = _leaves(msg)
     text = body_text(leaves)

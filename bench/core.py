@@ -1,6 +1,6 @@
 """Core benchmarks: inbox persist rate vs raw sqlite3, and due-outbox claim time at 10k and 1M rows.
 
-Run by hand: `.venv/bin/python bench/core.py [--quick]`. Every figure is printed next to a
+Run by hand from the repository root: `.venv/bin/python -m bench.core [--quick]`. Every figure is printed next to a
 baseline measured in the same run, because these machines are shared and noisy.
 """
 

@@ -80,6 +80,21 @@ class InboxWriter:
         for channel, external_id in unique:
             by_channel.setdefault(channel, []).append(external_id)
         insert = sqlite_insert if self.db.is_sqlite else pg_insert
+        statement = insert(InboxRow).on_conflict_do_nothing(
+            index_elements=["channel", "external_id"]
+        )
+        if len(unique) == 1:
+            # Alone in its batch (a quiet moment): the row count says whether it was new,
+            # which saves the look-up a batch needs.
+            [(channel, external_id)] = unique
+            async with self.db.engine.begin() as connection:
+                result = await connection.execute(
+                    statement,
+                    {"channel": channel, "external_id": external_id,
+                     "payload": unique[(channel, external_id)].payload,
+                     "received_at": now, "outcome": "", "attempts": 0},
+                )  # fmt: skip
+            return {(channel, external_id)} if result.rowcount == 1 else set()
         async with self.db.engine.begin() as connection:
             known: set[tuple[str, str]] = set()
             for channel, external_ids in by_channel.items():
@@ -94,9 +109,7 @@ class InboxWriter:
                 # executemany of one cached statement: far cheaper than compiling a
                 # many-VALUES statement per batch. DO NOTHING covers a racing process.
                 await connection.execute(
-                    insert(InboxRow).on_conflict_do_nothing(
-                        index_elements=["channel", "external_id"]
-                    ),
+                    statement,
                     [
                         {"channel": channel, "external_id": external_id,
                          "payload": unique[(channel, external_id)].payload,

@@ -276,6 +276,15 @@ async def test_starttls_with_configured_certificate(tmp_path: Path) -> None:
     assert len(intake.stored) == 1
 
 
+async def test_port_in_use_is_a_clear_start_error(
+    intake_server: tuple[EmailChannel, DictIntake], tmp_path: Path
+) -> None:
+    taken, _ = intake_server
+    second = EmailChannel(email_settings(tmp_path, port=taken.port))
+    with pytest.raises(OSError, match=r"email intake cannot listen on 127\.0\.0\.1:\d+"):
+        await second.start(DictIntake())
+
+
 async def test_unloadable_certificate_is_a_clear_start_error(tmp_path: Path) -> None:
     missing = str(tmp_path / "missing.pem")
     channel = EmailChannel(email_settings(tmp_path, tls_cert=missing, tls_key=missing))

@@ -156,7 +156,15 @@ class SmtpServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._protocol, self.host, self.port)
+        try:
+            self._server = await loop.create_server(self._protocol, self.host, self.port)
+        except OSError as exc:
+            # Name the setting to change rather than leave a bare "address already in use".
+            raise OSError(
+                exc.errno,
+                f"email intake cannot listen on {self.host}:{self.port} "
+                f"(email.host/email.port): {exc.strerror or exc}",
+            ) from exc
         sockets = list(self._server.sockets or ())
         if sockets:
             self.port = sockets[0].getsockname()[1]

@@ -7,9 +7,10 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import AgentMessage, Channel, Decoded, Ignored, InboundMessage, RawInbound
 from core.context import Context
@@ -145,8 +146,7 @@ class InboxProcessor:
         decoded = await asyncio.to_thread(
             lambda: [(row.id, self._decode(row.channel, row.payload)) for row in rows]
         )
-        for row_id, result in decoded:
-            await self._apply(row_id, result)
+        await self._apply_batch(decoded)
         return len(rows)
 
     def _decode(self, channel: str, payload: bytes) -> Decoded | Exception:
@@ -155,22 +155,51 @@ class InboxProcessor:
         except Exception as exc:  # decode must not raise; if it does, the row records why
             return exc
 
-    async def _apply(self, row_id: int, result: Decoded | Exception) -> None:
-        try:
-            async with self.db.transaction() as session:
-                row = await session.get(InboxRow, row_id, with_for_update=True)
-                if row is None or row.processed_at is not None:
-                    return  # another worker got there first
-                outcome = await self._outcome(session, result)
-                row.processed_at = self.ctx.now()
-                row.outcome = outcome.text[:500]
-                row.ticket_id = outcome.ticket_id
-                row.attempts += 1
-        except Exception as exc:
-            log.exception("inbox row %s could not be applied", row_id)
-            await self._record_failure(row_id, exc)
+    async def _apply_batch(self, decoded: list[tuple[int, Decoded | Exception]]) -> None:
+        """Apply a batch in one transaction (one commit), each row in its own savepoint so a
+        row that fails rolls back alone and is retried later."""
+        failures: list[tuple[int, Exception]] = []
+        done: list[dict[str, object]] = []
+        ids = [row_id for row_id, _ in decoded]
+        async with self.db.transaction() as session:
+            claim = select(InboxRow.id).where(InboxRow.id.in_(ids), InboxRow.processed_at.is_(None))
+            if not self.db.is_sqlite:
+                # Several processors may share PostgreSQL: each row is applied by one of them.
+                claim = claim.with_for_update(skip_locked=True)
+            mine = set((await session.scalars(claim)).all())
+            for row_id, result in decoded:
+                if row_id not in mine:
+                    continue
+                try:
+                    async with session.begin_nested():
+                        outcome = await self._outcome(session, result)
+                except Exception as exc:
+                    log.exception("inbox row %s could not be applied", row_id)
+                    failures.append((row_id, exc))
+                    continue
+                done.append(
+                    {"row_id": row_id, "outcome": outcome.text[:500],
+                     "ticket_id": outcome.ticket_id}
+                )  # fmt: skip
+            if done:
+                table = InboxRow.__table__
+                assert isinstance(table, Table)
+                connection = await session.connection()
+                await connection.execute(
+                    update(table)
+                    .where(table.c.id == bindparam("row_id"))
+                    .values(
+                        processed_at=self.ctx.now(),
+                        outcome=bindparam("outcome"),
+                        ticket_id=bindparam("ticket_id"),
+                        attempts=table.c.attempts + 1,
+                    ),
+                    done,
+                )
+        for row_id, error in failures:
+            await self._record_failure(row_id, error)
 
-    async def _outcome(self, session, result: Decoded | Exception) -> Outcome:  # type: ignore[no-untyped-def]
+    async def _outcome(self, session: AsyncSession, result: Decoded | Exception) -> Outcome:
         if isinstance(result, Exception):
             return Outcome(f"rejected: undecodable ({type(result).__name__}: {result})")
         if isinstance(result, Ignored):

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, case, false, func, null, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,22 +40,19 @@ def _insert_ignore(session: AsyncSession) -> Any:
 async def contact_for(
     session: AsyncSession, channel: str, address: str, name: str, now: datetime
 ) -> Contact:
-    """The contact row for a channel address, created on first sight; the name kept fresh."""
-    found = await session.scalar(
-        select(Contact).where(Contact.channel == channel, Contact.address == address)
-    )
-    if found:
-        if name and found.name != name:
-            found.name = name
-        return found
+    """The contact row for a channel address, created on first sight; the name kept fresh.
+
+    One upsert statement: this runs for every new ticket."""
     insert = _insert_ignore(session)
-    await session.execute(
-        insert(Contact)
-        .values(channel=channel, address=address, name=name, created_at=now)
-        .on_conflict_do_nothing()
-    )
-    contact = await session.scalar(
-        select(Contact).where(Contact.channel == channel, Contact.address == address)
+    statement = insert(Contact).values(channel=channel, address=address, name=name, created_at=now)
+    # An empty name (a platform that did not say) never erases one we know.
+    keep_name = case((statement.excluded.name == "", Contact.name), else_=statement.excluded.name)
+    contact: Contact | None = await session.scalar(
+        statement.on_conflict_do_update(
+            index_elements=["channel", "address"], set_={"name": keep_name}
+        )
+        .returning(Contact)
+        .execution_options(populate_existing=True)
     )
     assert contact is not None
     return contact
@@ -320,21 +317,20 @@ async def alert_agents(
 async def settle_promises(
     session: AsyncSession, ticket: Ticket, kind: str, now: datetime, settled_by: str
 ) -> None:
-    """Close the open promise(s) of `kind`: kept when settled by their due time."""
-    open_promises = (
-        await session.scalars(
-            select(Promise).where(
-                Promise.ticket_id == ticket.id, Promise.kind == kind, Promise.settled_at.is_(None)
-            )
-        )
-    ).all()
-    for promise in open_promises:
-        if settled_by == "superseded":
-            promise.kept = None if now < promise.due_at else False
-        else:
-            promise.kept = now <= promise.due_at
-        promise.settled_at = now
-        promise.settled_by = settled_by
+    """Close the open promise(s) of `kind`: kept when settled by their due time.
+
+    One UPDATE rather than load-and-modify: this runs on every public message."""
+    if settled_by == "superseded":
+        # Replaced before it fell due: neither kept nor broken. Replaced after: broken.
+        kept: Any = case((Promise.due_at > now, null()), else_=false())
+    else:
+        kept = Promise.due_at >= now
+    await session.execute(
+        update(Promise)
+        .where(Promise.ticket_id == ticket.id, Promise.kind == kind, Promise.settled_at.is_(None))
+        .values(kept=kept, settled_at=now, settled_by=settled_by)
+        .execution_options(synchronize_session="fetch")
+    )
 
 
 async def promise_next_update(

@@ -14,14 +14,8 @@ from core.channel import CommandReply
 from core.context import Context
 from core.inbound import reopen
 from core.models import PRIORITIES, Promise, Status, Ticket
-from core.tickets import (
-    INTERNAL,
-    add_event,
-    is_active,
-    refresh_cards,
-    settle_promises,
-    tell_customer,
-)
+from core.notify import refresh_cards
+from core.tickets import INTERNAL, add_event, is_active, settle_promises, tell_customer
 from core.timeparse import TimePhraseError, parse_when
 
 USAGE = {

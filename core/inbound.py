@@ -11,17 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.channel import AgentMessage, InboundKind, InboundMessage
 from core.context import Context
 from core.models import AttachmentRow, OutboxRow, OutboxStatus, Status, Ticket, TicketRef
-from core.tickets import (
-    INTERNAL,
-    add_event,
-    alert_agents,
-    contact_for,
-    move_keys,
-    refresh_cards,
-    register_keys,
-    tell_customer,
-    ticket_by_keys,
-)
+from core.notify import alert_agents, refresh_cards
+from core.refs import move_keys, register_keys, ticket_by_keys
+from core.tickets import INTERNAL, add_event, contact_for, tell_customer
 
 log = logging.getLogger(__name__)
 _SUBJECT_MAX = 200

@@ -23,13 +23,9 @@ from core.channel import (
 from core.context import Context
 from core.db import Database
 from core.models import OutboxRow, OutboxStatus, Ticket, TicketEvent, TriageCard
-from core.tickets import (
-    INTERNAL,
-    add_event,
-    alert_agents,
-    decode_message,
-    register_keys,
-)
+from core.notify import alert_agents, decode_message
+from core.refs import register_keys
+from core.tickets import INTERNAL, add_event
 
 log = logging.getLogger(__name__)
 

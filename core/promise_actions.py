@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.channel import Audience
 from core.context import Context
 from core.models import OutboxRow, OutboxStatus, Promise, Ticket
-from core.tickets import INTERNAL, add_event, alert_agents, tell_customer
+from core.notify import alert_agents
+from core.tickets import INTERNAL, add_event, tell_customer
 
 log = logging.getLogger("core.promises")
 
@@ -55,8 +56,8 @@ class PromiseActions:
     ) -> datetime | None:
         """None while this person may get another automatic message, else when they may.
 
-        The cap counts what automatic_today counts, over a rolling 24 hours: with the last
-        `cap` of them in hand, the cap frees when the oldest of those leaves the window.
+        The cap counts automatic customer messages (acks excepted) over a rolling 24 hours:
+        with the last `cap` of them in hand, it frees when the oldest leaves the window.
         """
         cap = self.ctx.settings.reminders.max_automatic_per_day
         recent = (

@@ -15,8 +15,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from core.context import Context
 from core.db import Database
 from core.models import ACTIVE_STATUSES, Ticket
+from core.notify import refresh_cards
 from core.promise_actions import PromiseActions
-from core.tickets import refresh_cards
 
 log = logging.getLogger(__name__)
 

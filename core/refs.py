@@ -1,0 +1,65 @@
+"""Keys that name a ticket's conversation on a channel: message ids, thread ids, tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import Ticket, TicketRef
+
+
+def insert_ignore(session: AsyncSession) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+async def register_keys(
+    session: AsyncSession, channel: str, keys: list[str] | tuple[str, ...], ticket_id: int
+) -> None:
+    """Remember keys naming this ticket's conversation; the first ticket to claim a key keeps it."""
+    wanted = sorted({key for key in keys if key})
+    if not wanted:
+        return
+    insert = insert_ignore(session)
+    await session.execute(
+        insert(TicketRef)
+        .values([{"channel": channel, "key": key, "ticket_id": ticket_id} for key in wanted])
+        .on_conflict_do_nothing()
+    )
+
+
+async def move_keys(
+    session: AsyncSession, channel: str, keys: tuple[str, ...], ticket_id: int
+) -> None:
+    """Point existing keys at another ticket (a closed ticket's conversation continues anew)."""
+    if keys:
+        await session.execute(
+            update(TicketRef)
+            .where(TicketRef.channel == channel, TicketRef.key.in_(keys))
+            .values(ticket_id=ticket_id)
+        )
+    await register_keys(session, channel, keys, ticket_id)
+
+
+async def ticket_by_keys(
+    session: AsyncSession, channel: str, keys: tuple[str, ...]
+) -> Ticket | None:
+    """The ticket named by the first key that is known, in the order given."""
+    wanted = [key for key in keys if key]
+    if not wanted:
+        return None
+    rows = (
+        await session.execute(
+            select(TicketRef.key, TicketRef.ticket_id).where(
+                TicketRef.channel == channel, TicketRef.key.in_(wanted)
+            )
+        )
+    ).all()
+    by_key = {key: ticket_id for key, ticket_id in rows}
+    for key in wanted:
+        if key in by_key:
+            return await session.get(Ticket, by_key[key], with_for_update=True)
+    return None

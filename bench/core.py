@@ -1,7 +1,8 @@
-"""Core benchmarks: inbox persist rate vs raw sqlite3, and due-outbox claim time at 10k and 1M rows.
+"""Core benchmarks: inbox persist rate vs raw sqlite3; due-outbox claim at 10k and 1M rows.
 
-Run by hand from the repository root: `.venv/bin/python -m bench.core [--quick]`. Every figure is printed next to a
-baseline measured in the same run, because these machines are shared and noisy.
+Run by hand from the repository root: `.venv/bin/python -m bench.core [--quick]`. Every figure
+is printed next to a baseline measured in the same run, because these machines are shared and
+noisy.
 """
 
 from __future__ import annotations

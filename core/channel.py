@@ -89,13 +89,16 @@ class Actor:
 
 @dataclass(frozen=True)
 class AgentMessage:
-    """An agent wrote in a triage thread: a public reply, or a note when it starts `note:`."""
+    """An agent wrote in a ticket's thread: a reply, or a note when it starts `note:`."""
 
     channel: str
     external_id: str
     actor: Actor
     thread_keys: tuple[str, ...]
     text: str
+    # Written where the customer reads it (their own thread): recorded as a public reply that
+    # counts as an update, never sent to them a second time.
+    already_public: bool = False
 
 
 @dataclass(frozen=True, slots=True)

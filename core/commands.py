@@ -15,7 +15,14 @@ from core.context import Context
 from core.inbound import reopen
 from core.models import PRIORITIES, Promise, Status, Ticket
 from core.notify import refresh_cards
-from core.tickets import INTERNAL, add_event, is_active, settle_promises, tell_customer
+from core.tickets import (
+    INTERNAL,
+    add_event,
+    is_active,
+    promise_next_update,
+    settle_promises,
+    tell_customer,
+)
 from core.timeparse import TimePhraseError, parse_when
 
 USAGE = {
@@ -257,6 +264,32 @@ async def _execute(
         await refresh_cards(ctx, session, ticket)
         return CommandReply(True, f"{ref} priority is now {command.priority}", ref)
     raise CommandError(f'unknown command "{verb}"')
+
+
+async def record_public_reply(
+    ctx: Context,
+    session: AsyncSession,
+    ticket: Ticket,
+    agent: str,
+    text: str,
+    channel: str,
+    external_id: str,
+) -> CommandReply:
+    """An agent answered where the customer already read it: on the record, and it counts as
+    the customer's update, but nothing is sent."""
+    now = ctx.now()
+    if ticket.status == Status.CLOSED.value:
+        await add_event(session, ticket, "note", text, now, visibility=INTERNAL, author=agent)
+        return CommandReply(True, f"{ticket.ref} is closed; kept as a note", ticket.ref)
+    _mark_worked(ticket, agent, now)
+    if is_active(ticket):
+        await promise_next_update(ctx, session, ticket, now, "agent_reply")
+    await add_event(
+        session, ticket, "agent_reply", text, now, author=agent, channel=channel,
+        external_id=external_id,
+    )  # fmt: skip
+    await refresh_cards(ctx, session, ticket)
+    return CommandReply(True, f"reply recorded on {ticket.ref} (already in the customer's thread)")
 
 
 def _mark_worked(ticket: Ticket, agent: str, now: datetime, *, keep_status: bool = False) -> None:

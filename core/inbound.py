@@ -239,6 +239,13 @@ async def apply_agent_message(
     if agent is None:
         return Outcome(f"ignored: {actor.user_id} is not an agent")
     text = message.text.strip()
+    if message.already_public and text:
+        from core.commands import record_public_reply
+
+        said = await record_public_reply(
+            ctx, session, ticket, agent, text, message.channel, message.external_id
+        )
+        return Outcome(f"agent {agent}: {said.text}", ticket.id)
     verb = "reply"
     if text.lower().startswith("note:"):
         verb, text = "note", text[5:].strip()

@@ -133,11 +133,13 @@ async def test_intake_channel_message_gets_a_thread_where_the_conversation_conti
     texts = [e["text"] for e in (await desk.ticket())["events"] if e["kind"] == "customer_message"]
     assert texts == ["Printer on floor 3 jams on A3", "Only the left tray, actually"]
 
-    # An agent answers right there: Alice has read it, so it is noted, not sent again.
+    # An agent answers right there: Alice has read it, so it is recorded as the public reply
+    # it is (an update to her), and not sent a second time.
     await desk.fake.say(desk.bob, root["id"], "Swap the left tray's roller, please")
     await desk.settle()
-    [note] = [e for e in (await desk.ticket())["events"] if e["kind"] == "note"]
-    assert "Swap the left tray's roller" in note["text"] and note["visibility"] == "internal"
+    [reply] = [e for e in (await desk.ticket())["events"] if e["kind"] == "agent_reply"]
+    assert reply["text"] == "Swap the left tray's roller, please"
+    assert reply["visibility"] == "public"
     assert len(desk.fake.sent(root["id"])) == 1  # still only the acknowledgement
 
 

@@ -89,7 +89,7 @@ def test_message_in_an_intake_thread_joins_the_ticket_of_the_thread() -> None:
 @pytest.mark.parametrize(
     ("author", "roles"), [("1200000000000000007", []), ("1200000000000000008", ["77"])]
 )
-def test_an_agent_in_a_customers_thread_is_kept_as_a_note_not_resent(
+def test_an_agent_in_a_customers_thread_is_already_public_not_resent(
     author: str, roles: list[str]
 ) -> None:
     thread = "1310000000000000050"
@@ -99,7 +99,7 @@ def test_an_agent_in_a_customers_thread_is_kept_as_a_note_not_resent(
     )  # fmt: skip
     assert isinstance(message, AgentMessage)
     assert message.thread_keys == (thread,)
-    assert message.text == "note: (written in the customer's Discord thread) Try the left tray"
+    assert message.text == "Try the left tray" and message.already_public
 
 
 def test_message_in_a_triage_card_thread_is_an_agent_message_with_roles() -> None:

@@ -183,5 +183,9 @@ async def test_an_agent_answering_in_the_customer_thread_is_not_sent_twice(
     )
     await world.drain()
     assert [m["text"] for m in world.slack.posted(HELP)][1:] == [], "only our ack was posted"
-    [note] = [e for e in (await world.app.show_ticket(1))["events"] if e["kind"] == "note"]
-    assert "Try the HDMI 2 input" in note["text"] and note["visibility"] == "internal"
+    shown = await world.app.show_ticket(1)
+    [reply] = [e for e in shown["events"] if e["kind"] == "agent_reply"]
+    assert reply["text"] == "Try the HDMI 2 input" and reply["visibility"] == "public"
+    assert shown["assignee"] == "alice" and shown["status"] == "open"
+    # It counts as the customer's update: the next one is owed a cadence from now.
+    assert shown["promises"][0]["kept"] is True

@@ -303,10 +303,10 @@ def test_thread_reply_outside_intake_channels_only_joins_a_ticket(settings):
     assert isinstance(opening, InboundMessage) and not opening.join_only
 
 
-def test_agent_in_a_customer_thread_is_kept_as_a_note(settings):
+def test_agent_in_a_customer_thread_is_already_public(settings):
     root = message("UCAROL", "C0HELP", "Printer jammed")
     said = message("U0ALICE", "C0HELP", "I'm on my way", thread_ts=root["ts"])
     decoded = decode(payload(envelope(said)), settings)
     assert isinstance(decoded, AgentMessage)
-    assert decoded.text.startswith("note: ") and decoded.text.endswith("I'm on my way")
+    assert decoded.text == "I'm on my way" and decoded.already_public
     assert decoded.thread_keys == (f"C0HELP:{root['ts']}",)

@@ -52,11 +52,6 @@ class Routing:
         return actor.user_id in self.agent_users or bool(self.agent_roles & set(actor.roles))
 
 
-# An agent answering in a customer's public thread: the customer has already read it, so it
-# must not be sent again; it is kept on the ticket as a note saying where it was written.
-AGENT_IN_THREAD = "note: (written in the customer's Discord thread)"
-
-
 @dataclass(frozen=True)
 class FormSpec:
     """The quick intake template, as the modal showed it."""
@@ -135,7 +130,9 @@ def decode_message(record: Mapping[str, Any], routing: Routing) -> Decoded:
         return AgentMessage(CHANNEL, message_id, _actor(record), (channel_id,), text)
     actor = _actor(record)
     if place == "intake_thread" and routing.is_agent(actor):
-        return AgentMessage(CHANNEL, message_id, actor, (channel_id,), f"{AGENT_IN_THREAD} {text}")
+        # An agent answering in the customer's public thread: the customer has read it, so it
+        # is recorded as a public reply (an update) and never sent again.
+        return AgentMessage(CHANNEL, message_id, actor, (channel_id,), text, already_public=True)
     sender = Contact(CHANNEL, actor.user_id, actor.name)
     reference = str(record.get("reference_id") or "")
     if place == "dm":

@@ -26,8 +26,6 @@ OPEN_TICKET_SHORTCUT = "tidings_open_ticket"
 # Message subtypes a person writes; everything else (edits, deletes, joins, bot posts) is noise.
 PERSON_SUBTYPES = frozenset({"", "file_share", "thread_broadcast", "me_message"})
 
-AGENT_IN_THREAD = "note: (written in the customer's Slack thread)"
-
 Json = Mapping[str, Any]
 
 
@@ -157,13 +155,14 @@ def _decode_event(body: Json, settings: Settings) -> Decoded:
         return Ignored("empty message")
     if in_thread and not is_dm(event) and settings.agent_for(CHANNEL, user):
         # An agent answering in the customer's thread: the customer has read it already, so it
-        # is kept on the ticket as a note rather than sent again.
+        # is recorded as the public reply it is (and counts as an update), never sent again.
         return AgentMessage(
             channel=CHANNEL,
             external_id=thread_key(channel, ts),
             actor=Actor(CHANNEL, user, name),
             thread_keys=(thread_key(channel, root),),
-            text=f"{AGENT_IN_THREAD} {text}",
+            text=text,
+            already_public=True,
         )
     return InboundMessage(
         channel=CHANNEL,

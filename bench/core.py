@@ -79,7 +79,7 @@ def fill_outbox(path: Path, pending: int, due: int, now: datetime) -> None:
     def rows(start: int, count: int, when: str):  # type: ignore[no-untyped-def]
         for n in range(start, start + count):
             yield (None, None, None, "email", "carol@example.com", "", "customer", "status_update",
-                   1, f"tok{n}", "{}", "pending", 0, when, "", None, "", "", created, None)
+                   1, f"tok{n}", "{}", "pending", 0, when, "", None, "", "", created, None)  # fmt: skip
 
     sql = (
         "INSERT INTO outbox (ticket_id, event_id, contact_id, channel, address, thread, audience,"

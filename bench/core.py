@@ -77,9 +77,9 @@ def fill_outbox(path: Path, pending: int, due: int, now: datetime) -> None:
     created = now.replace(tzinfo=None).isoformat(sep=" ")
 
     def rows(start: int, count: int, when: str):  # type: ignore[no-untyped-def]
+        head = (None, None, None, "email", "carol@example.com", "", "customer", "status_update", 1)
         for n in range(start, start + count):
-            yield (None, None, None, "email", "carol@example.com", "", "customer", "status_update",
-                   1, f"tok{n}", "{}", "pending", 0, when, "", None, "", "", created, None)  # fmt: skip
+            yield (*head, f"tok{n}", "{}", "pending", 0, when, "", None, "", "", created, None)
 
     sql = (
         "INSERT INTO outbox (ticket_id, event_id, contact_id, channel, address, thread, audience,"

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
 MAX_PROCESS_ATTEMPTS = 5
+# Rows applied per transaction. Fewer commits is faster, but on SQLite a transaction holds the
+# one write lock, and the SMTP/Slack acknowledgement path waits for it: keep the hold short.
+APPLY_CHUNK = 8
 
 
 class InboxWriter:
@@ -146,7 +149,8 @@ class InboxProcessor:
         decoded = await asyncio.to_thread(
             lambda: [(row.id, self._decode(row.channel, row.payload)) for row in rows]
         )
-        await self._apply_batch(decoded)
+        for start in range(0, len(decoded), APPLY_CHUNK):
+            await self._apply_batch(decoded[start : start + APPLY_CHUNK])
         return len(rows)
 
     def _decode(self, channel: str, payload: bytes) -> Decoded | Exception:

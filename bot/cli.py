@@ -122,7 +122,7 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{t['ref']:>7}  {t['status']:<8} {t['priority']:<6} {t['channel']:<8} "
                   f"{t['subject'][:60]}  ({t['assignee'] or 'unassigned'})")  # fmt: skip
         return 0
-    from core.commands import CommandError, parse_ticket
+    from core.grammar import CommandError, parse_ticket
 
     try:
         number = parse_ticket(args.ticket)

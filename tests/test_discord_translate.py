@@ -21,7 +21,7 @@ from channels.discord.translate import (
     thread_name,
 )
 from core.channel import AgentMessage, Ignored, InboundMessage, ReplyTarget, TicketCard
-from core.commands import parse
+from core.grammar import parse
 from core.config import IntakeConfig
 
 HELP, TRIAGE, RANDOM = "1300000000000000001", "1300000000000000002", "1300000000000000003"

@@ -54,7 +54,7 @@ async def add_event(
         ticket_id=ticket.id,
         kind=kind,
         visibility=visibility,
-        author=author,
+        author=author[:200],  # the column's width; an email address can be longer
         text=text,
         at=now,
         channel=channel,

@@ -24,7 +24,9 @@ async def contact_for(
 
     One upsert statement: this runs for every new ticket."""
     insert = insert_ignore(session)
-    statement = insert(Contact).values(channel=channel, address=address, name=name, created_at=now)
+    statement = insert(Contact).values(
+        channel=channel, address=address, name=name[:200], created_at=now
+    )
     # An empty name (a platform that did not say) never erases one we know.
     keep_name = case((statement.excluded.name == "", Contact.name), else_=statement.excluded.name)
     contact: Contact | None = await session.scalar(

@@ -40,12 +40,15 @@ class Context:
             targets.append(ReplyTarget("discord", discord.triage_channel, ""))
         return targets
 
-    def agent_name(self, channel: str, user_id: str, roles: tuple[str, ...] = ()) -> str | None:
-        """The agent behind a platform identity, by configured id or (Discord) role."""
+    def agent_name(
+        self, channel: str, user_id: str, roles: tuple[str, ...] = (), display: str = ""
+    ) -> str | None:
+        """The agent behind a platform identity: a configured agent's name, or for an agent by
+        (Discord) role only, their platform name."""
         name = self.settings.agent_for(channel, user_id)
         if name:
             return name
         agent_roles: list[str] = getattr(getattr(self.settings, channel, None), "agent_roles", [])
         if roles and set(roles) & set(agent_roles):
-            return f"{channel}:{user_id}"
+            return display or f"{channel}:{user_id}"
         return None

@@ -48,11 +48,9 @@ class Desk:
         return await self.writer.put(raw)
 
     async def command(self, actor: Actor, text: str) -> CommandReply:
-        agent = self.ctx.agent_name(actor.channel, actor.user_id, actor.roles)
+        agent = self.ctx.agent_name(actor.channel, actor.user_id, actor.roles, actor.name)
         if agent is None:
             return CommandReply(False, NOT_AN_AGENT)
-        if agent.startswith(f"{actor.channel}:") and actor.name:
-            agent = actor.name  # an agent by role only: show their platform name
         return await self.run_as(agent, text)
 
     async def run_as(self, agent: str, text: str) -> CommandReply:

@@ -235,7 +235,7 @@ async def apply_agent_message(
     if ticket is None:
         return Outcome("ignored: agent message outside any ticket thread")
     actor = message.actor
-    agent = ctx.agent_name(actor.channel, actor.user_id, actor.roles)
+    agent = ctx.agent_name(actor.channel, actor.user_id, actor.roles, actor.name)
     if agent is None:
         return Outcome(f"ignored: {actor.user_id} is not an agent")
     text = message.text.strip()

@@ -17,11 +17,6 @@ PG_URL = os.environ.get("TIDINGS_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
-def _pg_scratch_url() -> str:
-    """A fresh schema-less database per test would be slow; use a fresh schema via search_path."""
-    return PG_URL
-
-
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database URL for one test: a new SQLite file, or a new PostgreSQL database."""

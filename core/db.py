@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, Engine, create_engine, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -19,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+T = TypeVar("T")
 
 
 def normalise_url(url: str) -> str:
@@ -46,10 +50,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Connection) -> None:
+    if connection.get_execution_options().get(_READ_ONLY):
+        # A reader takes no lock: in WAL it sees one snapshot and never waits for the writer.
+        connection.exec_driver_sql("BEGIN")
+        return
     # IMMEDIATE takes the write lock up front: a transaction that reads and then writes cannot
     # fail with SQLITE_BUSY_SNAPSHOT when another process (the CLI, say) committed in between;
     # it waits for the lock under busy_timeout instead.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_READ_ONLY = "tidings_read_only"
 
 
 class Database:
@@ -70,13 +81,59 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Sessions for reading only (they never take SQLite's write lock).
+        self.sessions = async_sessionmaker(
+            self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
+        )
+        self._writers = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time. Writers of this process queue here, in order, rather
+        # than in SQLite's busy handler, which sleeps and retries (up to 100 ms a time) and so
+        # wastes most of the lock's time when the inbox, the processor and delivery all write.
+        self._write_turn = asyncio.Lock()
+        self._direct: Engine | None = None
+        self._direct_thread: ThreadPoolExecutor | None = None
+        database = parsed.database or ""
+        if self.is_sqlite and database and database != ":memory:":
+            self._direct = create_engine(parsed.set(drivername="sqlite+pysqlite"), echo=echo)
+            event.listen(self._direct, "connect", _sqlite_pragmas)
+            event.listen(self._direct, "begin", _sqlite_begin)
+            # One thread: the engine's connection is only ever used from there.
+            self._direct_thread = ThreadPoolExecutor(1, thread_name_prefix="tidings-db-write")
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        if not self.is_sqlite:
+            yield  # PostgreSQL locks rows, not the database: writers run side by side
+            return
+        async with self._write_turn:
+            yield
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on error."""
-        async with self.sessions() as session, session.begin():
+        async with self._turn(), self._writers() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncConnection]:
+        """A connection inside one write transaction, for Core statements."""
+        async with self._turn(), self.engine.begin() as connection:
+            yield connection
+
+    async def write_sync(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` with a plain (synchronous) connection inside one write transaction.
+
+        On a SQLite file it runs in a thread of its own with its own connection: the whole
+        transaction is one hop, where the async driver makes a hop per statement (and the
+        acknowledgement path waits on this). Elsewhere it runs on the async engine."""
+        async with self._turn():
+            if self._direct is None:
+                async with self.engine.begin() as connection:
+                    return await connection.run_sync(work)
+            direct = self._direct
+            return await asyncio.get_running_loop().run_in_executor(
+                self._direct_thread, lambda: _in_transaction(direct, work)
+            )
 
     async def upgrade(self) -> None:
         """Apply every Alembic migration not yet applied."""
@@ -97,6 +154,16 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._direct is not None and self._direct_thread is not None:
+            direct = self._direct
+            await asyncio.get_running_loop().run_in_executor(self._direct_thread, direct.dispose)
+            self._direct_thread.shutdown(wait=True)
+            self._direct = self._direct_thread = None
+
+
+def _in_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
+    with engine.begin() as connection:
+        return work(connection)
 
 
 def alembic_config() -> AlembicConfig:

@@ -12,11 +12,11 @@ from core.channel import AgentMessage, InboundKind, InboundMessage
 from core.context import Context
 from core.models import AttachmentRow, OutboxRow, OutboxStatus, Status, Ticket, TicketRef
 from core.notify import alert_agents, refresh_cards
-from core.refs import move_keys, register_keys, ticket_by_keys
-from core.tickets import INTERNAL, add_event, contact_for, tell_customer
+from core.opening import NewTicket, author_of, body_of, open_tickets
+from core.refs import register_keys, ticket_by_keys
+from core.tickets import INTERNAL, add_event, tell_customer
 
 log = logging.getLogger(__name__)
-_SUBJECT_MAX = 200
 
 
 @dataclass(frozen=True)
@@ -25,37 +25,6 @@ class Outcome:
 
     text: str
     ticket_id: int | None = None
-
-
-def _subject(message: InboundMessage) -> str:
-    subject = message.subject.strip()
-    if not subject:
-        source = message.fields.get("what", "") if message.fields else ""
-        source = source or message.text
-        first = next((line.strip() for line in source.splitlines() if line.strip()), "")
-        subject = first
-    if len(subject) > _SUBJECT_MAX:
-        subject = subject[: _SUBJECT_MAX - 1].rstrip() + "…"
-    return subject or "(no subject)"
-
-
-def _body(ctx: Context, message: InboundMessage) -> str:
-    if not message.fields:
-        return message.text
-    labels = {field.name: field.label for field in ctx.settings.intake.fields}
-    parts = [
-        f"{labels.get(name, name)}\n{answer}" for name, answer in message.fields.items() if answer
-    ]
-    if message.text:
-        parts.append(message.text)
-    return "\n\n".join(parts)
-
-
-def _priority(ctx: Context, message: InboundMessage) -> str:
-    if message.priority in ("urgent", "high", "normal", "low"):
-        return message.priority
-    impact = message.fields.get("impact", "") if message.fields else ""
-    return ctx.settings.intake.impact_priority.get(impact, "normal")
 
 
 async def _find_ticket(session: AsyncSession, message: InboundMessage) -> Ticket | None:
@@ -84,8 +53,8 @@ async def _record_message(
 ) -> None:
     now = ctx.now()
     event = await add_event(
-        session, ticket, "customer_message", _body(ctx, message), now,
-        author=message.sender.name or message.sender.address,
+        session, ticket, "customer_message", body_of(ctx, message), now,
+        author=author_of(message),
         channel=message.channel, external_id=message.external_id,
     )  # fmt: skip
     for attachment in message.attachments:
@@ -106,36 +75,9 @@ async def _record_message(
 async def open_ticket(
     ctx: Context, session: AsyncSession, message: InboundMessage, linked: Ticket | None = None
 ) -> Ticket:
-    now = ctx.now()
-    sender = message.sender
-    contact = await contact_for(session, sender.channel, sender.address, sender.name, now)
-    target = message.reply_target
-    ticket = Ticket(
-        status=Status.NEW.value,
-        priority=_priority(ctx, message),
-        subject=_subject(message),
-        requester_id=contact.id,
-        reply_channel=target.channel,
-        reply_address=target.address,
-        reply_thread=target.thread,
-        waiting_on="",
-        linked_ticket_id=linked.id if linked else None,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(ticket)
-    await session.flush()
-    if linked is not None:
-        await move_keys(session, message.channel, message.thread_keys, ticket.id)
-        await add_event(
-            session, ticket, "note", f"Follows up on closed ticket {linked.ref}.", now,
-            visibility=INTERNAL, author="tidings",
-        )  # fmt: skip
-    await _record_message(ctx, session, ticket, message)
-    await tell_customer(
-        ctx, session, ticket, "ack", "ack", author="tidings", automatic=True, name=sender.name
-    )
-    await refresh_cards(ctx, session, ticket)
+    [ticket_id] = await open_tickets(ctx, session, [NewTicket(message, linked)])
+    ticket = await session.get(Ticket, ticket_id)
+    assert ticket is not None
     return ticket
 
 

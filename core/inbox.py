@@ -10,21 +10,33 @@ from datetime import datetime
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.channel import AgentMessage, Channel, Decoded, Ignored, InboundMessage, RawInbound
+from core.channel import (
+    AgentMessage,
+    Channel,
+    Decoded,
+    Ignored,
+    InboundKind,
+    InboundMessage,
+    RawInbound,
+)
 from core.context import Context
 from core.db import Database
 from core.inbound import Outcome, apply_agent_message, apply_inbound
-from core.models import InboxRow
+from core.models import InboxRow, TicketRef
+from core.opening import NewTicket, open_tickets
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
 MAX_PROCESS_ATTEMPTS = 5
-# Rows applied per transaction. Fewer commits is faster, but on SQLite a transaction holds the
-# one write lock, and the SMTP/Slack acknowledgement path waits for it: keep the hold short.
-APPLY_CHUNK = 8
+# Work per transaction, in rows that open tickets together (1 each) or one by one (ROW_COST
+# each). Fewer commits is faster, but on SQLite a transaction holds the one write lock, and the
+# SMTP/Slack acknowledgement path waits for it: keep the hold to some tens of milliseconds.
+CHUNK_BUDGET = 64
+ROW_COST = 8
 
 
 class InboxWriter:
@@ -80,47 +92,44 @@ class InboxWriter:
         unique: dict[tuple[str, str], RawInbound] = {}
         for raw, _ in batch:
             unique.setdefault((raw.channel, raw.external_id), raw)
-        by_channel: dict[str, list[str]] = {}
-        for channel, external_id in unique:
-            by_channel.setdefault(channel, []).append(external_id)
+        return await self.db.write_sync(lambda connection: self._store(connection, unique, now))
+
+    def _store(
+        self,
+        connection: Connection,
+        unique: dict[tuple[str, str], RawInbound],
+        now: datetime,
+    ) -> set[tuple[str, str]]:
         insert = sqlite_insert if self.db.is_sqlite else pg_insert
         statement = insert(InboxRow).on_conflict_do_nothing(
             index_elements=["channel", "external_id"]
         )
+        rows = {
+            key: {"channel": key[0], "external_id": key[1], "payload": raw.payload,
+                  "received_at": now, "outcome": "", "attempts": 0}
+            for key, raw in unique.items()
+        }  # fmt: skip
         if len(unique) == 1:
             # Alone in its batch (a quiet moment): the row count says whether it was new,
             # which saves the look-up a batch needs.
-            [(channel, external_id)] = unique
-            async with self.db.engine.begin() as connection:
-                result = await connection.execute(
-                    statement,
-                    {"channel": channel, "external_id": external_id,
-                     "payload": unique[(channel, external_id)].payload,
-                     "received_at": now, "outcome": "", "attempts": 0},
-                )  # fmt: skip
-            return {(channel, external_id)} if result.rowcount == 1 else set()
-        async with self.db.engine.begin() as connection:
-            known: set[tuple[str, str]] = set()
-            for channel, external_ids in by_channel.items():
-                rows = await connection.execute(
-                    select(InboxRow.external_id).where(
-                        InboxRow.channel == channel, InboxRow.external_id.in_(external_ids)
-                    )
+            [(key, row)] = rows.items()
+            return {key} if connection.execute(statement, row).rowcount == 1 else set()
+        by_channel: dict[str, list[str]] = {}
+        for channel, external_id in unique:
+            by_channel.setdefault(channel, []).append(external_id)
+        known: set[tuple[str, str]] = set()
+        for channel, external_ids in by_channel.items():
+            found = connection.execute(
+                select(InboxRow.external_id).where(
+                    InboxRow.channel == channel, InboxRow.external_id.in_(external_ids)
                 )
-                known.update((channel, external_id) for (external_id,) in rows)
-            fresh = [key for key in unique if key not in known]
-            if fresh:
-                # executemany of one cached statement: far cheaper than compiling a
-                # many-VALUES statement per batch. DO NOTHING covers a racing process.
-                await connection.execute(
-                    statement,
-                    [
-                        {"channel": channel, "external_id": external_id,
-                         "payload": unique[(channel, external_id)].payload,
-                         "received_at": now, "outcome": "", "attempts": 0}
-                        for channel, external_id in fresh
-                    ],
-                )  # fmt: skip
+            )
+            known.update((channel, external_id) for (external_id,) in found)
+        fresh = [key for key in unique if key not in known]
+        if fresh:
+            # executemany of one cached statement: far cheaper than compiling a many-VALUES
+            # statement per batch. DO NOTHING covers a racing process.
+            connection.execute(statement, [rows[key] for key in fresh])
         return set(fresh)
 
 
@@ -131,6 +140,7 @@ class InboxProcessor:
         self.db = db
         self.ctx = ctx
         self.channels = channels
+        self.opened_in_bulk = 0  # tickets opened by the chunk path (tests and benchmarks read it)
 
     async def process_pending(self, limit: int = 200) -> int:
         """Process up to `limit` stored rows; return how many were handled."""
@@ -149,8 +159,17 @@ class InboxProcessor:
         decoded = await asyncio.to_thread(
             lambda: [(row.id, self._decode(row.channel, row.payload)) for row in rows]
         )
-        for start in range(0, len(decoded), APPLY_CHUNK):
-            await self._apply_batch(decoded[start : start + APPLY_CHUNK])
+        chunk: list[tuple[int, Decoded | Exception]] = []
+        weight = 0
+        for item in decoded:
+            cost = 1 if _may_open(item[1]) else ROW_COST
+            if chunk and weight + cost > CHUNK_BUDGET:
+                await self._apply_batch(chunk)
+                chunk, weight = [], 0
+            chunk.append(item)
+            weight += cost
+        if chunk:
+            await self._apply_batch(chunk)
         return len(rows)
 
     def _decode(self, channel: str, payload: bytes) -> Decoded | Exception:
@@ -160,8 +179,9 @@ class InboxProcessor:
             return exc
 
     async def _apply_batch(self, decoded: list[tuple[int, Decoded | Exception]]) -> None:
-        """Apply a batch in one transaction (one commit), each row in its own savepoint so a
-        row that fails rolls back alone and is retried later."""
+        """Apply a batch in one transaction (one commit). New conversations are opened together
+        in a few statements; every other row gets its own savepoint, so a row that fails rolls
+        back alone and is retried later."""
         failures: list[tuple[int, Exception]] = []
         done: list[dict[str, object]] = []
         ids = [row_id for row_id, _ in decoded]
@@ -171,20 +191,19 @@ class InboxProcessor:
                 # Several processors may share PostgreSQL: each row is applied by one of them.
                 claim = claim.with_for_update(skip_locked=True)
             mine = set((await session.scalars(claim)).all())
-            for row_id, result in decoded:
-                if row_id not in mine:
+            rows = [(row_id, result) for row_id, result in decoded if row_id in mine]
+            openers = await self._new_conversations(session, rows)
+            group: list[tuple[int, InboundMessage]] = []
+            for row_id, result in rows:
+                if row_id in openers:
+                    assert isinstance(result, InboundMessage)
+                    group.append((row_id, result))
                     continue
-                try:
-                    async with session.begin_nested():
-                        outcome = await self._outcome(session, result)
-                except Exception as exc:
-                    log.exception("inbox row %s could not be applied", row_id)
-                    failures.append((row_id, exc))
-                    continue
-                done.append(
-                    {"row_id": row_id, "outcome": outcome.text[:500],
-                     "ticket_id": outcome.ticket_id}
-                )  # fmt: skip
+                # Keep arrival order: tickets opened before this row exist when it is applied.
+                await self._open_group(session, group, done, failures)
+                group = []
+                await self._apply_one(session, row_id, result, done, failures)
+            await self._open_group(session, group, done, failures)
             if done:
                 table = InboxRow.__table__
                 assert isinstance(table, Table)
@@ -202,6 +221,76 @@ class InboxProcessor:
                 )
         for row_id, error in failures:
             await self._record_failure(row_id, error)
+
+    async def _new_conversations(
+        self, session: AsyncSession, rows: list[tuple[int, Decoded | Exception]]
+    ) -> set[int]:
+        """The rows that certainly open a ticket: a person's message naming no conversation we
+        know, none an earlier row of this batch names, and not a duplicate."""
+        hopeful = [result for _, result in rows if _may_open(result)]
+        if not hopeful:
+            return set()
+        wanted = sorted({key for result in hopeful for _, key in _keys(result)})
+        known: set[tuple[str, str]] = set()
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            found = await session.execute(
+                select(TicketRef.channel, TicketRef.key).where(TicketRef.key.in_(part))
+            )
+            known.update((channel, key) for channel, key in found)
+        openers: set[int] = set()
+        earlier: set[tuple[str, str]] = set()
+        for row_id, result in rows:
+            keys = _keys(result)
+            if _may_open(result) and not keys & (known | earlier):
+                openers.add(row_id)
+            earlier |= keys
+        return openers
+
+    async def _open_group(
+        self,
+        session: AsyncSession,
+        group: list[tuple[int, InboundMessage]],
+        done: list[dict[str, object]],
+        failures: list[tuple[int, Exception]],
+    ) -> None:
+        if not group:
+            return
+        try:
+            async with session.begin_nested():
+                ticket_ids = await open_tickets(
+                    self.ctx, session, [NewTicket(message) for _, message in group]
+                )
+        except Exception:
+            # Rolled back together; one at a time finds the row that fails and records why.
+            log.exception("opening %s tickets together failed; one at a time", len(group))
+            for row_id, message in group:
+                await self._apply_one(session, row_id, message, done, failures)
+            return
+        self.opened_in_bulk += len(ticket_ids)
+        done.extend(
+            {"row_id": row_id, "outcome": f"opened T-{ticket_id}", "ticket_id": ticket_id}
+            for (row_id, _), ticket_id in zip(group, ticket_ids, strict=True)
+        )
+
+    async def _apply_one(
+        self,
+        session: AsyncSession,
+        row_id: int,
+        result: Decoded | Exception,
+        done: list[dict[str, object]],
+        failures: list[tuple[int, Exception]],
+    ) -> None:
+        try:
+            async with session.begin_nested():
+                outcome = await self._outcome(session, result)
+        except Exception as exc:
+            log.exception("inbox row %s could not be applied", row_id)
+            failures.append((row_id, exc))
+            return
+        done.append(
+            {"row_id": row_id, "outcome": outcome.text[:500], "ticket_id": outcome.ticket_id}
+        )
 
     async def _outcome(self, session: AsyncSession, result: Decoded | Exception) -> Outcome:
         if isinstance(result, Exception):
@@ -225,3 +314,25 @@ class InboxProcessor:
                 # Still stored and visible; we stop retrying a message that always fails.
                 row.processed_at = self.ctx.now()
                 log.error("inbox row %s gave up after %s attempts", row_id, row.attempts)
+
+
+def _may_open(result: Decoded | Exception) -> bool:
+    """Could this row open a ticket? (Decided for sure only after looking its keys up.)"""
+    return (
+        isinstance(result, InboundMessage)
+        and result.kind is InboundKind.MESSAGE
+        and not result.join_only
+        and result.ticket_hint is None
+    )
+
+
+def _keys(result: Decoded | Exception) -> set[tuple[str, str]]:
+    """Every (channel, key) a row names: its own id and the conversations it points at."""
+    if isinstance(result, InboundMessage):
+        keys = (result.external_id, *result.thread_keys, *result.related_keys,
+                *result.bounced_keys)  # fmt: skip
+    elif isinstance(result, AgentMessage):
+        keys = (result.external_id, *result.thread_keys)
+    else:
+        return set()
+    return {(result.channel, key) for key in keys if key}

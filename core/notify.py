@@ -6,6 +6,7 @@ import json
 import uuid
 from dataclasses import asdict
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,8 +33,14 @@ async def _thread_refs(session: AsyncSession, ticket: Ticket) -> tuple[str, tupl
             .order_by(TicketEvent.id)
         )
     ).all()
-    ids = [external_id for external_id, _ in rows]
-    inbound = [external_id for external_id, kind in rows if kind == "customer_message"]
+    return thread_refs([(external_id, kind) for external_id, kind in rows])
+
+
+def thread_refs(events: list[tuple[str, str]]) -> tuple[str, tuple[str, ...]]:
+    """From a ticket's (external id, kind) events on its channel, oldest first: the customer's
+    latest message id, and the ids a reply's References header carries."""
+    ids = [external_id for external_id, _ in events]
+    inbound = [external_id for external_id, kind in events if kind == "customer_message"]
     refs = ids[:1] + ids[1:][-(_MAX_REFERENCES - 1) :] if ids else []
     return (inbound[-1] if inbound else ""), tuple(refs)
 
@@ -80,6 +87,34 @@ async def enqueue(
         in_reply_to, references = await _thread_refs(session, ticket)
         # Our own message ids must lead back to this ticket even before delivery confirms them.
         await register_keys(session, target.channel, [token], ticket.id)
+    row = OutboxRow(
+        **outbox_values(
+            ticket, target, kind=kind, text=text, automatic=automatic, token=token, now=now,
+            event_id=event.id if event else None, audience=audience, card=card,
+            in_reply_to=in_reply_to, references=references,
+        )
+    )  # fmt: skip
+    session.add(row)
+    await session.flush()
+    return row
+
+
+def outbox_values(
+    ticket: Ticket,
+    target: ReplyTarget,
+    *,
+    kind: str,
+    text: str,
+    automatic: bool,
+    token: str,
+    now: datetime,
+    event_id: int | None,
+    audience: Audience,
+    card: TicketCard | None,
+    in_reply_to: str,
+    references: tuple[str, ...],
+) -> dict[str, Any]:
+    """The outbox row's columns for one message (also used to open many tickets at once)."""
     message = OutboundMessage(
         ticket_ref=ticket.ref,
         subject=ticket.subject,
@@ -92,29 +127,26 @@ async def enqueue(
         references=references,
         card=card,
     )
-    row = OutboxRow(
-        ticket_id=ticket.id,
-        event_id=event.id if event else None,
-        contact_id=ticket.requester_id if audience is Audience.CUSTOMER else None,
-        channel=target.channel,
-        address=target.address,
-        thread=target.thread,
-        audience=audience.value,
-        kind=kind,
-        automatic=automatic,
-        token=token,
-        message=encode_message(message),
-        status=OutboxStatus.PENDING.value,
-        attempts=0,
-        next_attempt_at=now,
-        lease_owner="",
-        last_error="",
-        external_id="",
-        created_at=now,
-    )
-    session.add(row)
-    await session.flush()
-    return row
+    return {
+        "ticket_id": ticket.id,
+        "event_id": event_id,
+        "contact_id": ticket.requester_id if audience is Audience.CUSTOMER else None,
+        "channel": target.channel,
+        "address": target.address,
+        "thread": target.thread,
+        "audience": audience.value,
+        "kind": kind,
+        "automatic": automatic,
+        "token": token,
+        "message": encode_message(message),
+        "status": OutboxStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "lease_owner": "",
+        "last_error": "",
+        "external_id": "",
+        "created_at": now,
+    }
 
 
 async def requester_name(session: AsyncSession, ticket: Ticket) -> str:
@@ -131,11 +163,19 @@ async def make_card(session: AsyncSession, ticket: Ticket, excerpt: str = "") ->
             .limit(1)
         )
         excerpt = first or ""
+    return card_for(ticket, await requester_name(session, ticket), excerpt)
+
+
+def card_title(ticket: Ticket) -> str:
+    return f"{ticket.ref}: {ticket.subject}"
+
+
+def card_for(ticket: Ticket, requester: str, excerpt: str) -> TicketCard:
     return TicketCard(
         ref=ticket.ref,
         number=ticket.id,
         channel=ticket.reply_channel,
-        requester=await requester_name(session, ticket),
+        requester=requester,
         subject=ticket.subject,
         excerpt=excerpt[:300],
         status=ticket.status,
@@ -173,7 +213,7 @@ async def refresh_cards(ctx: Context, session: AsyncSession, ticket: Ticket) -> 
             session,
             ticket,
             kind="card",
-            text=f"{ticket.ref}: {ticket.subject}",
+            text=card_title(ticket),
             automatic=True,
             target=target,
             audience=Audience.AGENTS,

@@ -8,8 +8,9 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import (
@@ -22,9 +23,9 @@ from core.channel import (
 )
 from core.context import Context
 from core.db import Database
-from core.models import OutboxRow, OutboxStatus, Ticket, TicketEvent, TriageCard
+from core.models import Base, OutboxRow, OutboxStatus, Ticket, TicketEvent, TicketRef, TriageCard
 from core.notify import alert_agents, decode_message
-from core.refs import register_keys
+from core.refs import insert_ignore
 from core.tickets import INTERNAL, add_event
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,41 @@ def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
     return timedelta(seconds=min(_BACKOFF_BASE * 2 ** max(attempts - 1, 0), _BACKOFF_CAP))
 
 
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+_OUTBOX = _table(OutboxRow)
+_REFS = _table(TicketRef)
+_EVENTS = _table(TicketEvent)
+_CARDS = _table(TriageCard)
+# Core statements run with executemany: one compiled statement for the whole batch.
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("row_id"))
+    .values(
+        status=OutboxStatus.SENT.value,
+        sent_at=bindparam("sent_at"),
+        external_id=bindparam("external"),
+        lease_until=None,
+        last_error="",
+    )
+)
+# An event that already names its platform message keeps that name.
+_EVENT_EXTERNAL_ID = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("event_id"), _EVENTS.c.external_id == "")
+    .values(external_id=bindparam("external"))
+)
+
+
 @dataclass(frozen=True)
 class Claimed:
     id: int
     ticket_id: int | None
+    event_id: int | None
     channel: str
     target: ReplyTarget
     audience: str
@@ -96,6 +128,7 @@ class DeliveryWorker:
                     .returning(
                         OutboxRow.id,
                         OutboxRow.ticket_id,
+                        OutboxRow.event_id,
                         OutboxRow.channel,
                         OutboxRow.address,
                         OutboxRow.thread,
@@ -107,20 +140,44 @@ class DeliveryWorker:
                 )
             ).all()
         claimed = [
-            Claimed(r.id, r.ticket_id, r.channel, ReplyTarget(r.channel, r.address, r.thread),
-                    r.audience, r.kind, r.message, r.attempts)
+            Claimed(r.id, r.ticket_id, r.event_id, r.channel,
+                    ReplyTarget(r.channel, r.address, r.thread), r.audience, r.kind, r.message,
+                    r.attempts)
             for r in rows
         ]  # fmt: skip
         return sorted(claimed, key=lambda item: item.id)
 
     async def deliver_due(self) -> int:
-        """Claim and send one batch; return how many rows were attempted."""
+        """Claim and send one batch; return how many rows were attempted.
+
+        Rows are sent one by one in id order; what went out is then recorded in one
+        transaction for the whole batch, because a commit per row costs more than the send.
+        """
         claimed = await self.claim()
-        for item in claimed:
-            await self._deliver(item)
+        if not claimed:
+            return 0
+        stored = await self._posted_cards(claimed)
+        cards = dict(stored)  # plus the cards posted by this batch, for the rows after them
+        sent: list[tuple[Claimed, SendResult]] = []
+        try:
+            for item in claimed:
+                result = await self._deliver(item, cards)
+                if result is None:
+                    continue
+                sent.append((item, result))
+                if item.kind == "card" and item.ticket_id is not None and result.external_id:
+                    cards[item.ticket_id, item.channel] = result.external_id
+        finally:
+            # Also when a failure could not be recorded or we are cancelled: what went out is
+            # recorded, so that it is not sent a second time when the leases expire.
+            if sent:
+                await self._record_sent(sent, stored)
         return len(claimed)
 
-    async def _deliver(self, item: Claimed) -> None:
+    async def _deliver(
+        self, item: Claimed, cards: Mapping[tuple[int, str], str]
+    ) -> SendResult | None:
+        """Send one row; a failure is recorded at once, a success returned for the batch."""
         message = decode_message(item.message_json)
         target = item.target
         channel = self.channels.get(item.channel)
@@ -128,7 +185,7 @@ class DeliveryWorker:
             if channel is None:
                 raise DeliveryError(f"the {item.channel} channel is not running")
             if item.audience == Audience.AGENTS.value:
-                target, message = await self._triage_context(item, target, message)
+                target, message = _triage_context(item, target, message, cards)
             result = await asyncio.wait_for(channel.send(target, message), SEND_TIMEOUT)
         except DeliveryError as exc:
             await self._failed(item, exc.reason, exc.permanent, exc.retry_after)
@@ -138,57 +195,115 @@ class DeliveryWorker:
             log.exception("delivery of outbox row %s raised", item.id)
             await self._failed(item, f"{type(exc).__name__}: {exc}", False, None)
         else:
-            await self._sent(item, result)
+            return result
+        return None
 
-    async def _triage_context(
-        self, item: Claimed, target: ReplyTarget, message: OutboundMessage
-    ) -> tuple[ReplyTarget, OutboundMessage]:
-        """Cards are edited in place once posted; alerts go in the card's thread."""
-        if item.ticket_id is None:
-            return target, message
+    async def _posted_cards(self, claimed: list[Claimed]) -> dict[tuple[int, str], str]:
+        """Where the batch's tickets have a posted triage card, by (ticket, channel): one read."""
+        tickets = {
+            item.ticket_id
+            for item in claimed
+            if item.audience == Audience.AGENTS.value and item.ticket_id is not None
+        }
+        if not tickets:
+            return {}
         async with self.db.sessions() as session:
-            card = await session.scalar(
-                select(TriageCard).where(
-                    TriageCard.ticket_id == item.ticket_id, TriageCard.channel == item.channel
+            rows = await session.execute(
+                select(TriageCard.ticket_id, TriageCard.channel, TriageCard.external_id).where(
+                    TriageCard.ticket_id.in_(sorted(tickets)), TriageCard.external_id != ""
                 )
             )
-        if card is None or not card.external_id:
-            return target, message
-        if item.kind == "card":
-            return target, replace(message, edit_external_id=card.external_id)
-        return ReplyTarget(target.channel, target.address, card.external_id), message
+            return {(ticket_id, channel): external for ticket_id, channel, external in rows}
 
-    async def _sent(self, item: Claimed, result: SendResult) -> None:
+    async def _record_sent(
+        self, sent: list[tuple[Claimed, SendResult]], stored: Mapping[tuple[int, str], str]
+    ) -> None:
+        """Mark the batch's sent rows and remember what the platforms said, in one transaction.
+
+        `stored` is the card ids already in the database, so a card edit that kept its id
+        writes nothing. If this fails the rows stay leased and are sent again when the lease
+        expires: at-least-once, as after a crash.
+        """
+        try:
+            async with self.db.transaction() as session:
+                await self._record_sent_in(session, sent, stored)
+        except BaseException:
+            log.error(
+                "could not record %d sent outbox rows (%s); they will be sent again after "
+                "their lease expires",
+                len(sent),
+                ", ".join(str(item.id) for item, _ in sent),
+            )
+            raise
+
+    async def _record_sent_in(
+        self,
+        session: AsyncSession,
+        sent: list[tuple[Claimed, SendResult]],
+        stored: Mapping[tuple[int, str], str],
+    ) -> None:
         now = self.ctx.now()
-        async with self.db.transaction() as session:
-            row = await session.get(OutboxRow, item.id)
-            if row is None or row.lease_owner != self.owner:
+        connection = await session.connection()
+        rows = await connection.execute(
+            select(_OUTBOX.c.id, _OUTBOX.c.lease_owner).where(
+                _OUTBOX.c.id.in_([item.id for item, _ in sent])
+            )
+        )
+        owners: dict[int, str] = {row_id: owner for row_id, owner in rows}
+        marks: list[dict[str, Any]] = []
+        refs: dict[tuple[str, str], dict[str, Any]] = {}
+        events: list[dict[str, Any]] = []
+        cards = dict(stored)
+        posted: dict[tuple[int, str], dict[str, Any]] = {}  # the latest post per card wins
+        for item, result in sent:
+            owner = owners.get(item.id)
+            if owner != self.owner:
                 log.warning("outbox row %s was re-leased while sending; sent anyway", item.id)
-                if row is None:
-                    return
-            row.status = OutboxStatus.SENT.value
-            row.sent_at = now
-            row.external_id = result.external_id
-            row.lease_until = None
-            row.last_error = ""
+                if owner is None:
+                    continue
+            marks.append({"row_id": item.id, "sent_at": now, "external": result.external_id})
             if item.ticket_id is None:
-                return
+                continue
             keys = [result.external_id, *result.thread_keys]
             if result.reply_target is not None:
                 keys.append(result.reply_target.thread)
-            await register_keys(session, item.channel, keys, item.ticket_id)
-            if row.event_id and result.external_id:
-                event = await session.get(TicketEvent, row.event_id)
-                if event is not None and not event.external_id:
-                    event.external_id = result.external_id
-            ticket = await session.get(Ticket, item.ticket_id)
-            if ticket is not None and result.reply_target is not None:
-                if item.audience == Audience.CUSTOMER.value:
-                    ticket.reply_channel = result.reply_target.channel
-                    ticket.reply_address = result.reply_target.address
-                    ticket.reply_thread = result.reply_target.thread
-            if item.kind == "card" and result.external_id:
-                await _remember_card(session, item, result.external_id)
+            for key in sorted({key for key in keys if key}):
+                # Rows are in id order, so the first ticket to claim a key keeps it.
+                refs.setdefault(
+                    (item.channel, key),
+                    {"channel": item.channel, "key": key, "ticket_id": item.ticket_id},
+                )
+            if item.event_id and result.external_id:
+                events.append({"event_id": item.event_id, "external": result.external_id})
+            if result.reply_target is not None and item.audience == Audience.CUSTOMER.value:
+                await _move_reply_target(session, item.ticket_id, result.reply_target)
+            card = (item.ticket_id, item.channel)
+            if item.kind == "card" and result.external_id and cards.get(card) != result.external_id:
+                # First post, or the card was deleted in Slack and posted again: edit the new one.
+                cards[card] = result.external_id
+                posted[card] = {
+                    "ticket_id": item.ticket_id,
+                    "channel": item.channel,
+                    "address": item.target.address,
+                    "external_id": result.external_id,
+                }
+        if marks:
+            await connection.execute(_MARK_SENT, marks)
+        # The dialect's own INSERT, which has ON CONFLICT on SQLite and PostgreSQL alike.
+        insert = insert_ignore(session)
+        if refs:
+            await connection.execute(insert(_REFS).on_conflict_do_nothing(), list(refs.values()))
+        if events:
+            await connection.execute(_EVENT_EXTERNAL_ID, events)
+        if posted:
+            upsert = insert(_CARDS)
+            await connection.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=[_CARDS.c.ticket_id, _CARDS.c.channel],
+                    set_={"external_id": upsert.excluded.external_id},
+                ),
+                list(posted.values()),
+            )
 
     async def _failed(
         self, item: Claimed, reason: str, permanent: bool, retry_after: float | None
@@ -225,22 +340,27 @@ class DeliveryWorker:
             )  # fmt: skip
 
 
-async def _remember_card(session: AsyncSession, item: Claimed, external_id: str) -> None:
-    assert item.ticket_id is not None
-    card = await session.scalar(
-        select(TriageCard).where(
-            TriageCard.ticket_id == item.ticket_id, TriageCard.channel == item.channel
-        )
-    )
-    if card is None:
-        session.add(
-            TriageCard(
-                ticket_id=item.ticket_id,
-                channel=item.channel,
-                address=item.target.address,
-                external_id=external_id,
-            )
-        )
-    elif card.external_id != external_id:
-        # First post, or the card was deleted in Slack and posted again: edit the new one.
-        card.external_id = external_id
+def _triage_context(
+    item: Claimed,
+    target: ReplyTarget,
+    message: OutboundMessage,
+    cards: Mapping[tuple[int, str], str],
+) -> tuple[ReplyTarget, OutboundMessage]:
+    """Cards are edited in place once posted; alerts go in the card's thread."""
+    if item.ticket_id is None:
+        return target, message
+    card = cards.get((item.ticket_id, item.channel), "")
+    if not card:
+        return target, message
+    if item.kind == "card":
+        return target, replace(message, edit_external_id=card)
+    return ReplyTarget(target.channel, target.address, card), message
+
+
+async def _move_reply_target(session: AsyncSession, ticket_id: int, target: ReplyTarget) -> None:
+    """The first message opened the conversation somewhere new: the customer is answered there."""
+    ticket = await session.get(Ticket, ticket_id)
+    if ticket is not None:
+        ticket.reply_channel = target.channel
+        ticket.reply_address = target.address
+        ticket.reply_thread = target.thread

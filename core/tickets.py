@@ -23,21 +23,24 @@ async def contact_for(
     """The contact row for a channel address, created on first sight; the name kept fresh.
 
     One upsert statement: this runs for every new ticket."""
-    insert = insert_ignore(session)
-    statement = insert(Contact).values(
+    statement = contact_upsert(session).values(
         channel=channel, address=address, name=name[:200], created_at=now
     )
-    # An empty name (a platform that did not say) never erases one we know.
-    keep_name = case((statement.excluded.name == "", Contact.name), else_=statement.excluded.name)
     contact: Contact | None = await session.scalar(
-        statement.on_conflict_do_update(
-            index_elements=["channel", "address"], set_={"name": keep_name}
-        )
-        .returning(Contact)
-        .execution_options(populate_existing=True)
+        statement.returning(Contact).execution_options(populate_existing=True)
     )
     assert contact is not None
     return contact
+
+
+def contact_upsert(session: AsyncSession) -> Any:
+    """INSERT into contacts that, for a known address, only refreshes the name."""
+    statement = insert_ignore(session)(Contact)
+    # An empty name (a platform that did not say) never erases one we know.
+    keep_name = case((statement.excluded.name == "", Contact.name), else_=statement.excluded.name)
+    return statement.on_conflict_do_update(
+        index_elements=["channel", "address"], set_={"name": keep_name}
+    )
 
 
 async def add_event(
@@ -123,7 +126,26 @@ async def tell_customer(
         next_update = ticket.next_update_due
     else:
         next_update = await promise_next_update(ctx, session, ticket, now, kind)
-    text = ctx.texts.render(
+    text = public_text(ctx, ticket, render, next_update, author, now, **context)
+    event = await add_event(
+        session, ticket, kind, event_text if event_text is not None else text, now,
+        author=author, channel=ticket.reply_channel,
+    )  # fmt: skip
+    await enqueue(ctx, session, ticket, kind=kind, text=text, automatic=automatic, event=event)
+    return event
+
+
+def public_text(
+    ctx: Context,
+    ticket: Ticket,
+    render: str,
+    next_update: datetime | None,
+    author: str,
+    now: datetime,
+    **context: Any,
+) -> str:
+    """What the customer reads: the template with everything it may say about the ticket."""
+    return ctx.texts.render(
         render,
         ref=ticket.ref,
         subject=ticket.subject,
@@ -134,12 +156,6 @@ async def tell_customer(
         now=now,
         **context,
     )
-    event = await add_event(
-        session, ticket, kind, event_text if event_text is not None else text, now,
-        author=author, channel=ticket.reply_channel,
-    )  # fmt: skip
-    await enqueue(ctx, session, ticket, kind=kind, text=text, automatic=automatic, event=event)
-    return event
 
 
 def is_active(ticket: Ticket) -> bool:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from bot.app import App
-from core.channel import DeliveryError
+from core.channel import DeliveryError, OutboundMessage, ReplyTarget, SendResult
 from core.clock import FakeClock
+from core.models import OutboxRow, TicketEvent, TicketRef
 from core.outbox import MAX_ATTEMPTS, backoff
 from tests.fake_channel import FakeChannel
 
@@ -139,3 +143,94 @@ async def test_two_workers_never_claim_the_same_row(
     finally:
         await first.dispose()
         await second.dispose()
+
+
+@dataclass
+class BusyMailboxes(FakeChannel):
+    """A FakeChannel whose sends to some customers fail for now; each send names its thread."""
+
+    busy: set[str] = field(default_factory=set)
+
+    async def send(self, target: ReplyTarget, message: OutboundMessage) -> SendResult:
+        if target.address in self.busy:
+            raise DeliveryError("452 mailbox busy, try later")
+        result = await super().send(target, message)
+        return replace(result, thread_keys=(f"thread-{target.address}",))
+
+
+async def _deliveries(app: App) -> dict[str, dict[str, Any]]:
+    """Each customer's acknowledgement as the database has it, by the customer's address."""
+    async with app.db.sessions() as session:
+        rows = (await session.scalars(select(OutboxRow).where(OutboxRow.kind == "ack"))).all()
+        refs = {
+            key: ticket
+            for key, ticket in await session.execute(select(TicketRef.key, TicketRef.ticket_id))
+        }
+        found: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            event = await session.get(TicketEvent, row.event_id)
+            assert event is not None
+            found[row.address] = {
+                "status": row.status, "external_id": row.external_id, "error": row.last_error,
+                "event_external_id": event.external_id, "ticket": row.ticket_id,
+                "keys": sorted(key for key, ticket in refs.items() if ticket == row.ticket_id),
+            }  # fmt: skip
+        return found
+
+
+async def test_a_batch_is_sent_in_order_and_recorded_together(
+    settings_factory: Any, clock: FakeClock
+) -> None:
+    fake = BusyMailboxes(busy={"dave"})
+    async with App(settings_factory(), clock=clock, channels=[fake], background=False) as app:
+        for n, user in enumerate(["carol", "dave", "erin", "frank"], start=1):
+            await fake.say(user, f"Problem number {n}", message_id=f"m{n}")
+        await app.desk.processor.process_pending()
+        assert await app.desk.delivery.deliver_due() == 4, "one batch"
+        assert [s.target.address for s in fake.sent] == ["carol", "erin", "frank"]
+
+        acks = await _deliveries(app)
+        for user, out in [("carol", "out-1"), ("erin", "out-2"), ("frank", "out-3")]:
+            assert acks[user]["status"] == "sent" and acks[user]["external_id"] == out
+            assert acks[user]["event_external_id"] == out
+            assert {out, f"thread-{user}"} <= set(acks[user]["keys"])
+        # Dave's mailbox was busy: his acknowledgement waits for its retry, nothing recorded.
+        dave = acks["dave"]
+        assert dave["status"] == "pending" and dave["external_id"] == ""
+        assert dave["event_external_id"] == "" and "mailbox busy" in dave["error"]
+        assert not any(key.startswith(("out-", "thread-")) for key in dave["keys"])
+
+        # A customer answering in the thread of our acknowledgement lands on their ticket.
+        await fake.say("erin", "Any news?", message_id="m5", thread="out-2")
+        await app.desk.processor.process_pending()
+        assert len(await app.list_tickets()) == 4
+        erin = await app.show_ticket(acks["erin"]["ticket"])
+        assert erin is not None and "Any news?" in erin["events"][-1]["text"]
+
+        fake.busy.clear()
+        clock.advance(backoff(1))
+        await app.drain()
+        acks = await _deliveries(app)
+        assert acks["dave"]["status"] == "sent" and acks["dave"]["external_id"] == "out-4"
+        assert acks["dave"]["event_external_id"] == "out-4"
+        assert {"out-4", "thread-dave"} <= set(acks["dave"]["keys"])
+        assert [len(fake.texts_to(user)) for user in ["carol", "dave", "frank"]] == [1, 1, 1]
+
+
+async def test_a_card_posted_earlier_in_the_batch_is_edited_not_posted_again(
+    settings_factory: Any, clock: FakeClock
+) -> None:
+    customer, triage = FakeChannel("fake"), FakeChannel("slack")
+    settings = settings_factory(slack={"enabled": True, "triage_channel": "CTRIAGE"})
+    async with App(settings, clock=clock, channels=[customer, triage], background=False) as app:
+        triage.failures.append(DeliveryError("503 service unavailable"))
+        await customer.say("carol", "Printer jams", message_id="m1")
+        await app.drain()
+        assert triage.sent == [], "the card waits for its retry"
+        # The ticket changes meanwhile; both card messages come due in the same batch.
+        assert (await app.desk.run_as("alice", "take T-1")).ok
+        clock.advance(backoff(1))
+        await app.drain()
+        cards = [s.message for s in triage.sent if s.message.kind == "card"]
+        assert [card.edit_external_id for card in cards] == ["", "out-1"]
+        assert cards[1].card is not None and cards[1].card.assignee == "alice"

@@ -117,3 +117,54 @@ async def test_bad_commands_get_specific_errors_and_change_nothing(
     refused = await desk_app.desk.command(Actor("slack", "USTRANGER"), "resolve T-1")
     assert not refused.ok and "not set up as an agent" in refused.text
     assert await desk_app.show_ticket(1) == before
+
+
+async def test_a_burst_of_new_messages_opens_tickets_together_in_arrival_order(
+    desk_app: Any, clock: FakeClock
+) -> None:
+    fake = desk_app.fake
+    assert await fake.say("carol", "The VPN drops every 5 minutes", message_id="m1", name="Carol")
+    assert await fake.say("dave", "Printer jammed", message_id="m2")
+    # Carol follows up before the desk has read her first message: same conversation.
+    assert await fake.say("carol", "Also on the guest Wi-Fi", message_id="m3", thread="m1")
+    assert not await fake.say("dave", "Printer jammed", message_id="m2")  # sent twice
+    assert await fake.say("erin", "Cannot log in", message_id="m4", name="Erin")
+    assert await fake.say("bot", "I am away", message_id="m5", kind="auto_reply")
+    await desk_app.drain()
+
+    tickets = await desk_app.list_tickets()
+    assert [(t["ref"], t["requester"]["address"]) for t in tickets] == [
+        ("T-1", "carol"), ("T-2", "dave"), ("T-3", "erin"),
+    ]  # fmt: skip
+    assert desk_app.desk.processor.opened_in_bulk == 3
+    carol = await desk_app.show_ticket(1)
+    assert [e["kind"] for e in carol["events"]] == ["customer_message", "ack", "customer_message"]
+    assert carol["events"][1]["text"] == fake.texts_to("carol")[0]
+    assert [len(fake.texts_to(user)) for user in ("carol", "dave", "erin", "bot")] == [1, 1, 1, 0]
+    [erin_ack] = [s for s in fake.sent if s.target.address == "erin"]
+    assert erin_ack.target.thread == "m4" and "T-3" in erin_ack.message.text
+    assert "Erin" in erin_ack.message.text
+    # Each promised its next update; a reply in the acknowledgement's thread finds the ticket.
+    assert all(t["next_update_due"] for t in tickets)
+    await fake.say("erin", "Still locked out", message_id="m6", thread="m4")
+    await desk_app.drain()
+    assert len(await desk_app.list_tickets()) == 3
+
+
+async def test_when_opening_together_fails_each_message_is_applied_alone(
+    desk_app: Any, clock: FakeClock, monkeypatch: Any
+) -> None:
+    import core.inbox
+
+    async def refuse_groups(ctx: Any, session: Any, items: Any) -> list[int]:
+        raise RuntimeError("simulated failure of the grouped insert")
+
+    monkeypatch.setattr(core.inbox, "open_tickets", refuse_groups)
+    fake = desk_app.fake
+    await fake.say("carol", "The VPN drops", message_id="m1")
+    await fake.say("dave", "Printer jammed", message_id="m2")
+    await desk_app.drain()
+    tickets = await desk_app.list_tickets()
+    assert [t["ref"] for t in tickets] == ["T-1", "T-2"]
+    assert desk_app.desk.processor.opened_in_bulk == 0
+    assert [len(fake.texts_to(user)) for user in ("carol", "dave")] == [1, 1]

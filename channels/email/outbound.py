@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from email.message import EmailMessage
-from email.policy import SMTP
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.policy import compat32
 from email.utils import format_datetime, formataddr
 
 from channels.email.envelope import normalize_id
@@ -15,6 +17,7 @@ from core.channel import OutboundMessage, ReplyTarget
 _PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|wg|sv|vs|antw|r|tr|rif|ynt)\s*(\[\d+\])?\s*:\s*)+", re.I)
 _TAG = re.compile(r"\[\s*T-\d+\s*\]\s*", re.I)
 _ID_SAFE = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]")
+_POLICY = compat32.clone(linesep="\r\n")
 
 
 def domain_of(address: str) -> str:
@@ -57,12 +60,18 @@ def build_message(
     from_address: str,
     from_name: str = "",
     now: datetime | None = None,
-) -> EmailMessage:
-    """The mail the customer gets. Pure: the same inputs give the same headers and body."""
-    mail = EmailMessage(policy=SMTP)
-    mail["From"] = formataddr((from_name, from_address)) if from_name else from_address
+) -> Message:
+    """The mail the customer gets. Pure: the same inputs give the same headers and body.
+
+    Built with the compat32 policy: `email.policy.default` parses every header it is given
+    (about 0.7 ms a message here, against well under 0.1 ms), and an acknowledgement goes out
+    for every message that comes in."""
+    mail = Message(policy=_POLICY)
+    mail["From"] = (
+        formataddr((from_name, from_address), charset="utf-8") if from_name else from_address
+    )
     mail["To"] = target.address
-    mail["Subject"] = reply_subject(message.ticket_ref, message.subject)
+    _set_text_header(mail, "Subject", reply_subject(message.ticket_ref, message.subject))
     mail["Message-ID"] = message_id(message.token, from_address)
     if now is not None:
         mail["Date"] = format_datetime(now)
@@ -77,5 +86,15 @@ def build_message(
         mail["Auto-Submitted"] = "auto-replied"
         mail["X-Auto-Response-Suppress"] = "All"
     mail["X-Tidings-Ticket"] = message.ticket_ref
-    mail.set_content(message.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    mail["MIME-Version"] = "1.0"
+    text = message.text if message.text.endswith("\n") else message.text + "\n"
+    charset = Charset("utf-8")
+    charset.body_encoding = QP  # readable in any client's "view source", safe for 7-bit relays
+    mail.set_payload(text, charset=charset)
     return mail
+
+
+def _set_text_header(mail: Message, name: str, value: str) -> None:
+    """ASCII as is; anything else as RFC 2047 encoded words."""
+    # compat32 takes a Header object where its stubs say str.
+    mail[name] = value if value.isascii() else Header(value, "utf-8")  # type: ignore[assignment]

@@ -6,7 +6,7 @@ import asyncio
 import os
 import re
 import socket
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 from typing import Protocol
 
@@ -20,7 +20,7 @@ _SAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 class Transport(Protocol):
-    async def deliver(self, mail: EmailMessage, sender: str, recipients: list[str]) -> None: ...
+    async def deliver(self, mail: Message, sender: str, recipients: list[str]) -> None: ...
 
     def describe(self) -> str: ...
 
@@ -53,7 +53,7 @@ class SmtpTransport:
     def describe(self) -> str:
         return f"smtp://{self.config.host}:{self.config.port}"
 
-    async def deliver(self, mail: EmailMessage, sender: str, recipients: list[str]) -> None:
+    async def deliver(self, mail: Message, sender: str, recipients: list[str]) -> None:
         cfg = self.config
         host = f"{cfg.host}:{cfg.port}"
         try:
@@ -112,7 +112,7 @@ class MaildirTransport:
         os.replace(tmp, final)
         return final
 
-    async def deliver(self, mail: EmailMessage, sender: str, recipients: list[str]) -> None:
+    async def deliver(self, mail: Message, sender: str, recipients: list[str]) -> None:
         token = _SAFE.sub("_", str(mail["Message-ID"]).strip("<>").partition("@")[0])
         data = mail.as_bytes().replace(b"\r\n", b"\n")  # Maildir files use local line ends
         try:

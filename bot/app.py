@@ -157,7 +157,8 @@ class App:
                 handled = 0
             if not handled:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(writer.stored.wait(), _IDLE_POLL)
+                    async with asyncio.timeout(_IDLE_POLL):  # not wait_for: see core/outbox.py
+                        await writer.stored.wait()
 
     async def _delivery_loop(self) -> None:
         while True:

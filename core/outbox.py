@@ -186,7 +186,10 @@ class DeliveryWorker:
                 raise DeliveryError(f"the {item.channel} channel is not running")
             if item.audience == Audience.AGENTS.value:
                 target, message = _triage_context(item, target, message, cards)
-            result = await asyncio.wait_for(channel.send(target, message), SEND_TIMEOUT)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # that arrives as the send completes, and the worker would then never stop.
+            async with asyncio.timeout(SEND_TIMEOUT):
+                result = await channel.send(target, message)
         except DeliveryError as exc:
             await self._failed(item, exc.reason, exc.permanent, exc.retry_after)
         except TimeoutError:

@@ -230,14 +230,33 @@ class DeliveryWorker:
         try:
             async with self.db.transaction() as session:
                 await self._record_sent_in(session, sent, stored)
+            return
+        except Exception:
+            if len(sent) == 1:
+                self._unrecorded(sent)
+                raise
+            # One row's bookkeeping (say, a platform id too long for its column) must not
+            # make the whole batch go out again: record the rows one by one instead.
+            log.exception("recording %d sent outbox rows together failed; one by one", len(sent))
         except BaseException:
-            log.error(
-                "could not record %d sent outbox rows (%s); they will be sent again after "
-                "their lease expires",
-                len(sent),
-                ", ".join(str(item.id) for item, _ in sent),
-            )
+            self._unrecorded(sent)
             raise
+        for one in sent:
+            try:
+                async with self.db.transaction() as session:
+                    await self._record_sent_in(session, [one], stored)
+            except Exception:
+                self._unrecorded([one])
+                log.exception("recording outbox row %s failed", one[0].id)
+
+    @staticmethod
+    def _unrecorded(sent: list[tuple[Claimed, SendResult]]) -> None:
+        log.error(
+            "could not record %d sent outbox rows (%s); they will be sent again after their "
+            "lease expires",
+            len(sent),
+            ", ".join(str(item.id) for item, _ in sent),
+        )
 
     async def _record_sent_in(
         self,

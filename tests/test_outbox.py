@@ -234,3 +234,30 @@ async def test_a_card_posted_earlier_in_the_batch_is_edited_not_posted_again(
         cards = [s.message for s in triage.sent if s.message.kind == "card"]
         assert [card.edit_external_id for card in cards] == ["", "out-1"]
         assert cards[1].card is not None and cards[1].card.assignee == "alice"
+
+
+async def test_a_row_whose_bookkeeping_fails_does_not_send_the_whole_batch_again(
+    settings_factory: Any, clock: FakeClock, monkeypatch: Any
+) -> None:
+    from core.outbox import DeliveryWorker
+
+    record = DeliveryWorker._record_sent_in
+
+    async def refuse_erin(self: Any, session: Any, sent: Any, stored: Any) -> None:
+        if any(item.target.address == "erin" for item, _ in sent):
+            raise RuntimeError("simulated: erin's row cannot be recorded")
+        await record(self, session, sent, stored)
+
+    monkeypatch.setattr(DeliveryWorker, "_record_sent_in", refuse_erin)
+    fake = FakeChannel()
+    async with App(settings_factory(), clock=clock, channels=[fake], background=False) as app:
+        for n, user in enumerate(["carol", "erin", "frank"], start=1):
+            await fake.say(user, f"Problem number {n}", message_id=f"m{n}")
+        await app.desk.processor.process_pending()
+        assert await app.desk.delivery.deliver_due() == 3
+        acks = await _deliveries(app)
+        assert acks["carol"]["status"] == acks["frank"]["status"] == "sent"
+        assert acks["erin"]["status"] == "pending", "not recorded: sent again after the lease"
+        # Nothing else is due: carol and frank are not sent a second time.
+        assert await app.desk.delivery.deliver_due() == 0
+        assert [len(fake.texts_to(user)) for user in ["carol", "erin", "frank"]] == [1, 1, 1]

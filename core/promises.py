@@ -44,6 +44,9 @@ class _Cursor:
         )
 
 
+SQLITE_BATCH = 25
+
+
 class PromiseLoop:
     """One tick finds what is owed through the indexes and does it, one locked batch at a time.
 
@@ -52,10 +55,12 @@ class PromiseLoop:
     runs late, twice, after a restart, or in two processes therefore acts once per promise.
     """
 
-    def __init__(self, db: Database, ctx: Context, batch: int = 100) -> None:
+    def __init__(self, db: Database, ctx: Context, batch: int | None = None) -> None:
         self.db = db
         self.ctx = ctx
-        self.batch = batch
+        # A batch is one transaction. SQLite has one writer: a long batch would hold up the
+        # SMTP and Slack acknowledgements queued behind it, so batches there stay short.
+        self.batch = batch or (SQLITE_BATCH if db.is_sqlite else 100)
         self.actions = PromiseActions(ctx)
         self.eta_scanned: datetime | None = None  # `now` of the last tick that finished
 

@@ -1,6 +1,6 @@
 """Email intake benchmark: SMTP messages/s accepted (stored before 250) and to committed tickets.
 
-Run by hand: `.venv/bin/python bench/email_intake.py [--messages N] [--database-url URL]`.
+Run by hand: `.venv/bin/python -m bench.email_intake [--messages N] [--database-url URL]`.
 Each figure is printed next to a null aiosmtpd handler (answers 250, stores nothing) measured in
 the same run with the same client, which runs in its own process so it does not share the
 server's event loop. Accepted = SMTP DATA -> inbox row committed -> 250. End to end = first

@@ -25,6 +25,8 @@ log = logging.getLogger("tidings")
 
 # How often the workers look for work when nothing woke them (new inbox rows wake the processor).
 _IDLE_POLL = 1.0
+# How long a stop waits for the delivery worker to finish its message in hand.
+_STOP_GRACE = 10.0
 
 
 class App:
@@ -101,6 +103,12 @@ class App:
 
     async def stop(self) -> None:
         self._stopping.set()
+        self.desk.delivery.stopping = True
+        # Delivery first finishes the message in hand and records what went out: cancelled
+        # mid-batch, messages already sent would be sent again after their lease expired.
+        delivery = [task for task in self._tasks if task.get_name() == "tidings-delivery"]
+        if delivery:
+            await asyncio.wait(delivery, timeout=_STOP_GRACE)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -161,14 +169,16 @@ class App:
                         await writer.stored.wait()
 
     async def _delivery_loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 sent = await self.desk.delivery.deliver_due()
             except Exception:
                 log.exception("delivery failed; retrying")
                 sent = 0
             if not sent:
-                await asyncio.sleep(_IDLE_POLL / 4)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(_IDLE_POLL / 4):
+                        await self._stopping.wait()
 
     async def _promise_loop(self) -> None:
         tick = self.settings.reminders.tick.total_seconds()

@@ -98,6 +98,7 @@ class DeliveryWorker:
         self.channels = channels
         self.batch = batch
         self.owner = uuid.uuid4().hex[:16]
+        self.stopping = False  # set by the app's stop: finish the message in hand, no more
 
     async def claim(self) -> list[Claimed]:
         """Lease due rows. One UPDATE … RETURNING, with SKIP LOCKED on PostgreSQL, so two
@@ -160,7 +161,10 @@ class DeliveryWorker:
         cards = dict(stored)  # plus the cards posted by this batch, for the rows after them
         sent: list[tuple[Claimed, SendResult]] = []
         try:
-            for item in claimed:
+            for position, item in enumerate(claimed):
+                if self.stopping:
+                    await self._release(claimed[position:])
+                    break
                 result = await self._deliver(item, cards)
                 if result is None:
                     continue
@@ -217,6 +221,16 @@ class DeliveryWorker:
                 )
             )
             return {(ticket_id, channel): external for ticket_id, channel, external in rows}
+
+    async def _release(self, unsent: list[Claimed]) -> None:
+        """Give back leases of rows this worker will not send after all (it is stopping)."""
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_([item.id for item in unsent]))
+                .where(OutboxRow.lease_owner == self.owner)
+                .values(lease_until=None, attempts=OutboxRow.attempts - 1)
+            )
 
     async def _record_sent(
         self, sent: list[tuple[Claimed, SendResult]], stored: Mapping[tuple[int, str], str]

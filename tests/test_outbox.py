@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -261,3 +262,70 @@ async def test_a_row_whose_bookkeeping_fails_does_not_send_the_whole_batch_again
         # Nothing else is due: carol and frank are not sent a second time.
         assert await app.desk.delivery.deliver_due() == 0
         assert [len(fake.texts_to(user)) for user in ["carol", "erin", "frank"]] == [1, 1, 1]
+
+
+@dataclass
+class GatedChannel(FakeChannel):
+    """Holds each send until the test opens the gate: a slow platform."""
+
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def send(self, target: ReplyTarget, message: OutboundMessage) -> SendResult:
+        self.entered.set()
+        async with asyncio.timeout(10):
+            await self.gate.wait()
+        return await super().send(target, message)
+
+
+async def _statuses(app: App) -> dict[str, tuple[str, bool]]:
+    """Each acknowledgement's (status, still leased), by customer."""
+    async with app.db.sessions() as session:
+        rows = (await session.scalars(select(OutboxRow).where(OutboxRow.kind == "ack"))).all()
+        return {row.address: (row.status, row.lease_until is not None) for row in rows}
+
+
+async def test_a_stopping_worker_finishes_the_message_in_hand_and_gives_back_the_rest(
+    settings_factory: Any, clock: FakeClock
+) -> None:
+    gated = GatedChannel()
+    async with App(settings_factory(), clock=clock, channels=[gated], background=False) as app:
+        for n, user in enumerate(["carol", "dave", "erin"], start=1):
+            await gated.say(user, f"Problem number {n}", message_id=f"m{n}")
+        await app.desk.processor.process_pending()
+        batch = asyncio.create_task(app.desk.delivery.deliver_due())
+        async with asyncio.timeout(10):
+            await gated.entered.wait()  # carol's acknowledgement is on its way
+        app.desk.delivery.stopping = True
+        gated.gate.set()
+        async with asyncio.timeout(10):
+            assert await batch == 3
+        assert [s.target.address for s in gated.sent] == ["carol"]
+        assert await _statuses(app) == {
+            "carol": ("sent", False), "dave": ("pending", False), "erin": ("pending", False),
+        }  # fmt: skip
+        # Given back, not left leased: the next worker sends them at once.
+        app.desk.delivery.stopping = False
+        assert await app.desk.delivery.deliver_due() == 2
+        assert [s.target.address for s in gated.sent] == ["carol", "dave", "erin"]
+
+
+async def test_app_stop_waits_for_the_send_in_hand_so_it_is_not_sent_twice(
+    settings_factory: Any, clock: FakeClock
+) -> None:
+    gated = GatedChannel()
+    app = App(settings_factory(), clock=clock, channels=[gated], background=True)
+    async with app:
+        await gated.say("carol", "The VPN drops", message_id="m1")
+        async with asyncio.timeout(10):
+            await gated.entered.wait()
+        stopping = asyncio.create_task(app.stop())
+        await asyncio.sleep(0.05)  # the stop is waiting on the send in hand
+        assert not stopping.done()
+        gated.gate.set()
+        async with asyncio.timeout(15):
+            await stopping
+    assert [s.target.address for s in gated.sent] == ["carol"]
+    async with App(settings_factory(), clock=clock, channels=[gated], background=False) as again:
+        assert await _statuses(again) == {"carol": ("sent", False)}
+        assert await again.desk.delivery.deliver_due() == 0

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Select, Table, Update, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -26,7 +26,7 @@ from core.context import Context
 from core.db import Database
 from core.inbound import Outcome, apply_agent_message, apply_inbound
 from core.models import InboxRow, TicketRef
-from core.opening import NewTicket, open_tickets
+from core.opening import NewTicket, open_tickets, open_tickets_now
 
 log = logging.getLogger(__name__)
 
@@ -182,17 +182,33 @@ class InboxProcessor:
         """Apply a batch in one transaction (one commit). New conversations are opened together
         in a few statements; every other row gets its own savepoint, so a row that fails rolls
         back alone and is retried later."""
+        if self.db.is_sqlite and all(_may_open(result) for _, result in decoded):
+            # A burst of new mail: the whole chunk in one trip to the writer thread. Statement
+            # by statement through the async driver, each round trip waits for the busy event
+            # loop, and SQLite's one write lock (which the SMTP acknowledgements queue for) is
+            # held all that while.
+            try:
+                opened = await self.db.write_sync(lambda sync: self._open_chunk(sync, decoded))
+            except Exception:
+                log.exception("opening %s tickets at once failed; one by one", len(decoded))
+                opened = None
+            if opened is not None:
+                self.opened_in_bulk += opened
+                return
         failures: list[tuple[int, Exception]] = []
         done: list[dict[str, object]] = []
         ids = [row_id for row_id, _ in decoded]
         async with self.db.transaction() as session:
-            claim = select(InboxRow.id).where(InboxRow.id.in_(ids), InboxRow.processed_at.is_(None))
+            claim = _unprocessed(ids)
             if not self.db.is_sqlite:
                 # Several processors may share PostgreSQL: each row is applied by one of them.
                 claim = claim.with_for_update(skip_locked=True)
             mine = set((await session.scalars(claim)).all())
             rows = [(row_id, result) for row_id, result in decoded if row_id in mine]
-            openers = await self._new_conversations(session, rows)
+            known: set[tuple[str, str]] = set()
+            for query in _known_keys_queries(rows):
+                known.update((channel, key) for channel, key in await session.execute(query))
+            openers = _openers(rows, known)
             group: list[tuple[int, InboundMessage]] = []
             for row_id, result in rows:
                 if row_id in openers:
@@ -205,47 +221,32 @@ class InboxProcessor:
                 await self._apply_one(session, row_id, result, done, failures)
             await self._open_group(session, group, done, failures)
             if done:
-                table = InboxRow.__table__
-                assert isinstance(table, Table)
                 connection = await session.connection()
-                await connection.execute(
-                    update(table)
-                    .where(table.c.id == bindparam("row_id"))
-                    .values(
-                        processed_at=self.ctx.now(),
-                        outcome=bindparam("outcome"),
-                        ticket_id=bindparam("ticket_id"),
-                        attempts=table.c.attempts + 1,
-                    ),
-                    done,
-                )
+                await connection.execute(_mark_processed(self.ctx.now()), done)
         for row_id, error in failures:
             await self._record_failure(row_id, error)
 
-    async def _new_conversations(
-        self, session: AsyncSession, rows: list[tuple[int, Decoded | Exception]]
-    ) -> set[int]:
-        """The rows that certainly open a ticket: a person's message naming no conversation we
-        know, none an earlier row of this batch names, and not a duplicate."""
-        hopeful = [result for _, result in rows if _may_open(result)]
-        if not hopeful:
-            return set()
-        wanted = sorted({key for result in hopeful for _, key in _keys(result)})
+    def _open_chunk(
+        self, connection: Connection, decoded: list[tuple[int, Decoded | Exception]]
+    ) -> int | None:
+        """Claim, check, open and mark the chunk synchronously; how many tickets were opened, or
+        None (and nothing written) when a row turns out to join a known conversation."""
+        mine = set(connection.scalars(_unprocessed([row_id for row_id, _ in decoded])))
+        rows = [(row_id, result) for row_id, result in decoded if row_id in mine]
         known: set[tuple[str, str]] = set()
-        for start in range(0, len(wanted), 500):
-            part = wanted[start : start + 500]
-            found = await session.execute(
-                select(TicketRef.channel, TicketRef.key).where(TicketRef.key.in_(part))
-            )
-            known.update((channel, key) for channel, key in found)
-        openers: set[int] = set()
-        earlier: set[tuple[str, str]] = set()
-        for row_id, result in rows:
-            keys = _keys(result)
-            if _may_open(result) and not keys & (known | earlier):
-                openers.add(row_id)
-            earlier |= keys
-        return openers
+        for query in _known_keys_queries(rows):
+            known.update((channel, key) for channel, key in connection.execute(query))
+        if _openers(rows, known) != {row_id for row_id, _ in rows}:
+            return None
+        messages = [result for _, result in rows if isinstance(result, InboundMessage)]
+        ticket_ids = open_tickets_now(self.ctx, connection, [NewTicket(m) for m in messages])
+        done = [
+            {"row_id": row_id, "outcome": f"opened T-{ticket_id}", "ticket_id": ticket_id}
+            for (row_id, _), ticket_id in zip(rows, ticket_ids, strict=True)
+        ]
+        if done:
+            connection.execute(_mark_processed(self.ctx.now()), done)
+        return len(ticket_ids)
 
     async def _open_group(
         self,
@@ -336,3 +337,49 @@ def _keys(result: Decoded | Exception) -> set[tuple[str, str]]:
     else:
         return set()
     return {(result.channel, key) for key in keys if key}
+
+
+def _unprocessed(ids: list[int]) -> Select[int]:
+    return select(InboxRow.id).where(InboxRow.id.in_(ids), InboxRow.processed_at.is_(None))
+
+
+def _mark_processed(now: datetime) -> Update:
+    """executemany with row_id, outcome and ticket_id per row."""
+    table = InboxRow.__table__
+    assert isinstance(table, Table)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values(
+            processed_at=now,
+            outcome=bindparam("outcome"),
+            ticket_id=bindparam("ticket_id"),
+            attempts=table.c.attempts + 1,
+        )
+    )
+
+
+def _known_keys_queries(
+    rows: list[tuple[int, Decoded | Exception]],
+) -> list[Select[str, str]]:
+    """Look-ups of the ticket_refs that the rows which might open a ticket name."""
+    wanted = sorted({key for _, result in rows if _may_open(result) for _, key in _keys(result)})
+    return [
+        select(TicketRef.channel, TicketRef.key).where(
+            TicketRef.key.in_(wanted[start : start + 500])
+        )
+        for start in range(0, len(wanted), 500)
+    ]
+
+
+def _openers(rows: list[tuple[int, Decoded | Exception]], known: set[tuple[str, str]]) -> set[int]:
+    """The rows that certainly open a ticket: a person's message naming no conversation we
+    know, none an earlier row of this batch names, and not a duplicate."""
+    openers: set[int] = set()
+    earlier: set[tuple[str, str]] = set()
+    for row_id, result in rows:
+        keys = _keys(result)
+        if _may_open(result) and not keys & (known | earlier):
+            openers.add(row_id)
+        earlier |= keys
+    return openers

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, insert, select, text, tuple_
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import Audience, InboundMessage
@@ -25,7 +26,7 @@ from core.models import (
     TicketRef,
 )
 from core.notify import card_for, card_title, outbox_values, thread_refs
-from core.refs import insert_ignore, move_keys
+from core.refs import insert_ignore, repoint_keys
 from core.tickets import INTERNAL, PUBLIC, contact_upsert, public_text
 
 _SUBJECT_MAX = 200
@@ -74,14 +75,14 @@ def author_of(message: InboundMessage) -> str:
     return (message.sender.name or message.sender.address)[:200]
 
 
-async def allocate_ids(session: AsyncSession, model: type[Base], count: int) -> list[int]:
+def allocate_ids(connection: Connection, model: type[Base], count: int) -> list[int]:
     """Reserve `count` primary keys, so many rows can be inserted by one executemany and still
     be referred to (SQLAlchemy can only return ordered ids from SQLite one row at a time)."""
     if count == 0:
         return []
     table = _table(model)
-    if session.get_bind().dialect.name == "postgresql":
-        rows = await session.scalars(
+    if connection.dialect.name == "postgresql":
+        rows = connection.scalars(
             text(
                 f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id'))"
                 " FROM generate_series(1, :count)"
@@ -91,12 +92,12 @@ async def allocate_ids(session: AsyncSession, model: type[Base], count: int) -> 
         return sorted(rows.all())
     # SQLite: the transaction began with BEGIN IMMEDIATE, so no other writer can take these;
     # max(id) + 1 is what SQLite itself would pick for an INTEGER PRIMARY KEY.
-    top = await session.scalar(text(f"SELECT coalesce(max(id), 0) FROM {table.name}"))
+    top = connection.scalar(text(f"SELECT coalesce(max(id), 0) FROM {table.name}"))
     return list(range(int(top or 0) + 1, int(top or 0) + 1 + count))
 
 
-async def upsert_contacts(
-    session: AsyncSession, senders: Sequence[tuple[str, str, str]], now: datetime
+def upsert_contacts(
+    connection: Connection, senders: Sequence[tuple[str, str, str]], now: datetime
 ) -> dict[tuple[str, str], tuple[int, str]]:
     """Every (channel, address, name) sender's contact: (id, name), created or name refreshed."""
     latest: dict[tuple[str, str], str] = {}
@@ -104,12 +105,12 @@ async def upsert_contacts(
         # In arrival order, as one at a time would: the last name given wins, unless empty.
         if name or (channel, address) not in latest:
             latest[(channel, address)] = name[:200]
-    await session.execute(
-        contact_upsert(session),
+    connection.execute(
+        contact_upsert(connection.dialect.name),
         [{"channel": channel, "address": address, "name": name, "created_at": now}
          for (channel, address), name in latest.items()],
     )  # fmt: skip
-    rows = await session.execute(
+    rows = connection.execute(
         select(Contact.id, Contact.channel, Contact.address, Contact.name).where(
             tuple_(Contact.channel, Contact.address).in_(list(latest))
         )
@@ -120,19 +121,26 @@ async def upsert_contacts(
 async def open_tickets(
     ctx: Context, session: AsyncSession, items: Sequence[NewTicket]
 ) -> list[int]:
+    """`open_tickets_now` inside the session's transaction."""
+    connection = await session.connection()
+    return await connection.run_sync(lambda sync: open_tickets_now(ctx, sync, items))
+
+
+def open_tickets_now(ctx: Context, connection: Connection, items: Sequence[NewTicket]) -> list[int]:
     """Open one ticket per item, acknowledge each on its channel and queue its triage cards.
 
-    A handful of statements for the whole list. Tickets whose conversation keys overlap must
-    not share a call: the keys are registered only after all tickets exist."""
+    A handful of Core statements for the whole list, and synchronous, so that on SQLite the
+    inbox can run a whole chunk in one trip to the writer thread. Tickets whose conversation
+    keys overlap must not share a call: the keys are registered only after all tickets exist."""
     if not items:
         return []
     now = ctx.now()
     senders = [(i.message.sender.channel, i.message.sender.address, i.message.sender.name)
                for i in items]  # fmt: skip
-    contacts = await upsert_contacts(session, senders, now)
-    ticket_ids = await allocate_ids(session, Ticket, len(items))
+    contacts = upsert_contacts(connection, senders, now)
+    ticket_ids = allocate_ids(connection, Ticket, len(items))
     per_ticket = [3 if item.linked is not None else 2 for item in items]
-    event_ids = iter(await allocate_ids(session, TicketEvent, sum(per_ticket)))
+    event_ids = iter(allocate_ids(connection, TicketEvent, sum(per_ticket)))
     tickets: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     attachments: list[dict[str, Any]] = []
@@ -203,17 +211,19 @@ async def open_tickets(
         )  # fmt: skip
     # Core executemany on the tables (not the ORM's bulk path): nothing here needs the
     # identity map, and each is one cached statement for the whole list.
-    connection = await session.connection()
-    await connection.execute(insert(_table(Ticket)), tickets)
+    connection.execute(insert(_table(Ticket)), tickets)
     for channel, keys, ticket_id in moves:
-        # The closed ticket's conversation keys now lead here (rare: one at a time).
-        await move_keys(session, channel, keys, ticket_id)
+        # The closed ticket's conversation keys now lead here (rare: one at a time); keys
+        # not known yet are among `refs` below.
+        if keys:
+            connection.execute(repoint_keys(channel, keys, ticket_id))
     for model, rows in ((TicketEvent, events), (AttachmentRow, attachments), (Promise, promises),
                         (OutboxRow, outbox)):  # fmt: skip
         if rows:
-            await connection.execute(insert(_table(model)), rows)
-    await connection.execute(
-        insert_ignore(session)(_table(TicketRef)).on_conflict_do_nothing(), _first_claims(refs)
+            connection.execute(insert(_table(model)), rows)
+    connection.execute(
+        insert_ignore(connection.dialect.name)(_table(TicketRef)).on_conflict_do_nothing(),
+        _first_claims(refs),
     )
     return ticket_ids
 

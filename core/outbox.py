@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Mapping
@@ -11,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Table, bindparam, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection
 
 from core.channel import (
     Audience,
@@ -116,30 +117,28 @@ class DeliveryWorker:
         )
         if not self.db.is_sqlite:
             due = due.with_for_update(skip_locked=True)
-        async with self.db.transaction() as session:
-            rows = (
-                await session.execute(
-                    update(OutboxRow)
-                    .where(OutboxRow.id.in_(due.scalar_subquery()))
-                    .values(
-                        lease_owner=self.owner,
-                        lease_until=now + LEASE,
-                        attempts=OutboxRow.attempts + 1,
-                    )
-                    .returning(
-                        OutboxRow.id,
-                        OutboxRow.ticket_id,
-                        OutboxRow.event_id,
-                        OutboxRow.channel,
-                        OutboxRow.address,
-                        OutboxRow.thread,
-                        OutboxRow.audience,
-                        OutboxRow.kind,
-                        OutboxRow.message,
-                        OutboxRow.attempts,
-                    )
-                )
-            ).all()
+        lease = (
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(due.scalar_subquery()))
+            .values(
+                lease_owner=self.owner, lease_until=now + LEASE, attempts=OutboxRow.attempts + 1
+            )
+            .returning(
+                OutboxRow.id,
+                OutboxRow.ticket_id,
+                OutboxRow.event_id,
+                OutboxRow.channel,
+                OutboxRow.address,
+                OutboxRow.thread,
+                OutboxRow.audience,
+                OutboxRow.kind,
+                OutboxRow.message,
+                OutboxRow.attempts,
+            )
+        )
+        # One trip to the database's writer (a thread of its own on SQLite): the write lock is
+        # held for the statement, not for three round trips through a busy event loop.
+        rows = await self.db.write_sync(lambda sync: sync.execute(lease).all())
         claimed = [
             Claimed(r.id, r.ticket_id, r.event_id, r.channel,
                     ReplyTarget(r.channel, r.address, r.thread), r.audience, r.kind, r.message,
@@ -242,8 +241,7 @@ class DeliveryWorker:
         expires: at-least-once, as after a crash.
         """
         try:
-            async with self.db.transaction() as session:
-                await self._record_sent_in(session, sent, stored)
+            await self.db.write_sync(lambda sync: self._record_sent_in(sync, sent, stored))
             return
         except Exception:
             if len(sent) == 1:
@@ -257,8 +255,9 @@ class DeliveryWorker:
             raise
         for one in sent:
             try:
-                async with self.db.transaction() as session:
-                    await self._record_sent_in(session, [one], stored)
+                await self.db.write_sync(
+                    functools.partial(self._record_sent_in, sent=[one], stored=stored)
+                )
             except Exception:
                 self._unrecorded([one])
                 log.exception("recording outbox row %s failed", one[0].id)
@@ -272,15 +271,14 @@ class DeliveryWorker:
             ", ".join(str(item.id) for item, _ in sent),
         )
 
-    async def _record_sent_in(
+    def _record_sent_in(
         self,
-        session: AsyncSession,
+        connection: Connection,
         sent: list[tuple[Claimed, SendResult]],
         stored: Mapping[tuple[int, str], str],
     ) -> None:
         now = self.ctx.now()
-        connection = await session.connection()
-        rows = await connection.execute(
+        rows = connection.execute(
             select(_OUTBOX.c.id, _OUTBOX.c.lease_owner).where(
                 _OUTBOX.c.id.in_([item.id for item, _ in sent])
             )
@@ -312,7 +310,7 @@ class DeliveryWorker:
             if item.event_id and result.external_id:
                 events.append({"event_id": item.event_id, "external": result.external_id})
             if result.reply_target is not None and item.audience == Audience.CUSTOMER.value:
-                await _move_reply_target(session, item.ticket_id, result.reply_target)
+                _move_reply_target(connection, item.ticket_id, result.reply_target)
             card = (item.ticket_id, item.channel)
             if item.kind == "card" and result.external_id and cards.get(card) != result.external_id:
                 # First post, or the card was deleted in Slack and posted again: edit the new one.
@@ -324,16 +322,16 @@ class DeliveryWorker:
                     "external_id": result.external_id,
                 }
         if marks:
-            await connection.execute(_MARK_SENT, marks)
+            connection.execute(_MARK_SENT, marks)
         # The dialect's own INSERT, which has ON CONFLICT on SQLite and PostgreSQL alike.
-        insert = insert_ignore(session)
+        insert = insert_ignore(connection.dialect.name)
         if refs:
-            await connection.execute(insert(_REFS).on_conflict_do_nothing(), list(refs.values()))
+            connection.execute(insert(_REFS).on_conflict_do_nothing(), list(refs.values()))
         if events:
-            await connection.execute(_EVENT_EXTERNAL_ID, events)
+            connection.execute(_EVENT_EXTERNAL_ID, events)
         if posted:
             upsert = insert(_CARDS)
-            await connection.execute(
+            connection.execute(
                 upsert.on_conflict_do_update(
                     index_elements=[_CARDS.c.ticket_id, _CARDS.c.channel],
                     set_={"external_id": upsert.excluded.external_id},
@@ -393,10 +391,12 @@ def _triage_context(
     return ReplyTarget(target.channel, target.address, card), message
 
 
-async def _move_reply_target(session: AsyncSession, ticket_id: int, target: ReplyTarget) -> None:
+def _move_reply_target(connection: Connection, ticket_id: int, target: ReplyTarget) -> None:
     """The first message opened the conversation somewhere new: the customer is answered there."""
-    ticket = await session.get(Ticket, ticket_id)
-    if ticket is not None:
-        ticket.reply_channel = target.channel
-        ticket.reply_address = target.address
-        ticket.reply_thread = target.thread
+    connection.execute(
+        update(_table(Ticket))
+        .where(_table(Ticket).c.id == ticket_id)
+        .values(
+            reply_channel=target.channel, reply_address=target.address, reply_thread=target.thread
+        )
+    )

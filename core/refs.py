@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.models import Ticket, TicketRef
 
 
-def insert_ignore(session: AsyncSession) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+def insert_ignore(bind: AsyncSession | str) -> Any:
+    """The dialect's own INSERT (which has ON CONFLICT), for a session or a dialect name."""
+    name = bind if isinstance(bind, str) else bind.get_bind().dialect.name
+    return pg_insert if name == "postgresql" else sqlite_insert
 
 
 async def register_keys(
@@ -36,12 +38,17 @@ async def move_keys(
 ) -> None:
     """Point existing keys at another ticket (a closed ticket's conversation continues anew)."""
     if keys:
-        await session.execute(
-            update(TicketRef)
-            .where(TicketRef.channel == channel, TicketRef.key.in_(keys))
-            .values(ticket_id=ticket_id)
-        )
+        await session.execute(repoint_keys(channel, keys, ticket_id))
     await register_keys(session, channel, keys, ticket_id)
+
+
+def repoint_keys(channel: str, keys: tuple[str, ...], ticket_id: int) -> Any:
+    """The UPDATE that hands known keys over to another ticket."""
+    return (
+        update(TicketRef)
+        .where(TicketRef.channel == channel, TicketRef.key.in_(keys))
+        .values(ticket_id=ticket_id)
+    )
 
 
 async def ticket_by_keys(

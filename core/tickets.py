@@ -23,7 +23,7 @@ async def contact_for(
     """The contact row for a channel address, created on first sight; the name kept fresh.
 
     One upsert statement: this runs for every new ticket."""
-    statement = contact_upsert(session).values(
+    statement = contact_upsert(session.get_bind().dialect.name).values(
         channel=channel, address=address, name=name[:200], created_at=now
     )
     contact: Contact | None = await session.scalar(
@@ -33,9 +33,9 @@ async def contact_for(
     return contact
 
 
-def contact_upsert(session: AsyncSession) -> Any:
+def contact_upsert(dialect: str) -> Any:
     """INSERT into contacts that, for a known address, only refreshes the name."""
-    statement = insert_ignore(session)(Contact)
+    statement = insert_ignore(dialect)(Contact)
     # An empty name (a platform that did not say) never erases one we know.
     keep_name = case((statement.excluded.name == "", Contact.name), else_=statement.excluded.name)
     return statement.on_conflict_do_update(

@@ -244,10 +244,10 @@ async def test_a_row_whose_bookkeeping_fails_does_not_send_the_whole_batch_again
 
     record = DeliveryWorker._record_sent_in
 
-    async def refuse_erin(self: Any, session: Any, sent: Any, stored: Any) -> None:
+    def refuse_erin(self: Any, connection: Any, sent: Any, stored: Any) -> None:
         if any(item.target.address == "erin" for item, _ in sent):
             raise RuntimeError("simulated: erin's row cannot be recorded")
-        await record(self, session, sent, stored)
+        record(self, connection, sent, stored)
 
     monkeypatch.setattr(DeliveryWorker, "_record_sent_in", refuse_erin)
     fake = FakeChannel()

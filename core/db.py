@@ -14,7 +14,6 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine, create_engine, make_url
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -113,12 +112,6 @@ class Database:
         """A session inside one transaction: committed on success, rolled back on error."""
         async with self._turn(), self._writers() as session, session.begin():
             yield session
-
-    @asynccontextmanager
-    async def writing(self) -> AsyncIterator[AsyncConnection]:
-        """A connection inside one write transaction, for Core statements."""
-        async with self._turn(), self.engine.begin() as connection:
-            yield connection
 
     async def write_sync(self, work: Callable[[Connection], T]) -> T:
         """Run `work` with a plain (synchronous) connection inside one write transaction.

@@ -33,15 +33,6 @@ async def register_keys(
     )
 
 
-async def move_keys(
-    session: AsyncSession, channel: str, keys: tuple[str, ...], ticket_id: int
-) -> None:
-    """Point existing keys at another ticket (a closed ticket's conversation continues anew)."""
-    if keys:
-        await session.execute(repoint_keys(channel, keys, ticket_id))
-    await register_keys(session, channel, keys, ticket_id)
-
-
 def repoint_keys(channel: str, keys: tuple[str, ...], ticket_id: int) -> Any:
     """The UPDATE that hands known keys over to another ticket."""
     return (

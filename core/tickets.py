@@ -17,22 +17,6 @@ PUBLIC = "public"
 INTERNAL = "internal"
 
 
-async def contact_for(
-    session: AsyncSession, channel: str, address: str, name: str, now: datetime
-) -> Contact:
-    """The contact row for a channel address, created on first sight; the name kept fresh.
-
-    One upsert statement: this runs for every new ticket."""
-    statement = contact_upsert(session.get_bind().dialect.name).values(
-        channel=channel, address=address, name=name[:200], created_at=now
-    )
-    contact: Contact | None = await session.scalar(
-        statement.returning(Contact).execution_options(populate_existing=True)
-    )
-    assert contact is not None
-    return contact
-
-
 def contact_upsert(dialect: str) -> Any:
     """INSERT into contacts that, for a known address, only refreshes the name."""
     statement = insert_ignore(dialect)(Contact)

@@ -114,23 +114,12 @@ class InboxWriter:
             # which saves the look-up a batch needs.
             [(key, row)] = rows.items()
             return {key} if connection.execute(statement, row).rowcount == 1 else set()
-        by_channel: dict[str, list[str]] = {}
-        for channel, external_id in unique:
-            by_channel.setdefault(channel, []).append(external_id)
-        known: set[tuple[str, str]] = set()
-        for channel, external_ids in by_channel.items():
-            found = connection.execute(
-                select(InboxRow.external_id).where(
-                    InboxRow.channel == channel, InboxRow.external_id.in_(external_ids)
-                )
-            )
-            known.update((channel, external_id) for (external_id,) in found)
-        fresh = [key for key in unique if key not in known]
-        if fresh:
-            # executemany of one cached statement: far cheaper than compiling a many-VALUES
-            # statement per batch. DO NOTHING covers a racing process.
-            connection.execute(statement, [rows[key] for key in fresh])
-        return set(fresh)
+        # One multi-row INSERT: RETURNING names the rows that were new (a duplicate, or a row a
+        # racing process stored first, is skipped by DO NOTHING and not returned).
+        inserted = connection.execute(
+            statement.returning(InboxRow.channel, InboxRow.external_id), list(rows.values())
+        )
+        return {(channel, external_id) for channel, external_id in inserted}
 
 
 class InboxProcessor:

@@ -173,3 +173,26 @@ async def test_when_opening_together_fails_each_message_is_applied_alone(
     assert [t["ref"] for t in tickets] == ["T-1", "T-2"]
     assert desk_app.desk.processor.opened_in_bulk == 0
     assert [len(fake.texts_to(user)) for user in ("carol", "dave")] == [1, 1]
+
+
+async def test_messages_arriving_together_share_a_commit_and_duplicates_are_told_apart(
+    desk_app: Any, clock: FakeClock
+) -> None:
+    import asyncio
+
+    fake = desk_app.fake
+    assert await fake.say("carol", "The VPN drops", message_id="m1")
+    writer = desk_app.desk.writer
+    batches = writer.batches
+    answers = await asyncio.gather(
+        fake.say("dave", "Printer jammed", message_id="m2"),
+        fake.say("dave", "Printer jammed", message_id="m2"),  # his client sent it twice
+        fake.say("carol", "The VPN drops", message_id="m1"),  # stored before
+        fake.say("erin", "Cannot log in", message_id="m3"),
+    )
+    assert answers == [True, False, False, True]
+    assert writer.batches == batches + 1, "one transaction for the four"
+    await desk_app.drain()
+    assert [t["requester"]["address"] for t in await desk_app.list_tickets()] == [
+        "carol", "dave", "erin",
+    ]  # fmt: skip

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,6 +61,8 @@ def _sqlite_begin(connection: Connection) -> None:
 
 
 _READ_ONLY = "tidings_read_only"
+# Set while this task (and what it awaits) holds the SQLite write turn.
+_IN_WRITE: ContextVar[bool] = ContextVar("tidings_in_write", default=False)
 
 
 class Database:
@@ -104,8 +107,15 @@ class Database:
         if not self.is_sqlite:
             yield  # PostgreSQL locks rows, not the database: writers run side by side
             return
+        if _IN_WRITE.get():
+            # The turn is not re-entrant: waiting for it here would wait forever, silently.
+            raise RuntimeError("a write transaction was opened inside another one")
         async with self._write_turn:
-            yield
+            token = _IN_WRITE.set(True)
+            try:
+                yield
+            finally:
+                _IN_WRITE.reset(token)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -13,7 +13,7 @@ from bot.app import App
 from core.channel import DeliveryError, OutboundMessage, ReplyTarget, SendResult
 from core.clock import FakeClock
 from core.models import OutboxRow, TicketEvent, TicketRef
-from core.outbox import MAX_ATTEMPTS, backoff
+from core.outbox import MAX_ATTEMPTS, backoff, spread
 from tests.fake_channel import FakeChannel
 
 
@@ -22,6 +22,9 @@ def test_backoff_grows_and_honours_retry_after() -> None:
     assert backoff(3) == timedelta(seconds=20)
     assert backoff(30) == timedelta(hours=1)
     assert backoff(1, retry_after=42) == timedelta(seconds=42)
+    # Applied with a spread that only ever shortens the wait (see `spread`).
+    spreads = [spread() for _ in range(1000)]
+    assert all(0.8 <= factor < 1.0 for factor in spreads) and len(set(spreads)) > 1
 
 
 async def test_temporary_failure_is_retried_after_retry_after(

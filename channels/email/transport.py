@@ -110,6 +110,12 @@ class MaildirTransport:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, final)
+        # The rename is durable only once the folder is: fsync new/ as well.
+        directory = os.open(final.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
         return final
 
     async def deliver(self, mail: Message, sender: str, recipients: list[str]) -> None:

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from sqlalchemy import Select, Table, Update, bindparam, select, update
+from sqlalchemy import Select, Update, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -25,7 +25,7 @@ from core.channel import (
 from core.context import Context
 from core.db import Database
 from core.inbound import Outcome, apply_agent_message, apply_inbound
-from core.models import InboxRow, TicketRef
+from core.models import InboxRow, TicketRef, table_of
 from core.opening import NewTicket, open_tickets, open_tickets_now
 
 log = logging.getLogger(__name__)
@@ -334,8 +334,7 @@ def _unprocessed(ids: list[int]) -> Select[int]:
 
 def _mark_processed(now: datetime) -> Update:
     """executemany with row_id, outcome and ticket_id per row."""
-    table = InboxRow.__table__
-    assert isinstance(table, Table)
+    table = table_of(InboxRow)
     return (
         update(table)
         .where(table.c.id == bindparam("row_id"))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select, text, tuple_
+from sqlalchemy import insert, select, text, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,7 @@ from core.models import (
     Ticket,
     TicketEvent,
     TicketRef,
+    table_of,
 )
 from core.notify import card_for, card_title, outbox_values, thread_refs
 from core.refs import insert_ignore, repoint_keys
@@ -80,7 +81,7 @@ def allocate_ids(connection: Connection, model: type[Base], count: int) -> list[
     be referred to (SQLAlchemy can only return ordered ids from SQLite one row at a time)."""
     if count == 0:
         return []
-    table = _table(model)
+    table = table_of(model)
     if connection.dialect.name == "postgresql":
         rows = connection.scalars(
             text(
@@ -211,7 +212,7 @@ def open_tickets_now(ctx: Context, connection: Connection, items: Sequence[NewTi
         )  # fmt: skip
     # Core executemany on the tables (not the ORM's bulk path): nothing here needs the
     # identity map, and each is one cached statement for the whole list.
-    connection.execute(insert(_table(Ticket)), tickets)
+    connection.execute(insert(table_of(Ticket)), tickets)
     for channel, keys, ticket_id in moves:
         # The closed ticket's conversation keys now lead here (rare: one at a time); keys
         # not known yet are among `refs` below.
@@ -220,18 +221,12 @@ def open_tickets_now(ctx: Context, connection: Connection, items: Sequence[NewTi
     for model, rows in ((TicketEvent, events), (AttachmentRow, attachments), (Promise, promises),
                         (OutboxRow, outbox)):  # fmt: skip
         if rows:
-            connection.execute(insert(_table(model)), rows)
+            connection.execute(insert(table_of(model)), rows)
     connection.execute(
-        insert_ignore(connection.dialect.name)(_table(TicketRef)).on_conflict_do_nothing(),
+        insert_ignore(connection.dialect.name)(table_of(TicketRef)).on_conflict_do_nothing(),
         _first_claims(refs),
     )
     return ticket_ids
-
-
-def _table(model: type[Base]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
 
 
 def _event(

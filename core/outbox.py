@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.engine import Connection
 
 from core.channel import (
@@ -25,7 +25,15 @@ from core.channel import (
 )
 from core.context import Context
 from core.db import Database
-from core.models import Base, OutboxRow, OutboxStatus, Ticket, TicketEvent, TicketRef, TriageCard
+from core.models import (
+    OutboxRow,
+    OutboxStatus,
+    Ticket,
+    TicketEvent,
+    TicketRef,
+    TriageCard,
+    table_of,
+)
 from core.notify import alert_agents, decode_message
 from core.refs import insert_ignore
 from core.tickets import INTERNAL, add_event
@@ -46,16 +54,10 @@ def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
     return timedelta(seconds=min(_BACKOFF_BASE * 2 ** max(attempts - 1, 0), _BACKOFF_CAP))
 
 
-def _table(model: type[Base]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-_OUTBOX = _table(OutboxRow)
-_REFS = _table(TicketRef)
-_EVENTS = _table(TicketEvent)
-_CARDS = _table(TriageCard)
+_OUTBOX = table_of(OutboxRow)
+_REFS = table_of(TicketRef)
+_EVENTS = table_of(TicketEvent)
+_CARDS = table_of(TriageCard)
 # Core statements run with executemany: one compiled statement for the whole batch.
 _MARK_SENT = (
     update(_OUTBOX)
@@ -404,8 +406,8 @@ def _triage_context(
 def _move_reply_target(connection: Connection, ticket_id: int, target: ReplyTarget) -> None:
     """The first message opened the conversation somewhere new: the customer is answered there."""
     connection.execute(
-        update(_table(Ticket))
-        .where(_table(Ticket).c.id == ticket_id)
+        update(table_of(Ticket))
+        .where(table_of(Ticket).c.id == ticket_id)
         .values(
             reply_channel=target.channel, reply_address=target.address, reply_thread=target.thread
         )

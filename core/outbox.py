@@ -8,11 +8,10 @@ import logging
 import random
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Connection
 
 from core.channel import (
@@ -29,13 +28,10 @@ from core.models import (
     OutboxRow,
     OutboxStatus,
     Ticket,
-    TicketEvent,
-    TicketRef,
     TriageCard,
-    table_of,
 )
 from core.notify import alert_agents, decode_message
-from core.refs import insert_ignore
+from core.sent import Claimed, record_sent
 from core.tickets import INTERNAL, add_event
 
 log = logging.getLogger(__name__)
@@ -54,47 +50,10 @@ def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
     return timedelta(seconds=min(_BACKOFF_BASE * 2 ** max(attempts - 1, 0), _BACKOFF_CAP))
 
 
-_OUTBOX = table_of(OutboxRow)
-_REFS = table_of(TicketRef)
-_EVENTS = table_of(TicketEvent)
-_CARDS = table_of(TriageCard)
-# Core statements run with executemany: one compiled statement for the whole batch.
-_MARK_SENT = (
-    update(_OUTBOX)
-    .where(_OUTBOX.c.id == bindparam("row_id"))
-    .values(
-        status=OutboxStatus.SENT.value,
-        sent_at=bindparam("sent_at"),
-        external_id=bindparam("external"),
-        lease_until=None,
-        last_error="",
-    )
-)
-# An event that already names its platform message keeps that name.
-_EVENT_EXTERNAL_ID = (
-    update(_EVENTS)
-    .where(_EVENTS.c.id == bindparam("event_id"), _EVENTS.c.external_id == "")
-    .values(external_id=bindparam("external"))
-)
-
-
 def spread() -> float:
     """A factor in [0.8, 1.0) for our own backoff: after an outage, the rows that failed
     together do not all come back in the same second. Only ever shortens the wait."""
     return 0.8 + 0.2 * random.random()
-
-
-@dataclass(frozen=True)
-class Claimed:
-    id: int
-    ticket_id: int | None
-    event_id: int | None
-    channel: str
-    target: ReplyTarget
-    audience: str
-    kind: str
-    message_json: str
-    attempts: int
 
 
 class DeliveryWorker:
@@ -250,7 +209,7 @@ class DeliveryWorker:
         expires: at-least-once, as after a crash.
         """
         try:
-            await self.db.write_sync(lambda sync: self._record_sent_in(sync, sent, stored))
+            await self.db.write_sync(functools.partial(self._record, sent=sent, stored=stored))
             return
         except Exception:
             if len(sent) == 1:
@@ -264,12 +223,18 @@ class DeliveryWorker:
             raise
         for one in sent:
             try:
-                await self.db.write_sync(
-                    functools.partial(self._record_sent_in, sent=[one], stored=stored)
-                )
+                await self.db.write_sync(functools.partial(self._record, sent=[one], stored=stored))
             except Exception:
                 self._unrecorded([one])
                 log.exception("recording outbox row %s failed", one[0].id)
+
+    def _record(
+        self,
+        connection: Connection,
+        sent: list[tuple[Claimed, SendResult]],
+        stored: Mapping[tuple[int, str], str],
+    ) -> None:
+        record_sent(connection, self.owner, self.ctx.now(), sent, stored)
 
     @staticmethod
     def _unrecorded(sent: list[tuple[Claimed, SendResult]]) -> None:
@@ -279,74 +244,6 @@ class DeliveryWorker:
             len(sent),
             ", ".join(str(item.id) for item, _ in sent),
         )
-
-    def _record_sent_in(
-        self,
-        connection: Connection,
-        sent: list[tuple[Claimed, SendResult]],
-        stored: Mapping[tuple[int, str], str],
-    ) -> None:
-        now = self.ctx.now()
-        rows = connection.execute(
-            select(_OUTBOX.c.id, _OUTBOX.c.lease_owner).where(
-                _OUTBOX.c.id.in_([item.id for item, _ in sent])
-            )
-        )
-        owners: dict[int, str] = {row_id: owner for row_id, owner in rows}
-        marks: list[dict[str, Any]] = []
-        refs: dict[tuple[str, str], dict[str, Any]] = {}
-        events: list[dict[str, Any]] = []
-        cards = dict(stored)
-        posted: dict[tuple[int, str], dict[str, Any]] = {}  # the latest post per card wins
-        for item, result in sent:
-            owner = owners.get(item.id)
-            if owner != self.owner:
-                log.warning("outbox row %s was re-leased while sending; sent anyway", item.id)
-                if owner is None:
-                    continue
-            marks.append({"row_id": item.id, "sent_at": now, "external": result.external_id})
-            if item.ticket_id is None:
-                continue
-            keys = [result.external_id, *result.thread_keys]
-            if result.reply_target is not None:
-                keys.append(result.reply_target.thread)
-            for key in sorted({key for key in keys if key}):
-                # Rows are in id order, so the first ticket to claim a key keeps it.
-                refs.setdefault(
-                    (item.channel, key),
-                    {"channel": item.channel, "key": key, "ticket_id": item.ticket_id},
-                )
-            if item.event_id and result.external_id:
-                events.append({"event_id": item.event_id, "external": result.external_id})
-            if result.reply_target is not None and item.audience == Audience.CUSTOMER.value:
-                _move_reply_target(connection, item.ticket_id, result.reply_target)
-            card = (item.ticket_id, item.channel)
-            if item.kind == "card" and result.external_id and cards.get(card) != result.external_id:
-                # First post, or the card was deleted in Slack and posted again: edit the new one.
-                cards[card] = result.external_id
-                posted[card] = {
-                    "ticket_id": item.ticket_id,
-                    "channel": item.channel,
-                    "address": item.target.address,
-                    "external_id": result.external_id,
-                }
-        if marks:
-            connection.execute(_MARK_SENT, marks)
-        # The dialect's own INSERT, which has ON CONFLICT on SQLite and PostgreSQL alike.
-        insert = insert_ignore(connection.dialect.name)
-        if refs:
-            connection.execute(insert(_REFS).on_conflict_do_nothing(), list(refs.values()))
-        if events:
-            connection.execute(_EVENT_EXTERNAL_ID, events)
-        if posted:
-            upsert = insert(_CARDS)
-            connection.execute(
-                upsert.on_conflict_do_update(
-                    index_elements=[_CARDS.c.ticket_id, _CARDS.c.channel],
-                    set_={"external_id": upsert.excluded.external_id},
-                ),
-                list(posted.values()),
-            )
 
     async def _failed(
         self, item: Claimed, reason: str, permanent: bool, retry_after: float | None
@@ -401,14 +298,3 @@ def _triage_context(
     if item.kind == "card":
         return target, replace(message, edit_external_id=card)
     return ReplyTarget(target.channel, target.address, card), message
-
-
-def _move_reply_target(connection: Connection, ticket_id: int, target: ReplyTarget) -> None:
-    """The first message opened the conversation somewhere new: the customer is answered there."""
-    connection.execute(
-        update(table_of(Ticket))
-        .where(table_of(Ticket).c.id == ticket_id)
-        .values(
-            reply_channel=target.channel, reply_address=target.address, reply_thread=target.thread
-        )
-    )

@@ -243,16 +243,16 @@ async def test_a_card_posted_earlier_in_the_batch_is_edited_not_posted_again(
 async def test_a_row_whose_bookkeeping_fails_does_not_send_the_whole_batch_again(
     settings_factory: Any, clock: FakeClock, monkeypatch: Any
 ) -> None:
-    from core.outbox import DeliveryWorker
+    import core.outbox
 
-    record = DeliveryWorker._record_sent_in
+    record = core.outbox.record_sent
 
-    def refuse_erin(self: Any, connection: Any, sent: Any, stored: Any) -> None:
+    def refuse_erin(connection: Any, owner: str, now: Any, sent: Any, stored: Any) -> None:
         if any(item.target.address == "erin" for item, _ in sent):
             raise RuntimeError("simulated: erin's row cannot be recorded")
-        record(self, connection, sent, stored)
+        record(connection, owner, now, sent, stored)
 
-    monkeypatch.setattr(DeliveryWorker, "_record_sent_in", refuse_erin)
+    monkeypatch.setattr(core.outbox, "record_sent", refuse_erin)
     fake = FakeChannel()
     async with App(settings_factory(), clock=clock, channels=[fake], background=False) as app:
         for n, user in enumerate(["carol", "erin", "frank"], start=1):

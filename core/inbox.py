@@ -129,7 +129,7 @@ class InboxProcessor:
         self.db = db
         self.ctx = ctx
         self.channels = channels
-        self.opened_in_bulk = 0  # tickets opened by the chunk path (tests and benchmarks read it)
+        self.opened_in_bulk = 0  # tickets opened together rather than one by one (for tests)
 
     async def process_pending(self, limit: int = 200) -> int:
         """Process up to `limit` stored rows; return how many were handled."""

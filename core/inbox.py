@@ -9,8 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import Select, Update, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import (
@@ -92,7 +91,7 @@ class InboxWriter:
         unique: dict[tuple[str, str], RawInbound] = {}
         for raw, _ in batch:
             unique.setdefault((raw.channel, raw.external_id), raw)
-        return await self.db.write_sync(lambda connection: self._store(connection, unique, now))
+        return await self.db.write_now(lambda connection: self._store(connection, unique, now))
 
     def _store(
         self,
@@ -100,8 +99,9 @@ class InboxWriter:
         unique: dict[tuple[str, str], RawInbound],
         now: datetime,
     ) -> set[tuple[str, str]]:
-        insert = sqlite_insert if self.db.is_sqlite else pg_insert
-        statement = insert(InboxRow).on_conflict_do_nothing(
+        if self.db.is_sqlite:
+            return _store_sqlite(connection, unique, now)
+        statement = pg_insert(InboxRow).on_conflict_do_nothing(
             index_elements=["channel", "external_id"]
         )
         rows = {
@@ -110,8 +110,7 @@ class InboxWriter:
             for key, raw in unique.items()
         }  # fmt: skip
         if len(unique) == 1:
-            # Alone in its batch (a quiet moment): the row count says whether it was new,
-            # which saves the look-up a batch needs.
+            # Alone in its batch (a quiet moment): the row count says whether it was new.
             [(key, row)] = rows.items()
             return {key} if connection.execute(statement, row).rowcount == 1 else set()
         # One multi-row INSERT: RETURNING names the rows that were new (a duplicate, or a row a
@@ -120,6 +119,40 @@ class InboxWriter:
             statement.returning(InboxRow.channel, InboxRow.external_id), list(rows.values())
         )
         return {(channel, external_id) for channel, external_id in inserted}
+
+
+_SQLITE_STORE = (
+    "INSERT INTO inbox (channel, external_id, payload, received_at, outcome, attempts)"
+    " VALUES (?, ?, ?, ?, '', 0) ON CONFLICT (channel, external_id) DO NOTHING"
+)
+
+
+def _store_sqlite(
+    connection: Connection, unique: dict[tuple[str, str], RawInbound], now: datetime
+) -> set[tuple[str, str]]:
+    """The SQLite inbox insert on the driver's own cursor, a row at a time.
+
+    This runs on the acknowledgement path, once per batch: through SQLAlchemy's execution the
+    statement cost more than SQLite's own insert and commit together. A row at a time, the
+    cursor's row count says whether each row was new (DO NOTHING skips a duplicate).
+    """
+    when = _sqlite_time(now, connection.dialect)
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        new: set[tuple[str, str]] = set()
+        for key, raw in unique.items():
+            cursor.execute(_SQLITE_STORE, (key[0], key[1], raw.payload, when))
+            if cursor.rowcount == 1:
+                new.add(key)
+        return new
+    finally:
+        cursor.close()
+
+
+def _sqlite_time(now: datetime, dialect: Dialect) -> object:
+    """`now` as the column's own type would bind it, so raw and ORM rows read back alike."""
+    process = table_of(InboxRow).c.received_at.type.bind_processor(dialect)
+    return process(now) if process is not None else now
 
 
 class InboxProcessor:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
 
+from core.channel import RawInbound
 from core.db import Database
+from core.inbox import InboxWriter
 from core.models import InboxRow
 
 
@@ -51,5 +55,46 @@ async def test_a_write_inside_a_write_fails_at_once_instead_of_hanging(tmp_path:
         async with asyncio.timeout(10):
             await asyncio.gather(write("first"), write("second"))
         assert order == ["first", "second"]
+    finally:
+        await db.dispose()
+
+
+async def test_an_inline_write_waits_off_the_loop_while_another_process_holds_the_lock(
+    tmp_path: Path,
+) -> None:
+    db = await _database(tmp_path)
+    other = sqlite3.connect(tmp_path / "tidings.db", isolation_level=None)
+    try:
+        # Another process (the CLI, say) holds SQLite's write lock.
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("UPDATE inbox SET attempts = attempts + 1")
+        write = asyncio.create_task(
+            db.write_now(lambda connection: connection.exec_driver_sql("SELECT 1").scalar())
+        )
+        # The loop is not blocked by the waiting write: this task runs while it waits.
+        ticks = 0
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not write.done() and ticks == 20
+        other.execute("COMMIT")
+        async with asyncio.timeout(10):
+            assert await write == 1
+    finally:
+        other.close()
+        await db.dispose()
+
+
+async def test_the_inbox_writer_stores_times_that_read_back_unchanged(tmp_path: Path) -> None:
+    db = await _database(tmp_path)
+    when = datetime(2026, 11, 23, 9, 30, 15, 123456, tzinfo=UTC)
+    writer = InboxWriter(db, lambda: when)
+    try:
+        assert await writer.put(RawInbound("email", "a|<1@x>", b"one")) is True
+        assert await writer.put(RawInbound("email", "a|<1@x>", b"one again")) is False
+        async with db.sessions() as session:
+            row = (await session.scalars(select(InboxRow))).one()
+        assert (row.received_at, row.payload, row.outcome, row.attempts) == (when, b"one", "", 0)
+        assert row.processed_at is None
     finally:
         await db.dispose()

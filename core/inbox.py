@@ -59,7 +59,9 @@ class InboxWriter:
         self._pending.append((raw, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_all())
-        return await asyncio.shield(future)
+        # A caller cancelled meanwhile (its connection dropped) cancels only its own future: the
+        # row is still stored with its batch, and the flush skips answering a done future.
+        return await future
 
     async def _flush_all(self) -> None:
         while self._pending:

@@ -98,3 +98,22 @@ async def test_the_inbox_writer_stores_times_that_read_back_unchanged(tmp_path: 
         assert row.processed_at is None
     finally:
         await db.dispose()
+
+
+async def test_a_caller_that_gives_up_does_not_stop_its_batch(tmp_path: Path) -> None:
+    db = await _database(tmp_path)
+    writer = InboxWriter(db, lambda: datetime.now(UTC))
+    try:
+        gone = asyncio.create_task(writer.put(RawInbound("email", "a|<1@x>", b"one")))
+        stays = asyncio.create_task(writer.put(RawInbound("email", "b|<2@x>", b"two")))
+        await asyncio.sleep(0)  # both are queued for the same batch
+        gone.cancel()  # say, the SMTP client hung up before the 250
+        async with asyncio.timeout(5):
+            assert await stays is True
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        async with db.sessions() as session:
+            stored = set((await session.scalars(select(InboxRow.payload))).all())
+        assert stored == {b"one", b"two"}  # stored anyway; an MTA retry is then a duplicate
+    finally:
+        await db.dispose()

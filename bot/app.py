@@ -124,6 +124,7 @@ class App:
             except Exception:
                 log.exception("channel %s did not stop cleanly", channel.name)
         self._started = []
+        self.desk.processor.decoding.close()
         await self.db.dispose()
 
     async def drain(self, rounds: int = 20) -> None:

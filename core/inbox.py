@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -23,6 +24,7 @@ from core.channel import (
 )
 from core.context import Context
 from core.db import Database
+from core.decoding import Decoding
 from core.inbound import Outcome, apply_agent_message, apply_inbound
 from core.models import InboxRow, TicketRef, table_of
 from core.opening import NewTicket, open_tickets, open_tickets_now
@@ -165,6 +167,7 @@ class InboxProcessor:
         self.ctx = ctx
         self.channels = channels
         self.opened_in_bulk = 0  # tickets opened together rather than one by one (for tests)
+        self.decoding = Decoding(channels)
 
     async def process_pending(self, limit: int = 200) -> int:
         """Process up to `limit` stored rows; return how many were handled."""
@@ -179,28 +182,23 @@ class InboxProcessor:
             rows = (await session.execute(query)).all()
         if not rows:
             return 0
-        # Decoding (MIME parsing, JSON) is CPU work; keep it off the event loop's hot path.
-        decoded = await asyncio.to_thread(
-            lambda: [(row.id, self._decode(row.channel, row.payload)) for row in rows]
-        )
         chunk: list[tuple[int, Decoded | Exception]] = []
         weight = 0
-        for item in decoded:
-            cost = 1 if _may_open(item[1]) else ROW_COST
-            if chunk and weight + cost > CHUNK_BUDGET:
-                await self._apply_batch(chunk)
-                chunk, weight = [], 0
-            chunk.append(item)
-            weight += cost
+        # Decoding is CPU work: off the event loop, and a burst in another process (see
+        # core/decoding.py); a part is applied while the next one is decoded.
+        stored = [(row.id, row.channel, row.payload) for row in rows]
+        async with contextlib.aclosing(self.decoding.parts(stored)) as parts:
+            async for part in parts:
+                for item in part:
+                    cost = 1 if _may_open(item[1]) else ROW_COST
+                    if chunk and weight + cost > CHUNK_BUDGET:
+                        await self._apply_batch(chunk)
+                        chunk, weight = [], 0
+                    chunk.append(item)
+                    weight += cost
         if chunk:
             await self._apply_batch(chunk)
         return len(rows)
-
-    def _decode(self, channel: str, payload: bytes) -> Decoded | Exception:
-        try:
-            return self.channels[channel].decode(payload)
-        except Exception as exc:  # decode must not raise; if it does, the row records why
-            return exc
 
     async def _apply_batch(self, decoded: list[tuple[int, Decoded | Exception]]) -> None:
         """Apply a batch in one transaction (one commit). New conversations are opened together

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from channels.email.outbound import build_message, domain_of, message_id
@@ -98,6 +100,11 @@ class EmailChannel:
 
     def decode(self, payload: bytes) -> Decoded:
         return decode_payload(payload, self.options)
+
+    @property
+    def decoder(self) -> Callable[[bytes], Decoded]:
+        """`decode` as a picklable function, so core may decode a burst in another process."""
+        return functools.partial(decode_payload, options=self.options)
 
     async def send(self, target: ReplyTarget, message: OutboundMessage) -> SendResult:
         address = target.address.strip()

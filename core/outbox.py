@@ -132,6 +132,15 @@ class DeliveryWorker:
                 if self.stopping:
                     await self._release(claimed[position:])
                     break
+                if item.attempts > MAX_ATTEMPTS:
+                    # Claimed this often with no outcome recorded: the worker died during the
+                    # send, or could not record it. Sending again would repeat that forever.
+                    reason = (
+                        f"no outcome recorded after {MAX_ATTEMPTS} attempts (the sender stopped "
+                        "or could not record the send); it may have been delivered"
+                    )
+                    await self._failed(item, reason, True, None)
+                    continue
                 result = await self._deliver(item, cards)
                 if result is None:
                     continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from bot.app import App
 from core.channel import DeliveryError, OutboundMessage, ReplyTarget, SendResult
 from core.clock import FakeClock
 from core.models import OutboxRow, TicketEvent, TicketRef
-from core.outbox import MAX_ATTEMPTS, backoff, spread
+from core.outbox import LEASE, MAX_ATTEMPTS, backoff, spread
 from tests.fake_channel import FakeChannel
 
 
@@ -265,6 +266,17 @@ async def test_a_row_whose_bookkeeping_fails_does_not_send_the_whole_batch_again
         # Nothing else is due: carol and frank are not sent a second time.
         assert await app.desk.delivery.deliver_due() == 0
         assert [len(fake.texts_to(user)) for user in ["carol", "erin", "frank"]] == [1, 1, 1]
+        # Erin's row goes out again after each lease, but not forever: after MAX_ATTEMPTS
+        # sends with no outcome recorded, it is given up and the agents are told.
+        for _ in range(MAX_ATTEMPTS + 3):
+            clock.advance(LEASE + timedelta(seconds=1))
+            with contextlib.suppress(RuntimeError):  # alone in its batch, the failure is raised
+                await app.desk.delivery.deliver_due()
+        assert len(fake.texts_to("erin")) == MAX_ATTEMPTS
+        assert (await _deliveries(app))["erin"]["status"] == "failed"
+        shown = await app.show_ticket(2)
+        failed = [e for e in shown["events"] if e["kind"] == "delivery_failed"]
+        assert len(failed) == 1 and "may have been delivered" in failed[0]["text"]
 
 
 @dataclass

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,13 +17,16 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine, create_engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
@@ -104,6 +109,8 @@ class Database:
         self._direct_thread: ThreadPoolExecutor | None = None
         self._inline: Engine | None = None
         self._inline_connection: Connection | None = None
+        self._now_connection: AsyncConnection | None = None
+        self._now_lock = asyncio.Lock()
         database = parsed.database or ""
         if self.is_sqlite and database and database != ":memory:":
             plain = parsed.set(drivername="sqlite+pysqlite")
@@ -153,7 +160,7 @@ class Database:
             )
 
     async def write_now(self, work: Callable[[Connection], T]) -> T:
-        """Like `write_sync`, for a short transaction on the acknowledgement path (the inbox).
+        """Like `write_sync`, for one short write on the acknowledgement path (the inbox).
 
         On a SQLite file it runs on the event loop's own thread, blocking the loop for the
         commit's fsync. That is cheaper than the hand-off to a thread and back, and the GIL
@@ -163,7 +170,9 @@ class Database:
         writer thread, which waits for it: `work` may therefore be called twice, and must have
         no effect outside its transaction."""
         if self._inline is None:
-            return await self.write_sync(work)
+            if self.is_sqlite:  # in memory: there is no file to open a second connection on
+                return await self.write_sync(work)
+            return await self._write_now_server(work)
         async with self._turn():
             try:
                 # One connection kept open: a pool check-out and its reset on return cost more
@@ -180,6 +189,38 @@ class Database:
             return await asyncio.get_running_loop().run_in_executor(
                 self._direct_thread, lambda: _in_transaction(direct, work)
             )
+
+    async def _write_now_server(self, work: Callable[[Connection], T]) -> T:
+        """PostgreSQL: one connection kept for the acknowledgement path, in autocommit.
+
+        A pool check-out pings the server first (pool_pre_ping) and resets the connection on
+        return, and BEGIN and COMMIT are round trips too: together they cost twice the insert.
+        In autocommit the server commits each statement on its own, atomically and durably
+        (synchronous_commit), so `work` must be a single statement, as the inbox's one INSERT
+        is. A dropped connection is replaced once."""
+        async with self._now_lock:
+            for attempt in (1, 2):
+                if self._now_connection is None:
+                    connection = await self.engine.connect()
+                    self._now_connection = await connection.execution_options(
+                        isolation_level="AUTOCOMMIT"
+                    )
+                connection = self._now_connection
+                try:
+                    async with connection.begin():
+                        return await connection.run_sync(work)
+                except DBAPIError as exc:
+                    if not exc.connection_invalidated or attempt == 2:
+                        raise
+                    log.warning("the inbox's database connection was lost; reconnecting")
+                    await self._close_now_connection()
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    async def _close_now_connection(self) -> None:
+        connection, self._now_connection = self._now_connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):  # it may be broken already; it goes anyway
+                await connection.close()
 
     async def upgrade(self) -> None:
         """Apply every Alembic migration not yet applied."""
@@ -199,6 +240,7 @@ class Database:
         return None
 
     async def dispose(self) -> None:
+        await self._close_now_connection()
         await self.engine.dispose()
         if self._inline_connection is not None:
             self._inline_connection.close()

@@ -117,3 +117,32 @@ async def test_a_caller_that_gives_up_does_not_stop_its_batch(tmp_path: Path) ->
         assert stored == {b"one", b"two"}  # stored anyway; an MTA retry is then a duplicate
     finally:
         await db.dispose()
+
+
+async def test_the_inbox_writer_reconnects_when_postgresql_drops_its_connection(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("a PostgreSQL server's connection")
+    db = Database(database_url)
+    await db.upgrade()
+    writer = InboxWriter(db, lambda: datetime.now(UTC))
+    try:
+        assert await writer.put(RawInbound("email", "a|<1@x>", b"one")) is True
+        # The server ends every other session (a restart, a failover, an idle timeout).
+        async with db.engine.connect() as admin:
+            await admin.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        async with asyncio.timeout(10):
+            assert await writer.put(RawInbound("email", "b|<2@x>", b"two")) is True
+            assert await writer.put(RawInbound("email", "b|<2@x>", b"two")) is False
+        assert "connection was lost; reconnecting" in caplog.text
+        async with db.sessions() as session:
+            stored = set((await session.scalars(select(InboxRow.payload))).all())
+        assert stored == {b"one", b"two"}
+    finally:
+        await db.dispose()

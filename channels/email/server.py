@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import re
 import ssl
 import weakref
 from collections.abc import Callable
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 
 LINE_LIMIT = 1024 * 1024
 MAX_RECIPIENTS = 100
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9-]+"
+# The path nearly every client sends: <dot-atom@host.name>, ASCII, no comments in what follows.
+_PLAIN_PATH = re.compile(rf"\s*<((?:{_ATOM}\.)*{_ATOM}@(?:{_LABEL}\.)*{_LABEL})>\s*([^()]*)\Z")
 
 
 def make_acceptor(entries: list[str]) -> Callable[[str], bool]:
@@ -111,6 +116,21 @@ class TidingsSMTP(SMTP):
         super().__init__(handler, data_size_limit=max_bytes, **kwargs)
         # aiosmtpd keeps this dict on the class, shared by every connection; give each its own.
         self.command_size_limits = collections.defaultdict(lambda: SMTP.command_size_limit)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """The address and parameters of a MAIL or RCPT path.
+
+        aiosmtpd reads every path with the full RFC 5322 header parser, a tenth of a
+        millisecond each, twice per message. The plain form is read here with one regular
+        expression, to the same result (a test compares the two); anything else goes to
+        aiosmtpd's parser as before."""
+        match = _PLAIN_PATH.match(arg)
+        if match is None:
+            return super()._getaddr(arg)
+        address, rest = match.group(1), match.group(2)
+        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return address, rest
 
     async def push(self, status: Any) -> None:
         text = status.decode() if isinstance(status, bytes) else str(status)

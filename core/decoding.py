@@ -38,6 +38,11 @@ def _decode_part(
     return [decode_one(decoders[channel], row_id, payload) for row_id, channel, payload in rows]
 
 
+def _report_start(warming: Future[list[Result]]) -> None:
+    if not warming.cancelled() and warming.exception() is None:
+        log.info("decoding worker process ready for bursts of %d or more messages", BURST)
+
+
 class Decoding:
     """Turns stored rows into Decoded values, in arrival order, a part at a time.
 
@@ -90,6 +95,7 @@ class Decoding:
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(1, mp_context=context)
             self._warming = self._pool.submit(_decode_part, decoders, [])
+            self._warming.add_done_callback(_report_start)
         if not self._warming.done():
             return False
         failure = self._warming.exception()

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -52,28 +53,47 @@ def _mails(folder: Path) -> list[EmailMessage]:
     ]
 
 
-def test_run_serves_mail_and_stops_on_sigterm(tmp_path: Path) -> None:
-    smtp_port, web_port = _free_port(), _free_port()
-    outbox = tmp_path / "outbox"
+def _environment(tmp_path: Path) -> dict[str, str]:
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "TIDINGS_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path}/tidings.db",
-        "TIDINGS_EMAIL__PORT": str(smtp_port),
-        "TIDINGS_EMAIL__OUTBOUND__MAILDIR": str(outbox),
+        "TIDINGS_EMAIL__PORT": str(_free_port()),
+        "TIDINGS_EMAIL__OUTBOUND__MAILDIR": str(tmp_path / "outbox"),
         "TIDINGS_EMAIL__ATTACHMENTS_DIR": str(tmp_path / "attachments"),
-        "TIDINGS_WEB__PORT": str(web_port),
+        "TIDINGS_WEB__PORT": str(_free_port()),
         "TIDINGS_REMINDERS__TICK": "1s",
     }
     env.pop("TIDINGS_CONFIG", None)
+    return env
+
+
+def _start(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     server = subprocess.Popen(
         [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    try:
-        _wait_for(lambda: _healthy(web_port) or server.poll() is not None, "/healthz")
-        assert server.poll() is None, "tidings run exited early"
+    web_port = int(env["TIDINGS_WEB__PORT"])
+    _wait_for(lambda: _healthy(web_port) or server.poll() is not None, "/healthz")
+    assert server.poll() is None, "tidings run exited early"
+    return server
 
+
+def _stop(server: subprocess.Popen[str]) -> str:
+    server.send_signal(signal.SIGTERM)
+    try:
+        output, _ = server.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        output, _ = server.communicate()
+    return output
+
+
+def test_run_serves_mail_and_stops_on_sigterm(tmp_path: Path) -> None:
+    env = _environment(tmp_path)
+    smtp_port, outbox = int(env["TIDINGS_EMAIL__PORT"]), tmp_path / "outbox"
+    server = _start(tmp_path, env)
+    try:
         message = EmailMessage()
         message["From"] = "Carol Example <carol@example.com>"
         message["To"] = "support@localhost"
@@ -102,12 +122,71 @@ def test_run_serves_mail_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert reply["Auto-Submitted"] is None, "a person's reply is not auto-submitted"
         assert "<vpn-1@example.com>" in reply["References"]
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            output, _ = server.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            output, _ = server.communicate()
+        output = _stop(server)
     assert server.returncode == 0, output
     for line in ("database ready", "channel email started", "web server on", "stopping"):
         assert line in output
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.update(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_a_burst_waiting_at_start_is_answered_and_the_helper_stops_with_the_app(
+    tmp_path: Path,
+) -> None:
+    """Mail stored while the app was down arrives as one burst: it starts the decoding helper
+    process, every message is acknowledged, and SIGTERM stops the helper too."""
+    import asyncio
+
+    from channels.email.envelope import Envelope, dedup_key, frame
+    from core.channel import RawInbound
+    from core.db import Database
+    from core.inbox import InboxWriter
+
+    env = _environment(tmp_path)
+    burst = 40
+
+    async def store_while_down() -> None:
+        db = Database(env["TIDINGS_DATABASE__URL"])
+        await db.upgrade()
+        writer = InboxWriter(db, lambda: datetime.now(UTC))
+        for n in range(burst):
+            raw = (
+                f"From: Customer {n} <c{n}@example.com>\r\nTo: support@localhost\r\n"
+                f"Subject: Printer {n} jammed\r\nMessage-ID: <p{n}@example.com>\r\n\r\n"
+                f"Printer {n} is jammed again.\r\n"
+            ).encode()
+            envelope = Envelope(f"c{n}@example.com", ("support@localhost",), datetime.now(UTC))
+            payload = frame(envelope, raw)
+            await writer.put(RawInbound("email", dedup_key(envelope.mail_from, raw), payload))
+        await db.dispose()
+
+    asyncio.run(store_while_down())
+    server = _start(tmp_path, env)
+    try:
+        mails = _wait_for(
+            lambda: len(_mails(tmp_path / "outbox")) >= burst and _mails(tmp_path / "outbox"),
+            "an acknowledgement for every stored message",
+            seconds=60,
+        )
+        assert sorted(mail["To"] for mail in mails) == sorted(
+            f"c{n}@example.com" for n in range(burst)
+        )
+        helpers = _wait_for(lambda: _children(server.pid), "the decoding helper process")
+    finally:
+        output = _stop(server)
+    assert server.returncode == 0, output
+    assert "decoding worker process ready" in output
+    _wait_for(lambda: all(_gone(pid) for pid in helpers), "the helper to stop with the app")

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from core.channel import (
@@ -124,13 +124,21 @@ class DeliveryWorker:
         claimed = await self.claim()
         if not claimed:
             return 0
-        stored = await self._posted_cards(claimed)
+        newer = await self._newer_cards(claimed)
+        if newer:
+            await self._supersede(newer)
+            sending = [item for item in claimed if item.id not in newer]
+            if not sending:
+                return len(claimed)
+        else:
+            sending = claimed
+        stored = await self._posted_cards(sending)
         cards = dict(stored)  # plus the cards posted by this batch, for the rows after them
         sent: list[tuple[Claimed, SendResult]] = []
         try:
-            for position, item in enumerate(claimed):
+            for position, item in enumerate(sending):
                 if self.stopping:
-                    await self._release(claimed[position:])
+                    await self._release(sending[position:])
                     break
                 if item.attempts > MAX_ATTEMPTS:
                     # Claimed this often with no outcome recorded: the worker died during the
@@ -180,6 +188,45 @@ class DeliveryWorker:
         else:
             return result
         return None
+
+    async def _newer_cards(self, claimed: list[Claimed]) -> dict[int, int]:
+        """Card rows of the batch that a later card row of the same ticket and channel replaces:
+        {row id: newer row id}. A card row carries the whole card, so only the latest counts.
+        Without this, a post that failed and is retried after a later update went out would
+        put the older content back on the card."""
+        cards = [item for item in claimed if item.kind == "card" and item.ticket_id is not None]
+        if not cards:
+            return {}
+        async with self.db.sessions() as session:
+            rows = await session.execute(
+                select(OutboxRow.ticket_id, OutboxRow.channel, func.max(OutboxRow.id))
+                .where(
+                    OutboxRow.kind == "card",
+                    OutboxRow.ticket_id.in_(sorted({item.ticket_id for item in cards})),
+                    OutboxRow.status != OutboxStatus.CANCELLED.value,
+                )
+                .group_by(OutboxRow.ticket_id, OutboxRow.channel)
+            )
+            latest = {(ticket_id, channel): row_id for ticket_id, channel, row_id in rows}
+        return {
+            item.id: latest[item.ticket_id, item.channel]
+            for item in cards
+            if latest.get((item.ticket_id, item.channel), item.id) > item.id
+        }
+
+    async def _supersede(self, newer: Mapping[int, int]) -> None:
+        async with self.db.transaction() as session:
+            for row_id, latest in newer.items():
+                await session.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id == row_id, OutboxRow.lease_owner == self.owner)
+                    .values(
+                        status=OutboxStatus.CANCELLED.value,
+                        lease_until=None,
+                        last_error=f"superseded by outbox row {latest}, a later card",
+                    )
+                )
+        log.info("card rows %s superseded by later cards; not sent", sorted(newer))
 
     async def _posted_cards(self, claimed: list[Claimed]) -> dict[tuple[int, str], str]:
         """Where the batch's tickets have a posted triage card, by (ticket, channel): one read."""

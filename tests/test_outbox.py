@@ -100,6 +100,33 @@ async def test_card_updates_edit_the_posted_card(settings_factory: Any, clock: F
         assert not any("lol" in text for text in customer.texts_to("carol"))
 
 
+async def test_a_card_post_retried_after_a_later_update_does_not_bring_back_old_content(
+    settings_factory: Any, clock: FakeClock
+) -> None:
+    customer, triage = FakeChannel("fake"), FakeChannel("slack")
+    settings = settings_factory(slack={"enabled": True, "triage_channel": "CTRIAGE"})
+    async with App(settings, clock=clock, channels=[customer, triage], background=False) as app:
+        triage.failures.append(DeliveryError("503 service unavailable", retry_after=60))
+        await customer.say("carol", "Badge reader broken", message_id="m1")
+        await app.drain()  # the card's first post fails; it is retried in a minute
+        assert [s.message.kind for s in triage.sent] == []
+        assert (await app.desk.run_as("alice", "take T-1")).ok
+        await app.drain()  # the update (assigned to alice) goes out first and posts the card
+        clock.advance(timedelta(seconds=61))
+        await app.drain()  # the first post's retry: superseded, not sent
+        cards = [s.message for s in triage.sent if s.message.kind == "card"]
+        assert len(cards) == 1 and cards[0].card is not None
+        assert cards[0].card.assignee == "alice", "the card shows the latest state"
+        async with app.db.sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(OutboxRow).where(OutboxRow.kind == "card").order_by(OutboxRow.id)
+                )
+            ).all()
+        assert [row.status for row in rows] == ["cancelled", "sent"]
+        assert "superseded" in rows[0].last_error
+
+
 async def test_group_commit_batches_concurrent_writes(desk_app: Any) -> None:
     import asyncio
 
@@ -222,7 +249,7 @@ async def test_a_batch_is_sent_in_order_and_recorded_together(
         assert [len(fake.texts_to(user)) for user in ["carol", "dave", "frank"]] == [1, 1, 1]
 
 
-async def test_a_card_posted_earlier_in_the_batch_is_edited_not_posted_again(
+async def test_two_card_rows_due_in_one_batch_post_only_the_latest(
     settings_factory: Any, clock: FakeClock
 ) -> None:
     customer, triage = FakeChannel("fake"), FakeChannel("slack")
@@ -236,9 +263,11 @@ async def test_a_card_posted_earlier_in_the_batch_is_edited_not_posted_again(
         assert (await app.desk.run_as("alice", "take T-1")).ok
         clock.advance(backoff(1))
         await app.drain()
+        # The older row is superseded: one post, with the latest content, and no second
+        # message to the triage channel.
         cards = [s.message for s in triage.sent if s.message.kind == "card"]
-        assert [card.edit_external_id for card in cards] == ["", "out-1"]
-        assert cards[1].card is not None and cards[1].card.assignee == "alice"
+        assert [card.edit_external_id for card in cards] == [""]
+        assert cards[0].card is not None and cards[0].card.assignee == "alice"
 
 
 async def test_a_row_whose_bookkeeping_fails_does_not_send_the_whole_batch_again(

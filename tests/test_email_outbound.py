@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import mailbox
+import shutil
 import socket
 from datetime import UTC, datetime
 from email.parser import BytesParser
-from email.policy import default
+from email.policy import compat32, default
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 
 from channels.email import EmailChannel
-from channels.email.outbound import build_message, message_id, reply_subject
+from channels.email.outbound import _POLICY, build_message, message_id, reply_subject
 from channels.email.transport import MaildirTransport
 from core.channel import DeliveryError, OutboundMessage, ReplyTarget
 from core.config import load_settings
@@ -119,6 +123,48 @@ async def test_maildir_transport_unwritable_folder_is_a_temporary_error(tmp_path
         await transport.deliver(build_message(TARGET, outbound(), from_address="s@acme.test"),
                                 "s@acme.test", ["ann@example.org"])  # fmt: skip
     assert not failed.value.permanent
+
+
+async def test_maildir_removed_while_running_is_made_again_on_the_retry(tmp_path: Path) -> None:
+    channel = EmailChannel(settings(tmp_path))
+    await channel.send(TARGET, outbound(token="first"))
+    shutil.rmtree(tmp_path / "outbox")  # someone cleans up the folder under us
+    with pytest.raises(DeliveryError) as failed:
+        await channel.send(TARGET, outbound(token="second"))
+    assert not failed.value.permanent
+    await channel.send(TARGET, outbound(token="second"))  # the outbox's retry
+    assert len(list(mailbox.Maildir(str(tmp_path / "outbox"), create=False))) == 1
+
+
+_COMPAT32 = compat32.clone(linesep="\r\n")
+_HEADER_NAMES = st.sampled_from(["Subject", "To", "From", "References", "X-Tidings-Ticket"])
+
+
+@settings_(max_examples=400, deadline=None)
+@given(_HEADER_NAMES, st.text(alphabet=st.characters(min_codepoint=9, max_codepoint=130)))
+def test_headers_are_written_as_compat32_writes_them(name: str, value: str) -> None:
+    def written(policy: Any) -> object:
+        try:
+            return policy.fold_binary(name, value)
+        except Exception as exc:  # compat32 refuses, e.g., a value that smuggles in a header
+            return type(exc)
+
+    assert written(_POLICY) == written(_COMPAT32)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{}, {"subject": "Ärger mit dem VPN – seit heute früh " * 3},
+     {"references": tuple(f"<{n}.{'x' * 30}@mail.example.org>" for n in range(12))},
+     {"subject": "a" * 300, "automatic": False}],
+)  # fmt: skip
+def test_whole_messages_are_written_as_compat32_writes_them(changes: dict[str, Any]) -> None:
+    when = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    mail = build_message(
+        TARGET, outbound(**changes), from_address="support@acme.test", from_name="ACME Süpport",
+        now=when,
+    )  # fmt: skip
+    assert mail.as_bytes() == mail.as_bytes(policy=_COMPAT32)
 
 
 async def test_smtp_transport_delivers_with_auth_and_envelope(tmp_path: Path) -> None:

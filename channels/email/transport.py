@@ -83,6 +83,7 @@ class MaildirTransport:
 
     def __init__(self, path: str) -> None:
         self.root = Path(path)
+        self._folders_made = False  # tmp/, new/ and cur/: made at the first write
 
     def describe(self) -> str:
         return f"maildir {self.root}"
@@ -93,23 +94,34 @@ class MaildirTransport:
 
     def _already(self, name: str) -> bool:
         # new/ until a reader opens it; cur/ with ":2,<flags>" after (the usual flags checked).
-        if (self.root / "new" / name).exists():
+        root = str(self.root)
+        if os.path.exists(os.path.join(root, "new", name)):
             return True
-        return any((self.root / "cur" / f"{name}:2,{flags}").exists() for flags in ("", "S", "RS"))
+        return any(
+            os.path.exists(os.path.join(root, "cur", f"{name}:2,{flags}"))
+            for flags in ("", "S", "RS")
+        )
 
     def _write(self, data: bytes, token: str) -> Path:
-        for folder in ("tmp", "new", "cur"):
-            (self.root / folder).mkdir(parents=True, exist_ok=True)
+        if not self._folders_made:
+            for folder in ("tmp", "new", "cur"):
+                (self.root / folder).mkdir(parents=True, exist_ok=True)
+            self._folders_made = True
         name = self._name(token)
         final = self.root / "new" / name
         if self._already(name):
             return final
         tmp = self.root / "tmp" / f"{name}.{os.getpid()}"
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, final)
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, final)
+        except FileNotFoundError:
+            # The Maildir was removed while we run: the retry makes the folders again.
+            self._folders_made = False
+            raise
         # The rename is durable only once the folder is: fsync new/ as well.
         directory = os.open(final.parent, os.O_RDONLY)
         try:

@@ -23,7 +23,7 @@ from core.clock import FakeClock
 from core.config import load_settings
 from core.context import Context
 from core.db import Database
-from core.inbox import InboxWriter
+from core.inbox_writer import InboxWriter
 from core.outbox import DeliveryWorker
 
 PAYLOAD = b"From: carol@example.com\r\nSubject: VPN\r\n\r\n" + b"x" * 1500

@@ -12,7 +12,8 @@ from core.channel import Actor, Channel, CommandReply, RawInbound
 from core.commands import run_words
 from core.context import Context
 from core.db import Database
-from core.inbox import InboxProcessor, InboxWriter
+from core.inbox import InboxProcessor
+from core.inbox_writer import InboxWriter
 from core.models import ACTIVE_STATUSES, Ticket
 from core.outbox import DeliveryWorker
 from core.queries import list_tickets, show_ticket

@@ -1,16 +1,14 @@
-"""The durable inbox: group-committed raw payloads, then decoded and applied to tickets."""
+"""The inbox processor: stored payloads decoded and applied to tickets, in arrival order."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import Select, Update, bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import (
@@ -20,7 +18,6 @@ from core.channel import (
     Ignored,
     InboundKind,
     InboundMessage,
-    RawInbound,
 )
 from core.context import Context
 from core.db import Database
@@ -31,132 +28,12 @@ from core.opening import NewTicket, open_tickets, open_tickets_now
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 500
 MAX_PROCESS_ATTEMPTS = 5
 # Work per transaction, in rows that open tickets together (1 each) or one by one (ROW_COST
 # each). Fewer commits is faster, but on SQLite a transaction holds the one write lock, and the
 # SMTP/Slack acknowledgement path waits for it: keep the hold to some tens of milliseconds.
 CHUNK_BUDGET = 64
 ROW_COST = 8
-
-
-class InboxWriter:
-    """Persists raw payloads; concurrent callers share one transaction (group commit).
-
-    A caller's `put` returns only after the transaction holding its row has committed, so the
-    adapter can acknowledge the platform knowing a crash now loses nothing.
-    """
-
-    def __init__(self, db: Database, clock: Callable[[], datetime]) -> None:
-        self.db = db
-        self.now = clock
-        self._pending: list[tuple[RawInbound, asyncio.Future[bool]]] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self.stored = asyncio.Event()  # set after each commit, for the processor
-        self.batches = 0
-
-    async def put(self, raw: RawInbound) -> bool:
-        """Store `raw`; True when new, False when (channel, external_id) was already there."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((raw, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_all())
-        # A caller cancelled meanwhile (its connection dropped) cancels only its own future: the
-        # row is still stored with its batch, and the flush skips answering a done future.
-        return await future
-
-    async def _flush_all(self) -> None:
-        while self._pending:
-            # Let every caller that is ready this loop iteration join the batch.
-            await asyncio.sleep(0)
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            try:
-                new_keys = await self._write(batch)
-            except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            seen: set[tuple[str, str]] = set()
-            for raw, future in batch:
-                key = (raw.channel, raw.external_id)
-                fresh = key in new_keys and key not in seen
-                seen.add(key)
-                if not future.done():
-                    future.set_result(fresh)
-            self.batches += 1
-            self.stored.set()
-
-    async def _write(
-        self, batch: list[tuple[RawInbound, asyncio.Future[bool]]]
-    ) -> set[tuple[str, str]]:
-        """One transaction for the whole batch; returns the keys that were not stored before."""
-        now = self.now()
-        unique: dict[tuple[str, str], RawInbound] = {}
-        for raw, _ in batch:
-            unique.setdefault((raw.channel, raw.external_id), raw)
-        return await self.db.write_now(lambda connection: self._store(connection, unique, now))
-
-    def _store(
-        self,
-        connection: Connection,
-        unique: dict[tuple[str, str], RawInbound],
-        now: datetime,
-    ) -> set[tuple[str, str]]:
-        if self.db.is_sqlite:
-            return _store_sqlite(connection, unique, now)
-        statement = pg_insert(InboxRow).on_conflict_do_nothing(
-            index_elements=["channel", "external_id"]
-        )
-        rows = {
-            key: {"channel": key[0], "external_id": key[1], "payload": raw.payload,
-                  "received_at": now, "outcome": "", "attempts": 0}
-            for key, raw in unique.items()
-        }  # fmt: skip
-        if len(unique) == 1:
-            # Alone in its batch (a quiet moment): the row count says whether it was new.
-            [(key, row)] = rows.items()
-            return {key} if connection.execute(statement, row).rowcount == 1 else set()
-        # One multi-row INSERT: RETURNING names the rows that were new (a duplicate, or a row a
-        # racing process stored first, is skipped by DO NOTHING and not returned).
-        inserted = connection.execute(
-            statement.returning(InboxRow.channel, InboxRow.external_id), list(rows.values())
-        )
-        return {(channel, external_id) for channel, external_id in inserted}
-
-
-_SQLITE_STORE = (
-    "INSERT INTO inbox (channel, external_id, payload, received_at, outcome, attempts)"
-    " VALUES (?, ?, ?, ?, '', 0) ON CONFLICT (channel, external_id) DO NOTHING"
-)
-
-
-def _store_sqlite(
-    connection: Connection, unique: dict[tuple[str, str], RawInbound], now: datetime
-) -> set[tuple[str, str]]:
-    """The SQLite inbox insert on the driver's own cursor, a row at a time.
-
-    This runs on the acknowledgement path, once per batch: through SQLAlchemy's execution the
-    statement cost more than SQLite's own insert and commit together. A row at a time, the
-    cursor's row count says whether each row was new (DO NOTHING skips a duplicate).
-    """
-    when = _sqlite_time(now, connection.dialect)
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        new: set[tuple[str, str]] = set()
-        for key, raw in unique.items():
-            cursor.execute(_SQLITE_STORE, (key[0], key[1], raw.payload, when))
-            if cursor.rowcount == 1:
-                new.add(key)
-        return new
-    finally:
-        cursor.close()
-
-
-def _sqlite_time(now: datetime, dialect: Dialect) -> object:
-    """`now` as the column's own type would bind it, so raw and ORM rows read back alike."""
-    process = table_of(InboxRow).c.received_at.type.bind_processor(dialect)
-    return process(now) if process is not None else now
 
 
 class InboxProcessor:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 
 from core.channel import RawInbound
 from core.db import Database
-from core.inbox import InboxWriter
+from core.inbox_writer import InboxWriter
 from core.models import InboxRow
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,17 @@ from core.clock import FakeClock
 from core.models import OutboxRow, TicketEvent, TicketRef
 from core.outbox import LEASE, MAX_ATTEMPTS, backoff, spread
 from tests.fake_channel import FakeChannel
+
+
+@contextlib.asynccontextmanager
+async def _with_triage(
+    settings_factory: Any, clock: FakeClock
+) -> AsyncIterator[tuple[App, FakeChannel, FakeChannel]]:
+    """An app with a customer's channel and a Slack triage channel for the agents."""
+    customer, triage = FakeChannel("fake"), FakeChannel("slack")
+    settings = settings_factory(slack={"enabled": True, "triage_channel": "CTRIAGE"})
+    async with App(settings, clock=clock, channels=[customer, triage], background=False) as app:
+        yield app, customer, triage
 
 
 def test_backoff_grows_and_honours_retry_after() -> None:
@@ -47,9 +59,7 @@ async def test_temporary_failure_is_retried_after_retry_after(
 async def test_permanent_failure_records_delivery_failed_and_alerts_agents(
     settings_factory: Any, clock: FakeClock
 ) -> None:
-    customer, triage = FakeChannel("fake"), FakeChannel("slack")
-    settings = settings_factory(slack={"enabled": True, "triage_channel": "CTRIAGE"})
-    async with App(settings, clock=clock, channels=[customer, triage], background=False) as app:
+    async with _with_triage(settings_factory, clock) as (app, customer, triage):
         customer.failures.append(DeliveryError("user has blocked the bot", permanent=True))
         await customer.say("carol", "Laptop won't boot", message_id="m1")
         await app.drain()
@@ -79,9 +89,7 @@ async def test_gives_up_after_the_last_attempt(desk_app: Any, clock: FakeClock) 
 
 
 async def test_card_updates_edit_the_posted_card(settings_factory: Any, clock: FakeClock) -> None:
-    customer, triage = FakeChannel("fake"), FakeChannel("slack")
-    settings = settings_factory(slack={"enabled": True, "triage_channel": "CTRIAGE"})
-    async with App(settings, clock=clock, channels=[customer, triage], background=False) as app:
+    async with _with_triage(settings_factory, clock) as (app, customer, triage):
         await customer.say("carol", "Badge reader broken", message_id="m1")
         await app.drain()
         assert (await app.desk.run_as("alice", "take T-1")).ok
@@ -103,9 +111,7 @@ async def test_card_updates_edit_the_posted_card(settings_factory: Any, clock: F
 async def test_a_card_post_retried_after_a_later_update_does_not_bring_back_old_content(
     settings_factory: Any, clock: FakeClock
 ) -> None:
-    customer, triage = FakeChannel("fake"), FakeChannel("slack")
-    settings = settings_factory(slack={"enabled": True, "triage_channel": "CTRIAGE"})
-    async with App(settings, clock=clock, channels=[customer, triage], background=False) as app:
+    async with _with_triage(settings_factory, clock) as (app, customer, triage):
         triage.failures.append(DeliveryError("503 service unavailable", retry_after=60))
         await customer.say("carol", "Badge reader broken", message_id="m1")
         await app.drain()  # the card's first post fails; it is retried in a minute
@@ -252,9 +258,7 @@ async def test_a_batch_is_sent_in_order_and_recorded_together(
 async def test_two_card_rows_due_in_one_batch_post_only_the_latest(
     settings_factory: Any, clock: FakeClock
 ) -> None:
-    customer, triage = FakeChannel("fake"), FakeChannel("slack")
-    settings = settings_factory(slack={"enabled": True, "triage_channel": "CTRIAGE"})
-    async with App(settings, clock=clock, channels=[customer, triage], background=False) as app:
+    async with _with_triage(settings_factory, clock) as (app, customer, triage):
         triage.failures.append(DeliveryError("503 service unavailable"))
         await customer.say("carol", "Printer jams", message_id="m1")
         await app.drain()

@@ -150,10 +150,10 @@ def test_a_burst_waiting_at_start_is_answered_and_the_helper_stops_with_the_app(
     process, every message is acknowledged, and SIGTERM stops the helper too."""
     import asyncio
 
-    from channels.email.envelope import Envelope, dedup_key, frame
     from core.channel import RawInbound
     from core.db import Database
-    from core.inbox import InboxWriter
+    from core.inbox_writer import InboxWriter
+    from tests.test_decoding import _mail
 
     env = _environment(tmp_path)
     burst = 40
@@ -163,14 +163,7 @@ def test_a_burst_waiting_at_start_is_answered_and_the_helper_stops_with_the_app(
         await db.upgrade()
         writer = InboxWriter(db, lambda: datetime.now(UTC))
         for n in range(burst):
-            raw = (
-                f"From: Customer {n} <c{n}@example.com>\r\nTo: support@localhost\r\n"
-                f"Subject: Printer {n} jammed\r\nMessage-ID: <p{n}@example.com>\r\n\r\n"
-                f"Printer {n} is jammed again.\r\n"
-            ).encode()
-            envelope = Envelope(f"c{n}@example.com", ("support@localhost",), datetime.now(UTC))
-            payload = frame(envelope, raw)
-            await writer.put(RawInbound("email", dedup_key(envelope.mail_from, raw), payload))
+            await writer.put(RawInbound("email", f"burst-{n}", _mail(n)))
         await db.dispose()
 
     asyncio.run(store_while_down())
@@ -182,7 +175,7 @@ def test_a_burst_waiting_at_start_is_answered_and_the_helper_stops_with_the_app(
             seconds=60,
         )
         assert sorted(mail["To"] for mail in mails) == sorted(
-            f"c{n}@example.com" for n in range(burst)
+            f"customer{n}@example.org" for n in range(burst)
         )
         helpers = _wait_for(lambda: _children(server.pid), "the decoding helper process")
     finally:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, Update, bindparam, select, update
+from sqlalchemy import Select, Update, bindparam, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +34,21 @@ MAX_PROCESS_ATTEMPTS = 5
 # SMTP/Slack acknowledgement path waits for it: keep the hold to some tens of milliseconds.
 CHUNK_BUDGET = 64
 ROW_COST = 8
+# Payload bytes one batch holds in memory (and hands to the decoding worker): a burst of large
+# mails (up to email.max_message_bytes each) is taken a few at a time, not 200 at once.
+BATCH_BYTES = 32 * 1024 * 1024
+
+
+def _within_budget(sizes: Sequence[tuple[int, int | None]], budget: int) -> list[int]:
+    """The ids of the first rows whose sizes fit in `budget`, and always the first row."""
+    taken: list[int] = []
+    total = 0
+    for row_id, size in sizes:
+        total += size or 0
+        if taken and total > budget:
+            break
+        taken.append(row_id)
+    return taken
 
 
 class InboxProcessor:
@@ -47,18 +62,25 @@ class InboxProcessor:
         self.decoding = Decoding(channels)
 
     async def process_pending(self, limit: int = 200) -> int:
-        """Process up to `limit` stored rows; return how many were handled."""
-        query = (
-            select(InboxRow.id, InboxRow.channel, InboxRow.payload)
+        """Process up to `limit` stored rows, and at most BATCH_BYTES of payload (but always
+        one row); return how many were handled."""
+        sizes = (
+            select(InboxRow.id, func.length(InboxRow.payload))
             .where(InboxRow.processed_at.is_(None))
             .where(InboxRow.channel.in_(list(self.channels)))
             .order_by(InboxRow.id)
             .limit(limit)
         )
         async with self.db.sessions() as session:
+            ids = _within_budget((await session.execute(sizes)).all(), BATCH_BYTES)
+            if not ids:
+                return 0
+            query = (
+                select(InboxRow.id, InboxRow.channel, InboxRow.payload)
+                .where(InboxRow.id.in_(ids))
+                .order_by(InboxRow.id)
+            )
             rows = (await session.execute(query)).all()
-        if not rows:
-            return 0
         chunk: list[tuple[int, Decoded | Exception]] = []
         weight = 0
         # Decoding is CPU work: off the event loop, and a burst in another process (see

@@ -196,3 +196,32 @@ async def test_messages_arriving_together_share_a_commit_and_duplicates_are_told
     assert [t["requester"]["address"] for t in await desk_app.list_tickets()] == [
         "carol", "dave", "erin",
     ]  # fmt: skip
+
+
+async def test_a_burst_of_large_messages_is_read_a_few_at_a_time_in_arrival_order(
+    desk_app: Any, clock: FakeClock, monkeypatch: Any
+) -> None:
+    import core.inbox
+
+    # Three large payloads fit the processor's memory budget only one or two at a time.
+    monkeypatch.setattr(core.inbox, "BATCH_BYTES", 2 * 4000)
+    fake = desk_app.fake
+    for n, user in enumerate(["carol", "dave", "erin", "frank"], start=1):
+        assert await fake.say(user, f"Log attached: {'x' * 4000}", message_id=f"m{n}")
+    processor = desk_app.desk.processor
+    assert await processor.process_pending() == 1  # 4 KB and a bit: a second would not fit
+    handled = [await processor.process_pending() for _ in range(4)]
+    assert handled == [1, 1, 1, 0]
+    tickets = await desk_app.list_tickets()
+    assert [(t["ref"], t["requester"]["address"]) for t in tickets] == [
+        ("T-1", "carol"), ("T-2", "dave"), ("T-3", "erin"), ("T-4", "frank"),
+    ]  # fmt: skip
+
+
+def test_the_batch_budget_always_takes_the_first_row() -> None:
+    from core.inbox import _within_budget
+
+    assert _within_budget([(1, 50), (2, 50), (3, 50)], 100) == [1, 2]
+    assert _within_budget([(7, 5000), (8, 1)], 100) == [7]  # one row larger than the budget
+    assert _within_budget([(1, None), (2, 10)], 5) == [1]
+    assert _within_budget([], 100) == []

@@ -54,6 +54,7 @@ class App:
         self.web_port: int | None = None
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._delivery: asyncio.Task[None] | None = None  # also in _tasks; stopped first
         self._started: list[Channel] = []
         self._stopping = asyncio.Event()
 
@@ -91,9 +92,10 @@ class App:
             self.web_port = sockets[0].getsockname()[1] if sockets else self.settings.web.port
             log.info("web server on http://%s:%s", self.settings.web.host, self.web_port)
         if self.background:
+            self._delivery = asyncio.create_task(self._delivery_loop(), name="tidings-delivery")
             self._tasks = [
                 asyncio.create_task(self._inbox_loop(), name="tidings-inbox"),
-                asyncio.create_task(self._delivery_loop(), name="tidings-delivery"),
+                self._delivery,
                 asyncio.create_task(self._promise_loop(), name="tidings-promises"),
             ]
             log.info(
@@ -106,9 +108,9 @@ class App:
         self.desk.delivery.stopping = True
         # Delivery first finishes the message in hand and records what went out: cancelled
         # mid-batch, messages already sent would be sent again after their lease expired.
-        delivery = [task for task in self._tasks if task.get_name() == "tidings-delivery"]
-        if delivery:
-            await asyncio.wait(delivery, timeout=_STOP_GRACE)
+        if self._delivery is not None:
+            await asyncio.wait([self._delivery], timeout=_STOP_GRACE)
+            self._delivery = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -28,7 +28,7 @@ from core.models import (
 )
 from core.notify import card_for, card_title, outbox_values, thread_refs
 from core.refs import insert_ignore, repoint_keys
-from core.tickets import INTERNAL, PUBLIC, contact_upsert, public_text
+from core.tickets import INTERNAL, PUBLIC, contact_upsert, event_values, public_text
 
 _SUBJECT_MAX = 200
 
@@ -241,9 +241,9 @@ def _event(
     channel: str = "",
     external_id: str = "",
 ) -> dict[str, Any]:
-    return {"id": event_id, "ticket_id": ticket_id, "kind": kind, "visibility": visibility,
-            "author": author[:200], "text": text, "at": now, "channel": channel,
-            "external_id": external_id}  # fmt: skip
+    return {"id": event_id, **event_values(ticket_id, kind, text, now, visibility=visibility,
+                                           author=author, channel=channel,
+                                           external_id=external_id)}  # fmt: skip
 
 
 def _first_claims(refs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -154,10 +154,14 @@ class Database:
             if self._direct is None:
                 async with self.engine.begin() as connection:
                     return await connection.run_sync(work)
-            direct = self._direct
-            return await asyncio.get_running_loop().run_in_executor(
-                self._direct_thread, lambda: _in_transaction(direct, work)
-            )
+            return await self._on_writer_thread(work)
+
+    async def _on_writer_thread(self, work: Callable[[Connection], T]) -> T:
+        direct = self._direct
+        assert direct is not None  # a SQLite file: set in __init__
+        return await asyncio.get_running_loop().run_in_executor(
+            self._direct_thread, lambda: _in_transaction(direct, work)
+        )
 
     async def write_now(self, work: Callable[[Connection], T]) -> T:
         """Like `write_sync`, for one short write on the acknowledgement path (the inbox).
@@ -184,11 +188,7 @@ class Database:
             except OperationalError as exc:
                 if getattr(exc.orig, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
                     raise
-            direct = self._direct
-            assert direct is not None  # set together with _inline
-            return await asyncio.get_running_loop().run_in_executor(
-                self._direct_thread, lambda: _in_transaction(direct, work)
-            )
+            return await self._on_writer_thread(work)
 
     async def _write_now_server(self, work: Callable[[Connection], T]) -> T:
         """PostgreSQL: one connection kept for the acknowledgement path, in autocommit.

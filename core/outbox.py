@@ -127,11 +127,7 @@ class DeliveryWorker:
         newer = await self._newer_cards(claimed)
         if newer:
             await self._supersede(newer)
-            sending = [item for item in claimed if item.id not in newer]
-            if not sending:
-                return len(claimed)
-        else:
-            sending = claimed
+        sending = [item for item in claimed if item.id not in newer]
         stored = await self._posted_cards(sending)
         cards = dict(stored)  # plus the cards posted by this batch, for the rows after them
         sent: list[tuple[Claimed, SendResult]] = []

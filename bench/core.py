@@ -22,9 +22,9 @@ from core.channel import RawInbound
 from core.clock import FakeClock
 from core.config import load_settings
 from core.context import Context
-from core.db import Database
-from core.inbox_writer import InboxWriter
-from core.outbox import DeliveryWorker
+from core.delivery.worker import DeliveryWorker
+from core.intake.writer import InboxWriter
+from core.storage.db import Database
 
 PAYLOAD = b"From: carol@example.com\r\nSubject: VPN\r\n\r\n" + b"x" * 1500
 

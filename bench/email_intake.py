@@ -32,7 +32,7 @@ from sqlalchemy import delete, func, select
 from bot.app import App
 from channels.email import EmailChannel
 from core.config import load_settings
-from core.models import InboxRow
+from core.storage.models import InboxRow
 
 SUPPORT = "support@acme.test"
 

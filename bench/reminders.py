@@ -29,9 +29,9 @@ from sqlalchemy import insert
 from core.clock import FakeClock
 from core.config import load_settings
 from core.context import Context
-from core.db import Database
-from core.models import Promise, Ticket
-from core.promises import ETA_LOOKBACK, ETA_MARGIN, PromiseLoop
+from core.promises.loop import ETA_LOOKBACK, ETA_MARGIN, PromiseLoop
+from core.storage.db import Database
+from core.storage.models import Promise, Ticket
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 WARM = NOW - timedelta(hours=2)  # a first tick at this time warms caches on a small set
@@ -153,7 +153,7 @@ async def build(url: str, count: int) -> None:
 
 async def measure(url: str) -> dict[str, float]:
     """Warm-up tick, then per round: the find queries alone, and one full tick (medians)."""
-    from core.promises import _Cursor
+    from core.promises.loop import _Cursor
 
     settings = load_settings(None, database={"url": url}, email={"enabled": False})
     clock = FakeClock(WARM)

@@ -142,7 +142,7 @@ def durable_commit_rate(folder: Path, rows: int = 1000) -> float:
 async def inbox_rows(tidings: Any) -> int:
     from sqlalchemy import func, select
 
-    from core.models import InboxRow
+    from core.storage.models import InboxRow
 
     async with tidings.db.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(InboxRow)) or 0)

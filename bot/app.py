@@ -17,9 +17,9 @@ from core.channel import Channel
 from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.context import Context
-from core.db import Database
 from core.desk import Desk
-from core.promises import PromiseLoop
+from core.promises.loop import PromiseLoop
+from core.storage.db import Database
 
 log = logging.getLogger("tidings")
 
@@ -168,7 +168,7 @@ class App:
                 handled = 0
             if not handled:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(_IDLE_POLL):  # not wait_for: see core/outbox.py
+                    async with asyncio.timeout(_IDLE_POLL):  # not wait_for: see delivery/worker
                         await writer.stored.wait()
 
     async def _delivery_loop(self) -> None:

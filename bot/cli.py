@@ -13,8 +13,8 @@ from typing import Any
 
 from core.config import ConfigError, Settings, format_duration, load_settings
 from core.context import Context
-from core.db import Database
 from core.desk import Desk
+from core.storage.db import Database
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -122,7 +122,7 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{t['ref']:>7}  {t['status']:<8} {t['priority']:<6} {t['channel']:<8} "
                   f"{t['subject'][:60]}  ({t['assignee'] or 'unassigned'})")  # fmt: skip
         return 0
-    from core.grammar import CommandError, parse_ticket
+    from core.commands.grammar import CommandError, parse_ticket
 
     try:
         number = parse_ticket(args.ticket)

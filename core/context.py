@@ -8,7 +8,7 @@ from datetime import datetime
 from core.channel import ReplyTarget
 from core.clock import Clock, SystemClock
 from core.config import Settings
-from core.schedule import BusinessCalendar, next_update_due
+from core.promises.schedule import BusinessCalendar, next_update_due
 from core.texts import Texts
 
 

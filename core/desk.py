@@ -9,14 +9,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select
 
 from core.channel import Actor, Channel, CommandReply, RawInbound
-from core.commands import run_words
+from core.commands.run import run_words
 from core.context import Context
-from core.db import Database
-from core.inbox import InboxProcessor
-from core.inbox_writer import InboxWriter
-from core.models import ACTIVE_STATUSES, Ticket
-from core.outbox import DeliveryWorker
-from core.queries import list_tickets, show_ticket
+from core.delivery.worker import DeliveryWorker
+from core.intake.processor import InboxProcessor
+from core.intake.writer import InboxWriter
+from core.storage.db import Database
+from core.storage.models import ACTIVE_STATUSES, Ticket
+from core.tickets.queries import list_tickets, show_ticket
 
 log = logging.getLogger(__name__)
 

@@ -60,7 +60,7 @@ class SlackWorld:
     async def inbox_size(self) -> int:
         from sqlalchemy import func, select
 
-        from core.models import InboxRow
+        from core.storage.models import InboxRow
 
         async with self.app.db.sessions() as session:
             return int(await session.scalar(select(func.count()).select_from(InboxRow)) or 0)

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, select, text
 
 from core.channel import RawInbound
-from core.db import Database
-from core.inbox_writer import InboxWriter
-from core.models import InboxRow
+from core.intake.writer import InboxWriter
+from core.storage.db import Database
+from core.storage.models import InboxRow
 
 
 async def _database(tmp_path: Path) -> Database:

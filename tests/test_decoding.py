@@ -11,7 +11,7 @@ from pathlib import Path
 from channels.email import EmailChannel
 from channels.email.envelope import Envelope, frame
 from core.channel import InboundMessage
-from core.decoding import BURST, Decoding, Result
+from core.intake.decoding import BURST, Decoding, Result
 from tests.test_email_server import email_settings
 
 

@@ -21,8 +21,8 @@ from channels.discord.translate import (
     thread_name,
 )
 from core.channel import AgentMessage, Ignored, InboundMessage, ReplyTarget, TicketCard
+from core.commands.grammar import parse
 from core.config import IntakeConfig
-from core.grammar import parse
 
 HELP, TRIAGE, RANDOM = "1300000000000000001", "1300000000000000002", "1300000000000000003"
 ROUTING = Routing(frozenset({HELP}), TRIAGE, frozenset({"1200000000000000007"}), frozenset({"77"}))

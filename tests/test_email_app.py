@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from bot.app import App
 from channels.email import EmailChannel
 from core.clock import FakeClock
-from core.models import InboxRow
+from core.storage.models import InboxRow
 from tests.fake_smtp import CaptureSMTP
 
 SUPPORT = "support@acme.test"

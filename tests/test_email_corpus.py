@@ -23,7 +23,7 @@ from channels.email.envelope import Envelope, frame
 from channels.email.parse import ParseOptions, decode_payload
 from core.channel import Ignored, InboundKind, InboundMessage
 from core.clock import FakeClock
-from core.models import InboxRow
+from core.storage.models import InboxRow
 from tests.fake_smtp import CaptureSMTP
 
 CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus" / "email"

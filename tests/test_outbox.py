@@ -14,8 +14,8 @@ from sqlalchemy import select
 from bot.app import App
 from core.channel import DeliveryError, OutboundMessage, ReplyTarget, SendResult
 from core.clock import FakeClock
-from core.models import OutboxRow, TicketEvent, TicketRef
-from core.outbox import LEASE, MAX_ATTEMPTS, backoff, spread
+from core.delivery.worker import LEASE, MAX_ATTEMPTS, backoff, spread
+from core.storage.models import OutboxRow, TicketEvent, TicketRef
 from tests.fake_channel import FakeChannel
 
 
@@ -150,8 +150,8 @@ async def test_two_workers_never_claim_the_same_row(
 ) -> None:
     import asyncio
 
-    from core.db import Database
-    from core.outbox import DeliveryWorker
+    from core.delivery.worker import DeliveryWorker
+    from core.storage.db import Database
 
     fake = FakeChannel()
     async with App(settings_factory(), clock=clock, channels=[fake], background=False) as app:
@@ -277,16 +277,16 @@ async def test_two_card_rows_due_in_one_batch_post_only_the_latest(
 async def test_a_row_whose_bookkeeping_fails_does_not_send_the_whole_batch_again(
     settings_factory: Any, clock: FakeClock, monkeypatch: Any
 ) -> None:
-    import core.outbox
+    import core.delivery.worker
 
-    record = core.outbox.record_sent
+    record = core.delivery.worker.record_sent
 
     def refuse_erin(connection: Any, owner: str, now: Any, sent: Any, stored: Any) -> None:
         if any(item.target.address == "erin" for item, _ in sent):
             raise RuntimeError("simulated: erin's row cannot be recorded")
         record(connection, owner, now, sent, stored)
 
-    monkeypatch.setattr(core.outbox, "record_sent", refuse_erin)
+    monkeypatch.setattr(core.delivery.worker, "record_sent", refuse_erin)
     fake = FakeChannel()
     async with App(settings_factory(), clock=clock, channels=[fake], background=False) as app:
         for n, user in enumerate(["carol", "erin", "frank"], start=1):

@@ -38,8 +38,8 @@ def _settings(url: str) -> Any:
 
 
 async def _seed(url: str) -> None:
-    from core.db import Database
-    from core.models import Contact, Promise, Ticket
+    from core.storage.db import Database
+    from core.storage.models import Contact, Promise, Ticket
 
     db = Database(url)
     await db.upgrade()
@@ -82,8 +82,8 @@ def _worker(url: str, go: Any, results: Any) -> None:
 async def _work(url: str, go: Any, results: Any) -> None:
     from core.clock import FakeClock
     from core.context import Context
-    from core.db import Database
-    from core.promises import PromiseLoop
+    from core.promises.loop import PromiseLoop
+    from core.storage.db import Database
 
     db = Database(url)
     loop = PromiseLoop(db, Context(_settings(url), FakeClock(NOW)), batch=4)
@@ -99,8 +99,8 @@ async def _work(url: str, go: Any, results: Any) -> None:
 
 async def _record(url: str) -> tuple[list[tuple[int, str]], list[int]]:
     """(ticket, kind) of every outbox row, and the ticket of every nudge on a timeline."""
-    from core.db import Database
-    from core.models import OutboxRow, TicketEvent
+    from core.storage.db import Database
+    from core.storage.models import OutboxRow, TicketEvent
 
     db = Database(url)
     async with db.sessions() as session:

@@ -151,8 +151,8 @@ def test_a_burst_waiting_at_start_is_answered_and_the_helper_stops_with_the_app(
     import asyncio
 
     from core.channel import RawInbound
-    from core.db import Database
-    from core.inbox_writer import InboxWriter
+    from core.intake.writer import InboxWriter
+    from core.storage.db import Database
     from tests.test_decoding import _mail
 
     env = _environment(tmp_path)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.config import BusinessHoursConfig, RemindersConfig
-from core.schedule import BusinessCalendar, cadence, next_update_due
+from core.promises.schedule import BusinessCalendar, cadence, next_update_due
 
 OFFICE = BusinessHoursConfig(
     timezone="Europe/Berlin",

@@ -284,7 +284,7 @@ def test_waiting_form_words_parse_back_with_the_core_grammar():
     from zoneinfo import ZoneInfo
 
     from channels.slack.views import WAIT_VIEW, form_words
-    from core.grammar import parse
+    from core.commands.grammar import parse
 
     _, words = form_words(WAIT_VIEW, "T-3", {"what": 'the vendor\'s "fix"', "text": "By Friday."})
     command = parse(words, datetime(2026, 11, 23, 9, tzinfo=UTC), ZoneInfo("UTC"))

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.timeparse import TimePhraseError, parse_when
+from core.commands.timeparse import TimePhraseError, parse_when
 
 NOW = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # Monday 15:00 in Berlin
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -154,7 +154,7 @@ async def test_a_burst_of_new_messages_opens_tickets_together_in_arrival_order(
 async def test_when_opening_together_fails_each_message_is_applied_alone(
     desk_app: Any, clock: FakeClock, monkeypatch: Any
 ) -> None:
-    import core.inbox
+    import core.intake.processor
 
     async def refuse_groups(ctx: Any, session: Any, items: Any) -> list[int]:
         raise RuntimeError("simulated failure of the grouped insert")
@@ -163,8 +163,8 @@ async def test_when_opening_together_fails_each_message_is_applied_alone(
         raise RuntimeError("simulated failure of the chunk's insert")
 
     # Both ways of opening together fail: the chunk at once (SQLite) and groups in a batch.
-    monkeypatch.setattr(core.inbox, "open_tickets", refuse_groups)
-    monkeypatch.setattr(core.inbox, "open_tickets_now", refuse_chunk)
+    monkeypatch.setattr(core.intake.processor, "open_tickets", refuse_groups)
+    monkeypatch.setattr(core.intake.processor, "open_tickets_now", refuse_chunk)
     fake = desk_app.fake
     await fake.say("carol", "The VPN drops", message_id="m1")
     await fake.say("dave", "Printer jammed", message_id="m2")
@@ -201,10 +201,10 @@ async def test_messages_arriving_together_share_a_commit_and_duplicates_are_told
 async def test_a_burst_of_large_messages_is_read_a_few_at_a_time_in_arrival_order(
     desk_app: Any, clock: FakeClock, monkeypatch: Any
 ) -> None:
-    import core.inbox
+    import core.intake.processor
 
     # Three large payloads fit the processor's memory budget only one or two at a time.
-    monkeypatch.setattr(core.inbox, "BATCH_BYTES", 2 * 4000)
+    monkeypatch.setattr(core.intake.processor, "BATCH_BYTES", 2 * 4000)
     fake = desk_app.fake
     for n, user in enumerate(["carol", "dave", "erin", "frank"], start=1):
         assert await fake.say(user, f"Log attached: {'x' * 4000}", message_id=f"m{n}")
@@ -219,7 +219,7 @@ async def test_a_burst_of_large_messages_is_read_a_few_at_a_time_in_arrival_orde
 
 
 def test_the_batch_budget_always_takes_the_first_row() -> None:
-    from core.inbox import _within_budget
+    from core.intake.processor import _within_budget
 
     assert _within_budget([(1, 50), (2, 50), (3, 50)], 100) == [1, 2]
     assert _within_budget([(7, 5000), (8, 1)], 100) == [7]  # one row larger than the budget

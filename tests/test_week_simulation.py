@@ -18,8 +18,8 @@ from sqlalchemy import event, select
 
 from bot.app import App
 from core.clock import FakeClock
-from core.models import Contact, OutboxRow, Promise, Ticket, TicketEvent
-from core.schedule import BusinessCalendar, cadence
+from core.promises.schedule import BusinessCalendar, cadence
+from core.storage.models import Contact, OutboxRow, Promise, Ticket, TicketEvent
 from tests.conftest import make_settings
 from tests.fake_channel import FakeChannel
 

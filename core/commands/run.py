@@ -8,12 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import CommandReply
+from core.commands.grammar import Command, CommandError, parse
 from core.context import Context
-from core.grammar import Command, CommandError, parse
-from core.inbound import reopen
-from core.models import Promise, Status, Ticket
-from core.notify import refresh_cards
-from core.tickets import (
+from core.delivery.enqueue import refresh_cards
+from core.intake.apply import reopen
+from core.storage.models import Promise, Status, Ticket
+from core.tickets.timeline import (
     INTERNAL,
     add_event,
     is_active,

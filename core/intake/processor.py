@@ -20,11 +20,11 @@ from core.channel import (
     InboundMessage,
 )
 from core.context import Context
-from core.db import Database
-from core.decoding import Decoding
-from core.inbound import Outcome, apply_agent_message, apply_inbound
-from core.models import InboxRow, TicketRef, table_of
-from core.opening import NewTicket, open_tickets, open_tickets_now
+from core.intake.apply import Outcome, apply_agent_message, apply_inbound
+from core.intake.decoding import Decoding
+from core.intake.opening import NewTicket, open_tickets, open_tickets_now
+from core.storage.db import Database
+from core.storage.models import InboxRow, TicketRef, table_of
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class InboxProcessor:
         chunk: list[tuple[int, Decoded | Exception]] = []
         weight = 0
         # Decoding is CPU work: off the event loop, and a burst in another process (see
-        # core/decoding.py); a part is applied while the next one is decoded.
+        # core/intake/decoding.py); a part is applied while the next one is decoded.
         stored = [(row.id, row.channel, row.payload) for row in rows]
         async with contextlib.aclosing(self.decoding.parts(stored)) as parts:
             async for part in parts:

@@ -23,16 +23,16 @@ from core.channel import (
     SendResult,
 )
 from core.context import Context
-from core.db import Database
-from core.models import (
+from core.delivery.enqueue import alert_agents, decode_message
+from core.delivery.sent import Claimed, record_sent
+from core.storage.db import Database
+from core.storage.models import (
     OutboxRow,
     OutboxStatus,
     Ticket,
     TriageCard,
 )
-from core.notify import alert_agents, decode_message
-from core.sent import Claimed, record_sent
-from core.tickets import INTERNAL, add_event
+from core.tickets.timeline import INTERNAL, add_event
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import Audience
 from core.context import Context
-from core.models import OutboxRow, OutboxStatus, Promise, Ticket
-from core.notify import alert_agents
-from core.tickets import INTERNAL, add_event, tell_customer
+from core.delivery.enqueue import alert_agents
+from core.storage.models import OutboxRow, OutboxStatus, Promise, Ticket
+from core.tickets.timeline import INTERNAL, add_event, tell_customer
 
 log = logging.getLogger("core.promises")
 

@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.context import Context
-from core.db import Database
-from core.models import ACTIVE_STATUSES, Ticket
-from core.notify import refresh_cards
-from core.promise_actions import PromiseActions
+from core.delivery.enqueue import refresh_cards
+from core.promises.actions import PromiseActions
+from core.storage.db import Database
+from core.storage.models import ACTIVE_STATUSES, Ticket
 
 log = logging.getLogger(__name__)
 

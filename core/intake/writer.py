@@ -10,8 +10,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Dialect
 
 from core.channel import RawInbound
-from core.db import Database
-from core.models import InboxRow, table_of
+from core.storage.db import Database
+from core.storage.models import InboxRow, table_of
 
 MAX_BATCH = 500
 

@@ -55,7 +55,56 @@ class Status(StrEnum):
 
 
 ACTIVE_STATUSES = (Status.NEW, Status.OPEN, Status.WAITING)
-PRIORITIES = ("urgent", "high", "normal", "low")
+
+
+def is_active(status: str) -> bool:
+    """New, open or waiting: the desk still owes the customer an answer."""
+    return status in ACTIVE_STATUSES
+
+
+class Priority(StrEnum):
+    URGENT = "urgent"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+PRIORITIES = tuple(priority.value for priority in Priority)
+
+
+class Visibility(StrEnum):
+    """Who may read a timeline event: the customer too, or only agents."""
+
+    PUBLIC = "public"
+    INTERNAL = "internal"
+
+
+class EventKind(StrEnum):
+    """What a timeline event records (the outbox row of a message carries the same kind)."""
+
+    CUSTOMER_MESSAGE = "customer_message"
+    ACK = "ack"
+    AGENT_REPLY = "agent_reply"
+    NOTE = "note"
+    STATUS_UPDATE = "status_update"
+    APOLOGY = "apology"
+    ETA_SET = "eta_set"
+    WAITING = "waiting"
+    ASSIGNED = "assigned"
+    PRIORITY_SET = "priority_set"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+    NUDGE = "nudge"
+    DELIVERY_FAILED = "delivery_failed"
+    AUTO_REPLY = "auto_reply"
+
+
+class OutboxKind(StrEnum):
+    """Outbox rows for agents that are not a timeline event of their own."""
+
+    CARD = "card"
+    ETA_MISSED_AGENTS = "eta_missed_agents"
 
 
 class Base(DeclarativeBase):

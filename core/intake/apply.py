@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import AgentMessage, InboundKind, InboundMessage
 from core.context import Context
-from core.models import AttachmentRow, OutboxRow, OutboxStatus, Status, Ticket, TicketRef
-from core.notify import alert_agents, refresh_cards
-from core.opening import NewTicket, author_of, body_of, open_tickets
-from core.refs import register_keys, ticket_by_keys
-from core.tickets import INTERNAL, add_event, tell_customer
+from core.delivery.enqueue import alert_agents, refresh_cards
+from core.intake.opening import NewTicket, author_of, body_of, open_tickets
+from core.storage.models import AttachmentRow, OutboxRow, OutboxStatus, Status, Ticket, TicketRef
+from core.tickets.refs import register_keys, ticket_by_keys
+from core.tickets.timeline import INTERNAL, add_event, tell_customer
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ async def _find_ticket(session: AsyncSession, message: InboundMessage) -> Ticket
 
 
 async def contact_for_ticket(session: AsyncSession, ticket: Ticket) -> tuple[str, str]:
-    from core.models import Contact
+    from core.storage.models import Contact
 
     contact = await session.get(Contact, ticket.requester_id)
     return (contact.channel, contact.address.lower()) if contact else ("", "")
@@ -171,7 +171,7 @@ async def apply_agent_message(
     ctx: Context, session: AsyncSession, message: AgentMessage
 ) -> Outcome:
     """An agent wrote in a triage card's thread: reply to the customer, or a note."""
-    from core.commands import run_words
+    from core.commands.run import run_words
 
     ticket = await ticket_by_keys(session, message.channel, message.thread_keys)
     if ticket is None:
@@ -182,7 +182,7 @@ async def apply_agent_message(
         return Outcome(f"ignored: {actor.user_id} is not an agent")
     text = message.text.strip()
     if message.already_public and text:
-        from core.commands import record_public_reply
+        from core.commands.run import record_public_reply
 
         said = await record_public_reply(
             ctx, session, ticket, agent, text, message.channel, message.external_id

@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.models import Ticket, TicketRef
+from core.storage.models import Ticket, TicketRef
 
 
 def insert_ignore(bind: AsyncSession | str) -> Any:

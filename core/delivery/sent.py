@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from core.channel import Audience, ReplyTarget, SendResult
-from core.models import (
+from core.storage.models import (
     OutboxRow,
     OutboxStatus,
     Ticket,
@@ -21,7 +21,7 @@ from core.models import (
     TriageCard,
     table_of,
 )
-from core.refs import insert_ignore
+from core.tickets.refs import insert_ignore
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.models import AttachmentRow, Contact, Promise, Ticket, TicketEvent
+from core.storage.models import AttachmentRow, Contact, Promise, Ticket, TicketEvent
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import Audience, InboundMessage
 from core.context import Context
-from core.models import (
+from core.delivery.enqueue import card_for, card_title, outbox_values, thread_refs
+from core.storage.models import (
     AttachmentRow,
     Base,
     Contact,
@@ -26,9 +27,8 @@ from core.models import (
     TicketRef,
     table_of,
 )
-from core.notify import card_for, card_title, outbox_values, thread_refs
-from core.refs import insert_ignore, repoint_keys
-from core.tickets import INTERNAL, PUBLIC, contact_upsert, event_values, public_text
+from core.tickets.refs import insert_ignore, repoint_keys
+from core.tickets.timeline import INTERNAL, PUBLIC, contact_upsert, event_values, public_text
 
 _SUBJECT_MAX = 200
 

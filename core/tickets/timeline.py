@@ -9,9 +9,9 @@ from sqlalchemy import case, false, null, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.context import Context
-from core.models import ACTIVE_STATUSES, Contact, Promise, Status, Ticket, TicketEvent
-from core.notify import enqueue
-from core.refs import insert_ignore
+from core.delivery.enqueue import enqueue
+from core.storage.models import ACTIVE_STATUSES, Contact, Promise, Status, Ticket, TicketEvent
+from core.tickets.refs import insert_ignore
 
 PUBLIC = "public"
 INTERNAL = "internal"

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -143,6 +144,27 @@ class Database:
         """A session inside one transaction: committed on success, rolled back on error."""
         async with self._turn(), self._writers() as session, session.begin():
             yield session
+
+    @overload
+    async def write(
+        self, work: Callable[[AsyncSession], Coroutine[Any, Any, T]], *, urgent: bool = False
+    ) -> T: ...
+    @overload
+    async def write(self, work: Callable[[Connection], T], *, urgent: bool = False) -> T: ...
+    async def write(self, work: Callable[..., Any], *, urgent: bool = False) -> Any:
+        """THE way to write: run `work` as one transaction, committed when it returns.
+
+        `work` is either an `async def` taking an AsyncSession (ORM work), or a plain function
+        taking a synchronous Connection (statements only, for grouped inserts). Where it runs is
+        this class's choice, per backend. `urgent` says a platform is waiting for this write to
+        acknowledge a message; the work must then be one short statement, and may run twice.
+        """
+        if inspect.iscoroutinefunction(work):
+            async with self.transaction() as session:
+                return await work(session)
+        if urgent:
+            return await self.write_now(work)
+        return await self.write_sync(work)
 
     async def write_sync(self, work: Callable[[Connection], T]) -> T:
         """Run `work` with a plain (synchronous) connection inside one write transaction.

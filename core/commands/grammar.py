@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from core.models import PRIORITIES
-from core.timeparse import TimePhraseError, parse_when
+from core.commands.timeparse import TimePhraseError, parse_when
+from core.storage.models import PRIORITIES
 
 USAGE = {
     "reply": "reply <ticket> <text>",

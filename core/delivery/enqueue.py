@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import Audience, OutboundMessage, ReplyTarget, TicketCard
 from core.context import Context
-from core.models import Contact, OutboxRow, OutboxStatus, Ticket, TicketEvent
-from core.refs import register_keys
+from core.storage.models import Contact, OutboxRow, OutboxStatus, Ticket, TicketEvent
+from core.tickets.refs import register_keys
 
 # How many earlier message ids an email References header carries (RFC 5322 suggests trimming).
 _MAX_REFERENCES = 20

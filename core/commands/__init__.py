@@ -1,0 +1,1 @@
+"""Commands: the agent grammar, time phrases, and what each verb does."""

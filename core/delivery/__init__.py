@@ -1,0 +1,1 @@
+"""Delivery: queuing customer and agent messages in the outbox, and sending them."""

@@ -1,0 +1,1 @@
+"""Intake: raw payloads stored, decoded and applied to tickets (inbox → decoding → apply)."""

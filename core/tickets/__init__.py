@@ -1,0 +1,1 @@
+"""Tickets: the timeline of one ticket, its conversation keys and read queries."""

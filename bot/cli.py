@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from core.agents import CLI, authorise, refusal
+from core.channel import Actor
 from core.config import ConfigError, Settings, format_duration, load_settings
 from core.context import Context
 from core.desk import Desk
@@ -150,11 +152,11 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
 
 def _agent(settings: Settings, args: argparse.Namespace) -> int:
     words = " ".join(args.words).strip()
-    if settings.agents and args.agent not in settings.agents:
-        known = ", ".join(sorted(settings.agents))
-        print(f"tidings: {args.agent} is not a configured agent (agents: {known})", file=sys.stderr)
+    if authorise(settings, CLI, args.agent) is None:  # checked here too only for the exit code
+        print(f"tidings: {refusal(CLI, args.agent)}", file=sys.stderr)
         return 2
-    reply = asyncio.run(_with_desk(settings, lambda desk: desk.run_as(args.agent, words)))
+    actor = Actor(CLI, args.agent, args.agent)
+    reply = asyncio.run(_with_desk(settings, lambda desk: desk.command(actor, words)))
     print(reply.text, file=sys.stdout if reply.ok else sys.stderr)
     return 0 if reply.ok else 1
 

@@ -201,6 +201,8 @@ class IntakeConfig(Section):
     impact_priority: dict[str, Priority] = Field(default_factory=_default_impact_priority)
 
 
+DEMO_AGENT = "alice"
+
 _config_path: ContextVar[str | None] = ContextVar("tidings_config_path", default=None)
 
 
@@ -271,9 +273,14 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
             raise ConfigError(f"config file {chosen} is not valid TOML: {exc}") from exc
     token = _config_path.set(chosen)
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         where = chosen or "the built-in defaults"
         raise ConfigError(f"config ({where} + environment): {_describe(exc)}") from exc
     finally:
         _config_path.reset(token)
+    if chosen is None and not settings.agents:
+        # The built-in defaults come with one demo agent, so the README's first commands work;
+        # it has no Slack, Discord or email id, so only the command line can act as it.
+        settings.agents = {DEMO_AGENT: AgentConfig()}
+    return settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from core.agents import authorise
 from core.channel import ReplyTarget
 from core.clock import Clock, SystemClock
 from core.config import Settings
@@ -41,14 +42,9 @@ class Context:
         return targets
 
     def agent_name(
-        self, channel: str, user_id: str, roles: tuple[str, ...] = (), display: str = ""
+        self, channel: str, user_id: str, roles: tuple[str, ...] = (), _display: str = ""
     ) -> str | None:
-        """The agent behind a platform identity: a configured agent's name, or for an agent by
-        (Discord) role only, their platform name."""
-        name = self.settings.agent_for(channel, user_id)
-        if name:
-            return name
-        agent_roles: list[str] = getattr(getattr(self.settings, channel, None), "agent_roles", [])
-        if roles and set(roles) & set(agent_roles):
-            return display or f"{channel}:{user_id}"
-        return None
+        """The recorded name of the agent behind a platform identity (see core.agents.authorise);
+        a display name is never used: it changes, and anyone can pick anyone's."""
+        agent = authorise(self.settings, channel, user_id, roles)
+        return agent.name if agent else None

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select
 
+from core.agents import authorise, refusal
 from core.channel import Actor, Channel, CommandReply, RawInbound
 from core.commands.run import run_words
 from core.context import Context
@@ -19,11 +20,6 @@ from core.storage.models import ACTIVE_STATUSES, Ticket
 from core.tickets.queries import list_tickets, show_ticket
 
 log = logging.getLogger(__name__)
-
-NOT_AN_AGENT = (
-    "Ticket commands are for the support team, and you are not set up as an agent. "
-    "If you need help, just write to us and we will open a ticket for you."
-)
 
 
 class _Refused(Exception):
@@ -49,10 +45,11 @@ class Desk:
         return await self.writer.put(raw)
 
     async def command(self, actor: Actor, text: str) -> CommandReply:
-        agent = self.ctx.agent_name(actor.channel, actor.user_id, actor.roles, actor.name)
+        """Run grammar words for whoever acts, if the one agent check (core.agents) allows."""
+        agent = authorise(self.ctx.settings, actor.channel, actor.user_id, actor.roles)
         if agent is None:
-            return CommandReply(False, NOT_AN_AGENT)
-        return await self.run_as(agent, text)
+            return CommandReply(False, refusal(actor.channel, actor.user_id))
+        return await self.run_as(agent.name, text)
 
     async def run_as(self, agent: str, text: str) -> CommandReply:
         """Run grammar words as a named agent; roll everything back when the command fails."""

@@ -99,3 +99,42 @@ async def test_db_upgrade_and_check_config(database_url: str, tmp_path: Path) ->
     assert upgraded.returncode == 0 and "up to date" in upgraded.stdout
     checked = await _tidings(config, "check-config")
     assert checked.returncode == 0 and "configuration OK" in checked.stdout
+
+
+async def _tidings_on_defaults(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI on the built-in defaults (no config file), as the README's first steps run it."""
+    env = {key: value for key, value in os.environ.items() if key != "TIDINGS_CONFIG"}
+    env |= {"PYTHONPATH": str(ROOT), "TIDINGS_DATABASE__URL": database_url}
+    return await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "bot", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+
+
+async def test_only_configured_agents_act_from_the_cli_and_the_defaults_have_alice(
+    database_url: str, settings_factory: Any, clock: FakeClock, tmp_path: Path
+) -> None:
+    fake = FakeChannel()
+    async with App(settings_factory(), clock=clock, channels=[fake], background=False) as app:
+        await fake.say("carol", "Calendar sync is broken", message_id="m1", name="Carol")
+        await app.drain()
+        before = await app.show_ticket(1)
+
+        # A config file with no [agents.*]: nobody may act, and the refusal says how to fix it.
+        config = tmp_path / "no-agents.toml"
+        config.write_text(f'[database]\nurl = "{database_url}"\n[email]\nenabled = false\n')
+        refused = await _tidings(config, "agent", "--as", "alice", "resolve", "T-1")
+        assert refused.returncode == 2
+        assert refused.stderr.strip() == (
+            "tidings: alice is not a configured agent; add [agents.alice] to the config"
+        )
+        assert await app.show_ticket(1) == before
+
+        # The built-in defaults configure the demo agent alice, and only her.
+        stranger = await _tidings_on_defaults(database_url, "agent", "--as", "bob", "take", "T-1")
+        assert stranger.returncode == 2 and "add [agents.bob] to the config" in stranger.stderr
+        assert await app.show_ticket(1) == before
+        taken = await _tidings_on_defaults(database_url, "agent", "--as", "alice", "take", "T-1")
+        assert taken.returncode == 0, taken.stderr
+        assert taken.stdout.strip() == "T-1 assigned to alice"
+        assert (await app.show_ticket(1))["assignee"] == "alice"

@@ -291,3 +291,21 @@ async def test_promise_loop_nudges_in_the_card_thread_then_updates_the_customer(
     await desk.settle()
     _ack, update = desk.dm(desk.alice)
     assert update.startswith("An update on T-1") and "nobody has picked it up yet" in update
+
+
+async def test_an_agent_by_role_is_recorded_by_id_in_commands_and_threads_alike(
+    desk: Desk,
+) -> None:
+    await desk.fake.dm(desk.alice, "My VPN drops every 5 minutes")
+    await desk.settle()
+    [card] = desk.cards()
+
+    await desk.fake.click(desk.bob, card, "Take")  # a command: Discord gives the user name
+    await desk.fake.say(desk.bob, card["id"], "note: the tunnel times out")  # display name
+    await desk.settle()
+
+    ticket = await desk.ticket()
+    recorded = f"discord:{desk.bob.id}"
+    assert ticket["assignee"] == recorded
+    authors = {e["author"] for e in ticket["events"] if e["kind"] in ("assigned", "note")}
+    assert authors == {recorded}

@@ -96,6 +96,35 @@ async def test_ticket_autocomplete_offers_matching_active_tickets(
     assert answer.choices() == [{"name": "T-2 Printer jams", "value": "T-2"}]
 
 
+async def test_autocomplete_shows_tickets_and_agents_to_agents_only(
+    fake: FakeDiscord, bot: DiscordChannel, bob: FakeUser
+) -> None:
+    mallory = fake.user("mallory")
+    help_channel = fake.guild.channels["help"]
+    peek = await fake.autocomplete(mallory, "take", "ticket", channel_id=help_channel, ticket="")
+    assert peek.choices() == []  # no refs, no subjects of other people's tickets
+    names = await fake.autocomplete(
+        mallory, "assign", "agent", channel_id=help_channel, ticket="T-1", agent=""
+    )
+    assert names.choices() == []
+    agent = await fake.autocomplete(bob, "take", "ticket", channel_id=help_channel, ticket="")
+    assert [c["value"] for c in agent.choices()] == ["T-1", "T-2"]
+
+
+async def test_a_non_agent_pressing_a_card_button_gets_no_form_and_changes_nothing(
+    fake: FakeDiscord, intake: RecordingIntake, bot: DiscordChannel
+) -> None:
+    triage = fake.guild.channels["triage"]
+    posted = await bot.send(ReplyTarget("discord", triage, ""), card_message())
+    mallory = fake.user("mallory")
+    pressed = await fake.click(mallory, fake.messages[posted.external_id], "Set ETA")
+    assert pressed.modal() is None
+    [text] = pressed.texts()
+    assert "not set up as an agent" in text
+    assert pressed.callbacks[0]["data"]["flags"] == EPHEMERAL
+    assert intake.commands == []
+
+
 async def test_ticket_new_opens_the_intake_modal_and_the_answers_are_stored(
     fake: FakeDiscord, intake: RecordingIntake, bot: DiscordChannel
 ) -> None:

@@ -20,12 +20,18 @@ from channels.discord.translate import (
     split_text,
     thread_name,
 )
+from core.agents import Roster
 from core.channel import AgentMessage, Ignored, InboundMessage, ReplyTarget, TicketCard
 from core.commands.grammar import parse
 from core.config import IntakeConfig
 
 HELP, TRIAGE, RANDOM = "1300000000000000001", "1300000000000000002", "1300000000000000003"
-ROUTING = Routing(frozenset({HELP}), TRIAGE, frozenset({"1200000000000000007"}), frozenset({"77"}))
+AGENTS = Roster(
+    {("discord", "1200000000000000007"): "dana"},
+    frozenset({"dana"}),
+    {"discord": frozenset({"77"})},
+)
+ROUTING = Routing(frozenset({HELP}), TRIAGE, AGENTS)
 INTAKE = IntakeConfig()
 FORM = FormSpec(tuple(INTAKE.fields), dict(INTAKE.impact_priority))
 

@@ -47,8 +47,6 @@ MAX_FUNCTION_LINES = 60
 MAX_MODULE_LINES = 400
 # Functions still over the limit; each entry is work left, and the list only ever shrinks.
 LONG_FUNCTIONS_LEFT: set[str] = {
-    "channels/slack/app.py:build_app",
-    "core/commands/run.py:_execute",
     "core/intake/opening.py:open_tickets_now",
     "core/delivery/sent.py:record_sent",
 }
@@ -138,7 +136,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 # Import cycles still to break (function-local imports count); the list only ever shrinks.
-CYCLES_LEFT = [["core.commands.run", "core.intake.apply"]]
+CYCLES_LEFT: list[list[str]] = []
 
 
 def test_no_import_cycles() -> None:

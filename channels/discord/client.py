@@ -12,6 +12,7 @@ import discord
 from discord import app_commands
 
 from channels.discord.translate import CHANNEL, FormSpec, Routing, split_text, where
+from core.agents import authorise, refusal
 from core.channel import Actor, CommandReply, Intake, RawInbound
 from core.config import Settings
 
@@ -213,6 +214,17 @@ class TidingsClient(discord.Client):
             chunks = chunks[1:]
         for chunk in chunks:
             await interaction.followup.send(chunk, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    def is_agent(self, user: discord.User | discord.Member) -> bool:
+        """The core's one agent check, for what the bot shows before any command runs."""
+        actor = actor_of(user)
+        return authorise(self.settings, CHANNEL, actor.user_id, actor.roles) is not None
+
+    async def refuse(self, interaction: discord.Interaction[Any]) -> None:
+        """Tell someone who is not an agent, privately, that this is for agents."""
+        await interaction.response.send_message(
+            refusal(CHANNEL, str(interaction.user.id)), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
 
     async def run_command(self, interaction: discord.Interaction[Any], words: str) -> None:
         """Run command-grammar words as the interaction's user; the core decides who may."""

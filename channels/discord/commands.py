@@ -24,9 +24,10 @@ def _client(interaction: discord.Interaction[Any]) -> TidingsClient:
 async def ticket_choices(
     interaction: discord.Interaction[Any], current: str
 ) -> list[app_commands.Choice[str]]:
-    """Autocomplete: active tickets whose ref or subject matches what was typed so far."""
+    """Autocomplete: active tickets whose ref or subject matches what was typed so far; for
+    agents only (anyone else would read other people's ticket subjects)."""
     client = _client(interaction)
-    if client.intake is None:
+    if client.intake is None or not client.is_agent(interaction.user):
         return []
     found = await client.intake.search_tickets(current.strip(), limit=25)
     return [
@@ -37,7 +38,10 @@ async def ticket_choices(
 async def agent_choices(
     interaction: discord.Interaction[Any], current: str
 ) -> list[app_commands.Choice[str]]:
-    names = sorted(_client(interaction).settings.agents)
+    client = _client(interaction)
+    if not client.is_agent(interaction.user):
+        return []
+    names = sorted(client.settings.agents)
     wanted = current.strip().lower()
     return [app_commands.Choice(name=n, value=n) for n in names if wanted in n.lower()][:25]
 

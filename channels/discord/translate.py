@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from core.agents import Roster
 from core.channel import (
     Actor,
     AgentMessage,
@@ -35,21 +36,17 @@ class Routing:
 
     intake_channels: frozenset[str]
     triage_channel: str
-    agent_users: frozenset[str] = frozenset()
-    agent_roles: frozenset[str] = frozenset()
+    agents: Roster = field(default_factory=Roster)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Routing:
         config = settings.discord
         return cls(
-            frozenset(config.intake_channels),
-            config.triage_channel,
-            frozenset(a.discord for a in settings.agents.values() if a.discord),
-            frozenset(config.agent_roles),
+            frozenset(config.intake_channels), config.triage_channel, Roster.from_settings(settings)
         )
 
     def is_agent(self, actor: Actor) -> bool:
-        return actor.user_id in self.agent_users or bool(self.agent_roles & set(actor.roles))
+        return self.agents.authorise(CHANNEL, actor.user_id, actor.roles) is not None
 
 
 @dataclass(frozen=True)

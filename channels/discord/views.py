@@ -131,13 +131,15 @@ class CardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CUSTOM
         return cls(match["action"], int(match["number"]))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        ref = f"T-{self.number}"
-        if self.action == "eta":
+        ref, client = f"T-{self.number}", _client(interaction)
+        if self.action in ("eta", "wait") and not client.is_agent(interaction.user):
+            await client.refuse(interaction)  # the modal would name the ticket to anyone
+        elif self.action == "eta":
             await interaction.response.send_modal(EtaModal(ref))
         elif self.action == "wait":
             await interaction.response.send_modal(WaitModal(ref))
         else:
-            await _client(interaction).run_command(interaction, f"{self.action} {ref}")
+            await client.run_command(interaction, f"{self.action} {ref}")
 
 
 def card_view(card: TicketCard) -> discord.ui.View:

@@ -34,6 +34,7 @@ from channels.slack.views import (
     intake_modal,
     wait_modal,
 )
+from core.agents import authorise
 from core.channel import Actor, Intake, RawInbound
 from core.config import Settings
 
@@ -73,6 +74,133 @@ async def _whisper(client: AsyncWebClient, channel: str, user: str, text: str) -
         log.warning("slack: could not answer %s in %s: %r", user, channel, exc)
 
 
+class Listeners:
+    """What the app does with each kind of request, one named method each (bolt passes the
+    arguments a method names: ack, body, client, request, action, view)."""
+
+    def __init__(self, settings: Settings, intake: Intake) -> None:
+        self.settings = settings
+        self.intake = intake
+
+    def is_agent(self, user_id: str) -> bool:
+        return authorise(self.settings, CHANNEL, user_id) is not None
+
+    async def store(self, body: dict[str, Any], request: AsyncBoltRequest) -> bool:
+        return await self.intake.receive(
+            RawInbound(CHANNEL, raw_key(body), _stored_bytes(request, body))
+        )
+
+    async def on_message_event(self, body: dict[str, Any], request: AsyncBoltRequest) -> None:
+        # Only cheap dict checks here; parsing happens later in decode(), off the ack path.
+        if worth_storing(body, self.settings):
+            await self.store(body, request)
+
+    async def on_other_event(self) -> None:
+        """Acknowledge events we do not act on, so Slack does not retry them."""
+
+    async def on_command(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        words = str(body.get("text") or "").strip()
+        if words.lower() in ("", "new"):
+            await self._open_intake_form(ack, body, client)
+            return
+        actor = Actor(CHANNEL, str(body.get("user_id", "")), str(body.get("user_name", "")))
+        reply = await self.intake.command(actor, words)
+        await ack(text=_for_agent(reply.text), response_type="ephemeral")
+
+    async def _open_intake_form(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        try:
+            await client.views_open(
+                trigger_id=body["trigger_id"], view=intake_modal(self.settings.intake.fields)
+            )
+        except SlackApiError as exc:
+            error = error_code(exc) or "no answer"
+            await ack(
+                text=f"Sorry, the form did not open ({error}). Send me a direct message "
+                "describing the problem instead.",
+                response_type="ephemeral",
+            )
+            return
+        await ack()
+
+    async def on_button(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        actor = _actor(body)
+        words = f"{_BUTTON_VERBS[action['action_id']]} {action['value']}"
+        reply = await self.intake.command(actor, words)
+        await _whisper(client, (body.get("channel") or {}).get("id", ""), actor.user_id, reply.text)
+
+    async def on_form_button(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        actor = _actor(body)
+        channel = (body.get("channel") or {}).get("id", "")
+        if not self.is_agent(actor.user_id):
+            await _whisper(client, channel, actor.user_id, NOT_AGENT)
+            return
+        make = eta_modal if action["action_id"] == SET_ETA else wait_modal
+        try:
+            await client.views_open(
+                trigger_id=body["trigger_id"], view=make(action["value"], channel)
+            )
+        except SlackApiError as exc:
+            verb = "eta" if action["action_id"] == SET_ETA else "wait"
+            await _whisper(client, channel, actor.user_id,
+                           f"The form did not open ({error_code(exc) or 'no answer'}); "
+                           f"use /ticket {verb} {action['value']} … instead.")  # fmt: skip
+
+    async def on_form(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        meta = json.loads(view.get("private_metadata") or "{}")
+        field, words = form_words(view["callback_id"], meta.get("ref", ""), form_answers(view))
+        actor = _actor(body)
+        reply = await self.intake.command(actor, words)
+        if not reply.ok:
+            # Keep the modal open with the reason next to the field; nothing changed.
+            await ack(response_action="errors", errors={field: reply.text[:300]})
+            return
+        await ack()
+        await _whisper(client, meta.get("channel", ""), actor.user_id, reply.text)
+
+    async def on_intake_form(
+        self, ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest
+    ) -> None:
+        await self.store(body, request)
+        await ack()
+
+    async def on_open_ticket(
+        self, ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest, client: AsyncWebClient
+    ) -> None:
+        await ack()
+        actor = _actor(body)
+        message = body.get("message") or {}
+        if not self.is_agent(actor.user_id):
+            text = "Sorry, only agents can open tickets from messages."
+        elif not message.get("user") or message.get("bot_id"):
+            text = "That message was written by a bot, so there is nobody to answer."
+        elif await self.store(body, request):
+            text = "Logged. The acknowledgement with the ticket number will appear in its thread."
+        else:
+            text = "That message was already sent to Tidings."
+        await _whisper(client, (body.get("channel") or {}).get("id", ""), actor.user_id, text)
+
+    def register(self, app: AsyncApp) -> None:
+        app.event("message")(self.on_message_event)
+        app.event("app_mention")(self.on_message_event)
+        app.event(re.compile(".*"))(self.on_other_event)
+        app.command(self.settings.slack.command)(self.on_command)
+        app.action(re.compile(f"^({TAKE}|{RESOLVE})$"))(self.on_button)
+        app.action(re.compile(f"^({SET_ETA}|{WAITING})$"))(self.on_form_button)
+        app.view(re.compile(f"^({ETA_VIEW}|{WAIT_VIEW})$"))(self.on_form)
+        app.view(INTAKE_VIEW)(self.on_intake_form)
+        app.shortcut(OPEN_TICKET_SHORTCUT)(self.on_open_ticket)
+
+
 def build_app(settings: Settings, client: AsyncWebClient, intake: Intake) -> AsyncApp:
     """An AsyncApp that needs nothing from Slack to start (no auth.test) and acks only after the
     inbound payload is durably stored (process_before_response: the listener runs to the end)."""
@@ -94,111 +222,5 @@ def build_app(settings: Settings, client: AsyncWebClient, intake: Intake) -> Asy
         ignoring_self_events_enabled=False,
         logger=logging.getLogger("tidings.slack.bolt"),
     )
-
-    async def on_message_event(body: dict[str, Any], request: AsyncBoltRequest) -> None:
-        # Only cheap dict checks here; parsing happens later in decode(), off the ack path.
-        if worth_storing(body, settings):
-            await intake.receive(RawInbound(CHANNEL, raw_key(body), _stored_bytes(request, body)))
-
-    async def on_other_event() -> None:
-        """Acknowledge events we do not act on, so Slack does not retry them."""
-
-    app.event("message")(on_message_event)
-    app.event("app_mention")(on_message_event)
-    app.event(re.compile(".*"))(on_other_event)
-
-    @app.command(slack.command)
-    async def on_command(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        words = str(body.get("text") or "").strip()
-        if words.lower() in ("", "new"):
-            try:
-                await client.views_open(
-                    trigger_id=body["trigger_id"], view=intake_modal(settings.intake.fields)
-                )
-            except SlackApiError as exc:
-                error = error_code(exc) or "no answer"
-                await ack(
-                    text=f"Sorry, the form did not open ({error}). Send me a direct message "
-                    "describing the problem instead.",
-                    response_type="ephemeral",
-                )
-                return
-            await ack()
-            return
-        actor = Actor(CHANNEL, str(body.get("user_id", "")), str(body.get("user_name", "")))
-        reply = await intake.command(actor, words)
-        await ack(text=_for_agent(reply.text), response_type="ephemeral")
-
-    @app.action(re.compile(f"^({TAKE}|{RESOLVE})$"))
-    async def on_button(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        await ack()
-        actor = _actor(body)
-        reply = await intake.command(
-            actor, f"{_BUTTON_VERBS[action['action_id']]} {action['value']}"
-        )
-        await _whisper(client, (body.get("channel") or {}).get("id", ""), actor.user_id, reply.text)
-
-    @app.action(re.compile(f"^({SET_ETA}|{WAITING})$"))
-    async def on_form_button(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        await ack()
-        actor = _actor(body)
-        channel = (body.get("channel") or {}).get("id", "")
-        if settings.agent_for(CHANNEL, actor.user_id) is None:
-            await _whisper(client, channel, actor.user_id, NOT_AGENT)
-            return
-        make = eta_modal if action["action_id"] == SET_ETA else wait_modal
-        try:
-            await client.views_open(
-                trigger_id=body["trigger_id"], view=make(action["value"], channel)
-            )
-        except SlackApiError as exc:
-            verb = "eta" if action["action_id"] == SET_ETA else "wait"
-            await _whisper(client, channel, actor.user_id,
-                           f"The form did not open ({error_code(exc) or 'no answer'}); "
-                           f"use /ticket {verb} {action['value']} … instead.")  # fmt: skip
-
-    @app.view(re.compile(f"^({ETA_VIEW}|{WAIT_VIEW})$"))
-    async def on_form(
-        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        meta = json.loads(view.get("private_metadata") or "{}")
-        field, words = form_words(view["callback_id"], meta.get("ref", ""), form_answers(view))
-        actor = _actor(body)
-        reply = await intake.command(actor, words)
-        if not reply.ok:
-            # Keep the modal open with the reason next to the field; nothing changed.
-            await ack(response_action="errors", errors={field: reply.text[:300]})
-            return
-        await ack()
-        await _whisper(client, meta.get("channel", ""), actor.user_id, reply.text)
-
-    @app.view(INTAKE_VIEW)
-    async def on_intake_form(
-        ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest
-    ) -> None:
-        await intake.receive(RawInbound(CHANNEL, raw_key(body), _stored_bytes(request, body)))
-        await ack()
-
-    @app.shortcut(OPEN_TICKET_SHORTCUT)
-    async def on_open_ticket(
-        ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest, client: AsyncWebClient
-    ) -> None:
-        await ack()
-        actor = _actor(body)
-        channel = (body.get("channel") or {}).get("id", "")
-        message = body.get("message") or {}
-        if settings.agent_for(CHANNEL, actor.user_id) is None:
-            text = "Sorry, only agents can open tickets from messages."
-        elif not message.get("user") or message.get("bot_id"):
-            text = "That message was written by a bot, so there is nobody to answer."
-        elif await intake.receive(RawInbound(CHANNEL, raw_key(body), _stored_bytes(request, body))):
-            text = "Logged. The acknowledgement with the ticket number will appear in its thread."
-        else:
-            text = "That message was already sent to Tidings."
-        await _whisper(client, channel, actor.user_id, text)
-
+    Listeners(settings, intake).register(app)
     return app

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from channels.slack.markup import mentions, subject_of, ticket_hint, to_plain
+from core.agents import authorise
 from core.channel import (
     Actor,
     AgentMessage,
@@ -153,7 +154,7 @@ def _decode_event(body: Json, settings: Settings) -> Decoded:
         return Ignored("not addressed to the bot outside intake channels")
     if not text and not attachments:
         return Ignored("empty message")
-    if in_thread and not is_dm(event) and settings.agent_for(CHANNEL, user):
+    if in_thread and not is_dm(event) and authorise(settings, CHANNEL, user):
         # An agent answering in the customer's thread: the customer has read it already, so it
         # is recorded as the public reply it is (and counts as an update), never sent again.
         return AgentMessage(

@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from core.commands.timeparse import TimePhraseError, parse_when
 from core.storage.models import PRIORITIES
-
-USAGE = {
-    "reply": "reply <ticket> <text>",
-    "note": "note <ticket> <text>",
-    "eta": "eta <ticket> <when> [text]",
-    "wait": "wait <ticket> <what> [text]",
-    "resolve": "resolve <ticket> [text]",
-    "close": "close <ticket>",
-    "reopen": "reopen <ticket>",
-    "take": "take <ticket>",
-    "assign": "assign <ticket> <agent>",
-    "priority": "priority <ticket> urgent|high|normal|low",
-    "show": "show <ticket>",
-    "list": "list [mine|open|overdue|waiting]",
-}
-
 
 _TICKET = re.compile(r"^(?:t-|#)?(\d{1,12})$", re.IGNORECASE)
 
@@ -65,6 +50,100 @@ def _split(text: str) -> tuple[str, str]:
     return parts[0], parts[1] if len(parts) > 1 else ""
 
 
+@dataclass(frozen=True)
+class _Words:
+    """What follows `<verb> <ticket>`, with what reading a time needs."""
+
+    verb: str
+    ticket: int
+    rest: str
+    now: datetime
+    tz: ZoneInfo
+
+    def missing(self, what: str) -> CommandError:
+        return CommandError(f"missing {what}; usage: {USAGE[self.verb]}")
+
+
+def _text_needed(words: _Words) -> Command:
+    if not words.rest:
+        raise words.missing("text")
+    return Command(words.verb, words.ticket, text=words.rest)
+
+
+def _text_optional(words: _Words) -> Command:
+    return Command(words.verb, words.ticket, text=words.rest)
+
+
+def _ticket_only(words: _Words) -> Command:
+    if words.rest:
+        raise CommandError(f"unexpected words after the ticket; usage: {USAGE[words.verb]}")
+    return Command(words.verb, words.ticket)
+
+
+def _eta(words: _Words) -> Command:
+    phrase = words.rest.split()
+    if not phrase:
+        raise words.missing("time")
+    try:
+        when, used = parse_when(phrase, words.now, words.tz)
+    except TimePhraseError as exc:
+        raise CommandError(str(exc)) from exc
+    if when <= words.now:
+        raise CommandError("that time is in the past; an ETA must be in the future")
+    return Command("eta", words.ticket, when=when, text=" ".join(phrase[used:]))
+
+
+def _wait(words: _Words) -> Command:
+    if not words.rest:
+        raise words.missing("what we are waiting on")
+    quoted = _QUOTED.match(words.rest)
+    if quoted:
+        return Command("wait", words.ticket, what=quoted.group(2).strip(), text=quoted.group(4))
+    return Command("wait", words.ticket, what=words.rest)
+
+
+def _assign(words: _Words) -> Command:
+    agent = words.rest.split()[0] if words.rest else ""
+    if not agent:
+        raise words.missing("agent")
+    return Command("assign", words.ticket, agent=agent)
+
+
+def _priority(words: _Words) -> Command:
+    level = words.rest.lower()
+    if level not in PRIORITIES:
+        raise CommandError(f'"{words.rest}" is not a priority; use urgent, high, normal or low')
+    return Command("priority", words.ticket, priority=level)
+
+
+def _list(rest: str) -> Command:
+    which = rest.strip().lower() or "open"
+    if which not in LIST_FILTERS:
+        raise CommandError(f'cannot list "{which}"; usage: {USAGE["list"]}')
+    return Command("list", filter=which)
+
+
+# One row per verb: its usage line and how the words after it are read. Verbs about one ticket
+# read `<ticket>` first; verbs about the whole desk read whatever follows.
+TICKET_GRAMMAR: dict[str, tuple[str, Callable[[_Words], Command]]] = {
+    "reply": ("reply <ticket> <text>", _text_needed),
+    "note": ("note <ticket> <text>", _text_needed),
+    "eta": ("eta <ticket> <when> [text]", _eta),
+    "wait": ("wait <ticket> <what> [text]", _wait),
+    "resolve": ("resolve <ticket> [text]", _text_optional),
+    "close": ("close <ticket>", _ticket_only),
+    "reopen": ("reopen <ticket>", _ticket_only),
+    "take": ("take <ticket>", _ticket_only),
+    "assign": ("assign <ticket> <agent>", _assign),
+    "priority": ("priority <ticket> urgent|high|normal|low", _priority),
+    "show": ("show <ticket>", _ticket_only),
+}
+DESK_GRAMMAR: dict[str, tuple[str, Callable[[str], Command]]] = {
+    "list": ("list [mine|open|overdue|waiting]", _list),
+}
+USAGE = {verb: usage for verb, (usage, _) in (TICKET_GRAMMAR | DESK_GRAMMAR).items()}
+
+
 def parse(text: str, now: datetime, tz: ZoneInfo) -> Command:
     """Parse grammar words; raise CommandError naming the problem."""
     verb, rest = _split(text)
@@ -73,48 +152,10 @@ def parse(text: str, now: datetime, tz: ZoneInfo) -> Command:
         raise CommandError("commands: " + "; ".join(USAGE.values()))
     if verb not in USAGE:
         raise CommandError(f'unknown command "{verb}"; commands: ' + ", ".join(USAGE))
-    if verb == "list":
-        which = rest.strip().lower() or "open"
-        if which not in LIST_FILTERS:
-            raise CommandError(f'cannot list "{which}"; usage: {USAGE["list"]}')
-        return Command("list", filter=which)
+    if verb in DESK_GRAMMAR:
+        return DESK_GRAMMAR[verb][1](rest)
     ticket_word, rest = _split(rest)
     if not ticket_word:
         raise CommandError(f"missing ticket; usage: {USAGE[verb]}")
-    number = parse_ticket(ticket_word)
-    rest = rest.strip()
-    if verb in ("reply", "note"):
-        if not rest:
-            raise CommandError(f"missing text; usage: {USAGE[verb]}")
-        return Command(verb, number, text=rest)
-    if verb == "eta":
-        words = rest.split()
-        if not words:
-            raise CommandError(f"missing time; usage: {USAGE['eta']}")
-        try:
-            when, used = parse_when(words, now, tz)
-        except TimePhraseError as exc:
-            raise CommandError(str(exc)) from exc
-        if when <= now:
-            raise CommandError("that time is in the past; an ETA must be in the future")
-        return Command("eta", number, when=when, text=" ".join(words[used:]))
-    if verb == "wait":
-        if not rest:
-            raise CommandError(f"missing what we are waiting on; usage: {USAGE['wait']}")
-        quoted = _QUOTED.match(rest)
-        if quoted:
-            return Command("wait", number, what=quoted.group(2).strip(), text=quoted.group(4))
-        return Command("wait", number, what=rest)
-    if verb == "assign":
-        agent = rest.split()[0] if rest else ""
-        if not agent:
-            raise CommandError(f"missing agent; usage: {USAGE['assign']}")
-        return Command("assign", number, agent=agent)
-    if verb == "priority":
-        level = rest.lower()
-        if level not in PRIORITIES:
-            raise CommandError(f'"{rest}" is not a priority; use urgent, high, normal or low')
-        return Command("priority", number, priority=level)
-    if rest and verb in ("close", "reopen", "take", "show"):
-        raise CommandError(f"unexpected words after the ticket; usage: {USAGE[verb]}")
-    return Command(verb, number, text=rest)
+    words = _Words(verb, parse_ticket(ticket_word), rest.strip(), now, tz)
+    return TICKET_GRAMMAR[verb][1](words)

@@ -9,12 +9,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import AgentMessage, InboundKind, InboundMessage
+from core.commands.run import record_public_reply, run_words
 from core.context import Context
 from core.delivery.enqueue import alert_agents, refresh_cards
 from core.intake.opening import NewTicket, author_of, body_of, open_tickets
 from core.storage.models import AttachmentRow, OutboxRow, OutboxStatus, Status, Ticket, TicketRef
+from core.tickets.lifecycle import reopen
 from core.tickets.refs import register_keys, ticket_by_keys
-from core.tickets.timeline import INTERNAL, add_event, tell_customer
+from core.tickets.timeline import INTERNAL, add_event
 
 log = logging.getLogger(__name__)
 
@@ -127,14 +129,6 @@ async def apply_inbound(ctx: Context, session: AsyncSession, message: InboundMes
     return Outcome(f"added to {ticket.ref}", ticket.id)
 
 
-async def reopen(ctx: Context, session: AsyncSession, ticket: Ticket, *, author: str) -> None:
-    ticket.status = Status.OPEN.value
-    ticket.resolved_at = None
-    ticket.closed_at = None
-    await tell_customer(ctx, session, ticket, "reopened", "reopened", author=author, automatic=True)
-    await refresh_cards(ctx, session, ticket)
-
-
 async def _apply_bounce(ctx: Context, session: AsyncSession, message: InboundMessage) -> Outcome:
     """A delivery report: when it names one of our messages, that delivery failed."""
     ticket = await ticket_by_keys(session, message.channel, message.bounced_keys)
@@ -171,8 +165,6 @@ async def apply_agent_message(
     ctx: Context, session: AsyncSession, message: AgentMessage
 ) -> Outcome:
     """An agent wrote in a triage card's thread: reply to the customer, or a note."""
-    from core.commands.run import run_words
-
     ticket = await ticket_by_keys(session, message.channel, message.thread_keys)
     if ticket is None:
         return Outcome("ignored: agent message outside any ticket thread")
@@ -182,8 +174,6 @@ async def apply_agent_message(
         return Outcome(f"ignored: {actor.user_id} is not an agent")
     text = message.text.strip()
     if message.already_public and text:
-        from core.commands.run import record_public_reply
-
         said = await record_public_reply(
             ctx, session, ticket, agent, text, message.channel, message.external_id
         )

@@ -1,0 +1,100 @@
+"""The verbs only the team sees: show, note, take, assign, priority, and list."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from core.channel import CommandReply
+from core.commands.act import Act, done
+from core.commands.grammar import CommandError
+from core.delivery.enqueue import refresh_cards
+from core.storage.models import ACTIVE_STATUSES, EventKind, Status, Ticket, Visibility, is_active
+from core.tickets.timeline import add_event
+
+# What an empty list says, in plain words, for each filter of `list`.
+NOTHING_TO_LIST = {
+    "open": "no tickets are open",
+    "mine": "you hold no tickets",
+    "overdue": "no tickets are overdue",
+    "waiting": "no tickets are waiting on anyone",
+}
+
+
+async def show(act: Act, ticket: Ticket) -> CommandReply:
+    when = act.ctx.texts.when
+    lines = [
+        f"{ticket.ref} [{ticket.status}, {ticket.priority}] {ticket.subject}",
+        f"channel: {ticket.reply_channel} · assignee: {ticket.assignee or 'nobody'}",
+        f"eta: {when(ticket.eta)} · next update due: {when(ticket.next_update_due)}",
+    ]
+    if ticket.waiting_on:
+        lines.append(f"waiting on: {ticket.waiting_on}")
+    return done(ticket, "\n".join(lines))
+
+
+async def note(act: Act, ticket: Ticket) -> CommandReply:
+    await add_event(
+        act.session, ticket, EventKind.NOTE, act.command.text, act.now,
+        visibility=Visibility.INTERNAL, author=act.agent,
+    )  # fmt: skip
+    return done(ticket, f"note added to {ticket.ref}")
+
+
+async def take(act: Act, ticket: Ticket) -> CommandReply:
+    return await _assign_to(act, ticket, act.agent)
+
+
+async def assign(act: Act, ticket: Ticket) -> CommandReply:
+    who, agents = act.command.agent, act.ctx.settings.agents
+    if who not in agents:
+        known = ", ".join(sorted(agents)) or "none are configured"
+        raise CommandError(f'"{who}" is not an agent; agents: {known}')
+    return await _assign_to(act, ticket, who)
+
+
+async def _assign_to(act: Act, ticket: Ticket, who: str) -> CommandReply:
+    if ticket.assignee == who:
+        return done(ticket, f"{ticket.ref} is already with {who}")
+    ticket.assignee = who
+    await add_event(
+        act.session, ticket, EventKind.ASSIGNED, f"Assigned to {who} by {act.agent}.", act.now,
+        visibility=Visibility.INTERNAL, author=act.agent,
+    )  # fmt: skip
+    await refresh_cards(act.ctx, act.session, ticket)
+    return done(ticket, f"{ticket.ref} assigned to {who}")
+
+
+async def priority(act: Act, ticket: Ticket) -> CommandReply:
+    old, new = ticket.priority, act.command.priority
+    ticket.priority = new
+    await add_event(
+        act.session, ticket, EventKind.PRIORITY_SET, f"Priority {old} → {new} by {act.agent}.",
+        act.now, visibility=Visibility.INTERNAL, author=act.agent,
+    )  # fmt: skip
+    if is_active(ticket.status) and ticket.next_update_due is not None:
+        # A higher priority can only bring the next update closer, never push it away.
+        sooner = act.ctx.next_update_due(ticket.priority, ticket.status, act.now)
+        ticket.next_update_due = min(ticket.next_update_due, sooner)
+    await refresh_cards(act.ctx, act.session, ticket)
+    return done(ticket, f"{ticket.ref} priority is now {new}")
+
+
+async def list_tickets(act: Act) -> CommandReply:
+    which, now = act.command.filter, act.now
+    query = select(Ticket).where(Ticket.status.in_(ACTIVE_STATUSES))
+    if which == "mine":
+        query = query.where(Ticket.assignee == act.agent)
+    elif which == "waiting":
+        query = query.where(Ticket.status == Status.WAITING)
+    elif which == "overdue":
+        query = query.where((Ticket.next_update_due <= now) | (Ticket.eta <= now))
+    tickets = (await act.session.scalars(query.order_by(Ticket.id).limit(50))).all()
+    if not tickets:
+        return CommandReply(True, NOTHING_TO_LIST[which])
+    when = act.ctx.texts.when
+    lines = [
+        f"{t.ref} [{t.status}, {t.priority}] {t.subject} — {t.assignee or 'unassigned'}, "
+        f"next update {when(t.next_update_due)}"
+        for t in tickets
+    ]
+    return CommandReply(True, "\n".join(lines))

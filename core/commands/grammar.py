@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from core.commands.timeparse import TimePhraseError, parse_when
+from core.commands.timeparse import DEFAULT_CLOSE, DEFAULT_HOUR, TimePhraseError, parse_when
 from core.storage.models import PRIORITIES
 
 USAGE = {
@@ -29,7 +30,13 @@ USAGE = {
 _TICKET = re.compile(r"^(?:t-|#)?(\d{1,12})$", re.IGNORECASE)
 
 
-_QUOTED = re.compile(r'^\s*(["“\'])(.+?)(["”\'])(?:\s+|$)(.*)$', re.DOTALL)
+# A quoted <what>: "…", “…” or '…', ended by its closing mark before a space or the end (so
+# the apostrophe in "vendor's" ends nothing). At most 300 characters: bounded on any input.
+_QUOTED = re.compile(
+    r"""^\s*(?:"((?:[^"]|"(?!\s|$)){1,300})"|“((?:[^”]|”(?!\s|$)){1,300})”"""
+    r"""|'((?:[^']|'(?!\s|$)){1,300})')(?:\s+|$)(.*)$""",
+    re.DOTALL,
+)
 
 
 LIST_FILTERS = ("open", "mine", "overdue", "waiting")
@@ -65,8 +72,34 @@ def _split(text: str) -> tuple[str, str]:
     return parts[0], parts[1] if len(parts) > 1 else ""
 
 
-def parse(text: str, now: datetime, tz: ZoneInfo) -> Command:
-    """Parse grammar words; raise CommandError naming the problem."""
+def join_argv(argv: Sequence[str]) -> str:
+    """Command-line words as one grammar line, keeping each argument one unit.
+
+    The shell has already taken the quotes off: `wait T-1 "the vendor's fix" ETA Tuesday`
+    arrives as five arguments. The one argument the grammar reads as a unit, wait's <what>, is
+    quoted again when it has spaces; everything else reads the same joined with spaces."""
+    words = [str(word) for word in argv]
+    if len(words) > 2 and words[0].lower() == "wait" and len(words[2].split()) > 1:
+        what = words[2].strip()
+        for opening, closing in (('"', '"'), ("“", "”"), ("'", "'")):
+            if opening not in what and closing not in what:
+                words[2] = f"{opening}{what}{closing}"
+                break
+    return " ".join(words).strip()
+
+
+def parse(
+    text: str,
+    now: datetime,
+    tz: ZoneInfo,
+    *,
+    opens: time = DEFAULT_HOUR,
+    closes: time = DEFAULT_CLOSE,
+) -> Command:
+    """Parse grammar words; raise CommandError naming the problem.
+
+    `opens` and `closes` are the configured business hours: "tomorrow" means tomorrow at
+    `opens`, "eod" the day's `closes`."""
     verb, rest = _split(text)
     verb = verb.lower()
     if not verb or verb == "help":
@@ -88,23 +121,9 @@ def parse(text: str, now: datetime, tz: ZoneInfo) -> Command:
             raise CommandError(f"missing text; usage: {USAGE[verb]}")
         return Command(verb, number, text=rest)
     if verb == "eta":
-        words = rest.split()
-        if not words:
-            raise CommandError(f"missing time; usage: {USAGE['eta']}")
-        try:
-            when, used = parse_when(words, now, tz)
-        except TimePhraseError as exc:
-            raise CommandError(str(exc)) from exc
-        if when <= now:
-            raise CommandError("that time is in the past; an ETA must be in the future")
-        return Command("eta", number, when=when, text=" ".join(words[used:]))
+        return _eta(number, rest, now, tz, opens, closes)
     if verb == "wait":
-        if not rest:
-            raise CommandError(f"missing what we are waiting on; usage: {USAGE['wait']}")
-        quoted = _QUOTED.match(rest)
-        if quoted:
-            return Command("wait", number, what=quoted.group(2).strip(), text=quoted.group(4))
-        return Command("wait", number, what=rest)
+        return _wait(number, rest)
     if verb == "assign":
         agent = rest.split()[0] if rest else ""
         if not agent:
@@ -118,3 +137,26 @@ def parse(text: str, now: datetime, tz: ZoneInfo) -> Command:
     if rest and verb in ("close", "reopen", "take", "show"):
         raise CommandError(f"unexpected words after the ticket; usage: {USAGE[verb]}")
     return Command(verb, number, text=rest)
+
+
+def _eta(number: int, rest: str, now: datetime, tz: ZoneInfo, opens: time, closes: time) -> Command:
+    words = rest.split()
+    if not words:
+        raise CommandError(f"missing time; usage: {USAGE['eta']}")
+    try:
+        when, used = parse_when(words, now, tz, opens=opens, closes=closes)
+    except TimePhraseError as exc:
+        raise CommandError(str(exc)) from exc
+    if when <= now:
+        raise CommandError("that time is in the past; an ETA must be in the future")
+    return Command("eta", number, when=when, text=" ".join(words[used:]))
+
+
+def _wait(number: int, rest: str) -> Command:
+    if not rest:
+        raise CommandError(f"missing what we are waiting on; usage: {USAGE['wait']}")
+    quoted = _QUOTED.match(rest)
+    if quoted:
+        what = next(group for group in quoted.groups()[:3] if group is not None)
+        return Command("wait", number, what=what.strip(), text=quoted.group(4))
+    return Command("wait", number, what=rest)

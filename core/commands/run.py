@@ -27,7 +27,8 @@ async def run_words(ctx: Context, session: AsyncSession, agent: str, text: str) 
     """Parse and execute; on any error nothing has changed."""
     now = ctx.now()
     try:
-        command = parse(text, now, ctx.calendar.tz)
+        calendar = ctx.calendar
+        command = parse(text, now, calendar.tz, opens=calendar.open, closes=calendar.close)
     except CommandError as exc:
         return CommandReply(False, str(exc))
     if command.verb == "list":

@@ -198,8 +198,12 @@ async def test_the_operator_transcript(
 
 async def _attach(session: Any) -> None:
     event = await session.scalar(select(TicketEvent).where(TicketEvent.ticket_id == 1).limit(1))
-    session.add(AttachmentRow(ticket_id=1, event_id=event.id, name="sync.log",
-                              content_type="text/plain", size=2048, stored_at="var/a/sync.log"))  # fmt: skip
+    session.add(
+        AttachmentRow(
+            ticket_id=1, event_id=event.id, name="sync.log", content_type="text/plain",
+            size=2048, stored_at="var/a/sync.log",
+        )
+    )  # fmt: skip
 
 
 async def test_assign_with_no_agents_configured_is_refused(

@@ -147,3 +147,18 @@ def test_the_clock_comes_from_the_caller_not_the_wall() -> None:
     assert texts.when(SOON) == "Tue 29 Dec 2026, 10:00 (UTC)"
     values = {k: v for k, v in _ticket(True, True, False).items() if k != "now"}
     assert "Tue 5 Jan, 15:00" in texts.render("status_update", **values)
+
+
+def test_the_context_gives_its_clock_and_people_to_the_texts() -> None:
+    """`Texts.render` once fell back to the wall clock instead of the Context's."""
+    from core.clock import FakeClock
+    from core.config import load_settings
+    from core.context import Context
+
+    settings = load_settings(
+        None, agents={"alice": {"display_name": "Alice Smith"}}, email={"from_name": "Acme Help"}
+    )
+    ctx = Context(settings, FakeClock(datetime(2027, 3, 1, tzinfo=UTC)))
+    assert ctx.texts.when(SOON) == "Tue 29 Dec 2026, 10:00 (UTC)"
+    values = {k: v for k, v in _ticket(False, True, False).items() if k != "now"}
+    assert "— Alice Smith, Acme Help" in ctx.texts.render("resolved", **values)

@@ -49,7 +49,7 @@ def _clock(word: str, closes: time) -> time | None:
     if word in ("eod", "cob", "eob"):
         return closes
     if word == "midnight":
-        return time(23, 59)
+        return time(23, 59)  # "by midnight" means the end of that day, not its start
     match = _CLOCKISH.match(word)
     if not match:
         return None
@@ -89,7 +89,7 @@ def _time_at(words: list[str], start: int, closes: time) -> tuple[time, int] | N
 
 
 def _month(word: str) -> int | None:
-    """ "dec", "december", "sept": a month number; shorter or other words are not months."""
+    """The month number of "dec", "december" or "sept"; None for shorter or other words."""
     word = word.rstrip(".,")
     if len(word) < 3:
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 from collections.abc import Sequence
 from types import TracebackType
@@ -27,6 +28,20 @@ log = logging.getLogger("tidings")
 _IDLE_POLL = 1.0
 # How long a stop waits for the delivery worker to finish its message in hand.
 _STOP_GRACE = 10.0
+
+
+class PortInUse(RuntimeError):
+    """A port Tidings listens on is taken, most often by another `tidings run`."""
+
+    def __init__(self, what: str, key: str, host: str, port: int) -> None:
+        super().__init__(
+            f"{what} cannot listen on {host}:{port}: the port is already in use (is another "
+            f"`tidings run` running?). Stop that process, or set {key} to a free port."
+        )
+
+
+def _port_taken(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE
 
 
 class App:
@@ -79,14 +94,22 @@ class App:
         await self.db.upgrade()
         log.info("database ready: %s", _safe_url(self.db.url))
         for channel in self.channels.values():
-            await channel.start(self.desk)
+            try:
+                await channel.start(self.desk)
+            except Exception as exc:
+                self._raise_if_port_taken(channel.name, exc)
+                raise
             self._started.append(channel)
             log.info("channel %s started%s", channel.name, _describe(channel))
         if self.web_enabled:
             self._runner = web.AppRunner(self.web_app, access_log=None)
             await self._runner.setup()
             site = web.TCPSite(self._runner, self.settings.web.host, self.settings.web.port)
-            await site.start()
+            try:
+                await site.start()
+            except OSError as exc:
+                self._raise_if_port_taken("web", exc)
+                raise
             server = getattr(site, "_server", None)
             sockets = getattr(server, "sockets", None) or []
             self.web_port = sockets[0].getsockname()[1] if sockets else self.settings.web.port
@@ -102,6 +125,20 @@ class App:
                 "workers running: inbox, delivery, promises (tick %ss)",
                 self.settings.reminders.tick.total_seconds(),
             )
+
+    def _raise_if_port_taken(self, part: str, exc: BaseException) -> None:
+        """Turn "address already in use" (however deep a library wrapped it) into a sentence
+        naming the port and the setting that chooses it."""
+        seen: BaseException | None = exc
+        for _ in range(5):
+            if seen is None or _port_taken(seen):
+                break
+            seen = seen.__cause__ or seen.__context__
+        if seen is None or not _port_taken(seen):
+            return
+        section = getattr(self.settings, part, None)
+        host, port = getattr(section, "host", "?"), getattr(section, "port", 0)
+        raise PortInUse(f"the {part} server", f"{part}.port", host, port) from exc
 
     async def stop(self) -> None:
         self._stopping.set()

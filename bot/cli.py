@@ -9,24 +9,58 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from typing import Any
 
+from bot.config_report import (
+    assign_without_agents,
+    config_problems,
+    config_summary,
+    config_warnings,
+)
+from bot.ticket_views import ticket_story, ticket_table
 from core.agents import CLI, authorise, refusal
 from core.channel import Actor
-from core.config import ConfigError, Settings, format_duration, load_settings
+from core.commands.grammar import join_argv
+from core.config import ConfigError, Settings, environment_warnings, load_settings
 from core.context import Context
 from core.desk import Desk
 from core.storage.db import Database
+from core.storage.models import Status
+from core.texts import Texts
+
+
+def _version() -> str:
+    try:
+        return metadata.version("tidings")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+def _agent_help() -> str:
+    from core.commands.grammar import USAGE
+
+    verbs = "\n".join(f"  {usage}" for usage in USAGE.values())
+    return (
+        f'verbs:\n{verbs}\n\n<ticket> is T-42, #42 or 42; <when> is "in 2h", "tomorrow 15:00", '
+        '"next monday", "1 dec noon", "eod" or "2026-12-01 09:00".\n'
+        "Each argument is one unit: quote a <what> of several words, e.g.\n"
+        '  tidings agent --as alice wait T-1 "the vendor\'s fix" Expected Tuesday.'
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
+    # --config is accepted before the subcommand and after it; SUPPRESS keeps a subcommand that
+    # was not given one from overwriting the value given before it.
     config = argparse.ArgumentParser(add_help=False)
-    config.add_argument(
-        "--config", metavar="PATH", help="TOML file (else $TIDINGS_CONFIG, else defaults)"
-    )
+    config.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                        help="TOML file (else $TIDINGS_CONFIG, else defaults)")  # fmt: skip
     parser = argparse.ArgumentParser(
         prog="tidings", description="Help-desk intake that keeps customers informed."
     )
+    parser.add_argument("--config", metavar="PATH", default=None,
+                        help="TOML file (else $TIDINGS_CONFIG, else defaults)")  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"tidings {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", parents=[config], help="run everything that is enabled")
     db = sub.add_parser("db", help="database maintenance")
@@ -35,12 +69,15 @@ def _parser() -> argparse.ArgumentParser:
     tickets = sub.add_parser("tickets", help="look at tickets")
     t_sub = tickets.add_subparsers(dest="tickets_command", required=True)
     listing = t_sub.add_parser("list", parents=[config], help="list tickets")
-    listing.add_argument("--status", choices=["new", "open", "waiting", "resolved", "closed"])
+    listing.add_argument("--status", choices=[str(status) for status in Status])
     listing.add_argument("--json", action="store_true", help="print a JSON array")
     show = t_sub.add_parser("show", parents=[config], help="one ticket with its timeline")
     show.add_argument("ticket", help="T-42, #42 or 42")
     show.add_argument("--json", action="store_true", help="print a JSON object")
-    agent = sub.add_parser("agent", parents=[config], help="run agent command-grammar words")
+    agent = sub.add_parser(
+        "agent", parents=[config], help="run agent command-grammar words",
+        epilog=_agent_help(), formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
     agent.add_argument("--as", dest="agent", required=True, metavar="AGENT")
     agent.add_argument("words", nargs=argparse.REMAINDER, help='e.g. reply T-1 "On it."')
     sub.add_parser("check-config", parents=[config], help="validate and print the configuration")
@@ -50,10 +87,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = load_settings(getattr(args, "config", None))
+        settings = load_settings(args.config)
     except ConfigError as exc:
         print(f"tidings: {exc}", file=sys.stderr)
         return 2
+    for warning in environment_warnings():
+        print(f"tidings: warning: {warning}", file=sys.stderr)
     handlers = {
         "run": _run,
         "db": _db_upgrade,
@@ -73,7 +112,10 @@ def _run(settings: Settings, _: argparse.Namespace) -> int:
     )
     # aiosmtpd logs every SMTP command at INFO; keep the operator's log about Tidings.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
-    from bot.app import App
+    from bot.app import App, PortInUse
+
+    for warning in config_warnings(settings):
+        logging.getLogger("tidings").warning("%s", warning)
 
     async def serve() -> None:
         stop = asyncio.Event()
@@ -85,7 +127,11 @@ def _run(settings: Settings, _: argparse.Namespace) -> int:
             await stop.wait()
             logging.getLogger("tidings").info("stopping")
 
-    asyncio.run(serve())
+    try:
+        asyncio.run(serve())
+    except PortInUse as exc:
+        print(f"tidings: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -114,15 +160,13 @@ async def _with_desk(settings: Settings, work: Any) -> Any:
 
 
 def _tickets(settings: Settings, args: argparse.Namespace) -> int:
+    texts = Texts.for_settings(settings)
     if args.tickets_command == "list":
         tickets = asyncio.run(_with_desk(settings, lambda desk: desk.list_tickets(args.status)))
         if args.json:
             print(json.dumps(tickets, indent=2, ensure_ascii=False))
-        elif not tickets:
-            print("no tickets")
-        for t in [] if args.json else tickets:
-            print(f"{t['ref']:>7}  {t['status']:<8} {t['priority']:<6} {t['channel']:<8} "
-                  f"{t['subject'][:60]}  ({t['assignee'] or 'unassigned'})")  # fmt: skip
+        else:
+            print("\n".join(ticket_table(texts, tickets)))
         return 0
     from core.commands.grammar import CommandError, parse_ticket
 
@@ -137,21 +181,17 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     if args.json:
         print(json.dumps(ticket, indent=2, ensure_ascii=False))
-        return 0
-    print(f"{ticket['ref']} [{ticket['status']}, {ticket['priority']}] {ticket['subject']}")
-    requester = ticket["requester"]
-    print(f"from {requester['name'] or requester['address']} on {ticket['channel']}; "
-          f"assignee {ticket['assignee'] or 'nobody'}; eta {ticket['eta'] or 'none'}; "
-          f"next update due {ticket['next_update_due'] or 'none'}")  # fmt: skip
-    for event in ticket["events"]:
-        marker = "  " if event["visibility"] == "public" else "🔒"
-        print(f"\n{event['at']} {marker} {event['kind']} · {event['author']}")
-        print("    " + event["text"].replace("\n", "\n    "))
+    else:
+        print("\n".join(ticket_story(texts, ticket)))
     return 0
 
 
 def _agent(settings: Settings, args: argparse.Namespace) -> int:
-    words = " ".join(args.words).strip()
+    words = join_argv(args.words)
+    refused = assign_without_agents(settings, args.words)
+    if refused:
+        print(f"tidings: {refused}", file=sys.stderr)
+        return 2
     if authorise(settings, CLI, args.agent) is None:  # checked here too only for the exit code
         print(f"tidings: {refusal(CLI, args.agent)}", file=sys.stderr)
         return 2
@@ -162,34 +202,12 @@ def _agent(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _check_config(settings: Settings, _: argparse.Namespace) -> int:
-    enabled = [name for name in ("email", "slack", "discord") if getattr(settings, name).enabled]
-    problems = []
-    if settings.slack.enabled and not settings.slack.bot_token:
-        problems.append("slack.enabled but slack.bot_token is empty")
-    if (
-        settings.slack.enabled
-        and settings.slack.mode == "http"
-        and not settings.slack.signing_secret
-    ):
-        problems.append("slack.mode is http but slack.signing_secret is empty")
-    if settings.slack.enabled and settings.slack.mode == "socket" and not settings.slack.app_token:
-        problems.append("slack.mode is socket but slack.app_token is empty")
-    if settings.discord.enabled and not settings.discord.token:
-        problems.append("discord.enabled but discord.token is empty")
-    try:
-        Context(settings)
-    except Exception as exc:  # a bad timezone or opening hours
-        problems.append(f"reminders.business_hours: {exc}")
+    problems = config_problems(settings)
     for problem in problems:
         print(f"tidings: {problem}", file=sys.stderr)
     if problems:
         return 2
-    cadence = settings.reminders.cadence
-    print(f"configuration OK; channels enabled: {', '.join(enabled) or 'none'}")
-    print(f"database: {settings.database.url.split('@')[-1]}")
-    print("cadence: " + ", ".join(
-        f"{name} {format_duration(getattr(cadence, name))}"
-        for name in ("urgent", "high", "normal", "low")
-    ))  # fmt: skip
-    print(f"agents: {', '.join(sorted(settings.agents)) or 'none configured'}")
+    for warning in config_warnings(settings):
+        print(f"tidings: warning: {warning}", file=sys.stderr)
+    print("\n".join(config_summary(settings)))
     return 0

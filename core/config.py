@@ -5,18 +5,29 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import timedelta
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from core.config_keys import keys_at, nearest, unknown_environment
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -78,11 +89,31 @@ class EmailConfig(Section):
     port: int = 2525
     addresses: list[str] = Field(default_factory=lambda: ["support@localhost"])
     max_message_bytes: int = 10 * 1024 * 1024
+    # The address our mail comes from (also the envelope sender), and the name shown with it.
     from_address: str = "support@localhost"
+    from_name: str = ""
     tls_cert: str = ""
     tls_key: str = ""
     attachments_dir: str = "var/attachments"
     outbound: OutboundMailConfig = Field(default_factory=OutboundMailConfig)
+
+    @model_validator(mode="after")
+    def _split_display_name(self) -> EmailConfig:
+        """`from_address = "Example Support <support@example.com>"` is read as a name and an
+        address; anything that is not one address is refused (it is the envelope sender)."""
+        found = getaddresses([self.from_address])
+        name, address = found[0] if len(found) == 1 else ("", "")
+        if "@" not in address or any(c in address for c in ' <>,;"\r\n'):
+            raise ValueError(
+                f"from_address {self.from_address!r} is not one mail address; write it as "
+                '"support@example.com" and put the name in from_name'
+            )
+        if name and self.from_name and name != self.from_name:
+            raise ValueError(
+                f"from_address names {name!r} but from_name is {self.from_name!r}; keep one"
+            )
+        self.from_address, self.from_name = address, self.from_name or name
+        return self
 
 
 class SlackConfig(Section):
@@ -123,7 +154,20 @@ class CadenceConfig(Section):
 
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-_CLOCK = r"^([01]\d|2[0-3]):[0-5]\d$"
+_CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_clock(value: object) -> str:
+    """Opening hours as "HH:MM" on a 24-hour clock; "9:00" is read as "09:00"."""
+    match = _CLOCK.match(value) if isinstance(value, str) else None
+    if match and int(match.group(1)) <= 23 and int(match.group(2)) <= 59:
+        return f"{int(match.group(1)):02d}:{match.group(2)}"
+    raise ValueError(
+        f'{value!r} is not a time of day; write it on a 24-hour clock like "09:00" or "17:30"'
+    )
+
+
+ClockTime = Annotated[str, BeforeValidator(parse_clock)]
 
 
 class BusinessHoursConfig(Section):
@@ -131,8 +175,8 @@ class BusinessHoursConfig(Section):
 
     timezone: str = "UTC"
     days: list[Weekday] = Field(default_factory=list)
-    open: str = Field(default="09:00", pattern=_CLOCK)
-    close: str = Field(default="17:00", pattern=_CLOCK)
+    open: ClockTime = "09:00"
+    close: ClockTime = "17:00"
     holidays: list[str] = Field(default_factory=list)  # ISO dates, "2026-12-25"
 
 
@@ -148,6 +192,7 @@ class RemindersConfig(Section):
 
 
 class AgentConfig(Section):
+    display_name: str = ""  # how customers see them ("— Alice Smith, support"); else the key
     slack: str = ""
     discord: str = ""
     email: str = ""
@@ -253,10 +298,17 @@ def _describe(error: ValidationError) -> str:
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"])
         if item["type"] == "extra_forbidden":
-            lines.append(f"{key}: unknown key")
+            guess = nearest(str(item["loc"][-1]), keys_at(Settings, item["loc"][:-1]))
+            hint = f" (did you mean {'.'.join([*key.split('.')[:-1], guess])}?)" if guess else ""
+            lines.append(f"{key}: unknown key{hint}")
         else:
-            lines.append(f"{key}: {item['msg']}")
+            lines.append(f"{key}: {item['msg'].removeprefix('Value error, ')}")
     return "; ".join(lines)
+
+
+def environment_warnings(environ: Mapping[str, str] | None = None) -> list[str]:
+    """TIDINGS_* variables that set nothing (a typo like TIDINGS_EMAL__PORT), each a sentence."""
+    return unknown_environment(Settings, os.environ if environ is None else environ)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:

@@ -23,7 +23,7 @@ class Context:
     def __post_init__(self) -> None:
         reminders = self.settings.reminders
         self.calendar = BusinessCalendar(reminders.business_hours)
-        self.texts = Texts(reminders.templates_dir, reminders.business_hours.timezone)
+        self.texts = Texts.for_settings(self.settings, self.clock)
 
     def now(self) -> datetime:
         return self.clock.now()

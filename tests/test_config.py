@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from core.config import ConfigError, format_duration, load_settings, parse_duration
+from core.config import (
+    ConfigError,
+    environment_warnings,
+    format_duration,
+    load_settings,
+    parse_duration,
+)
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 
@@ -84,3 +90,68 @@ def test_agents_map_platform_ids() -> None:
     assert settings.agent_for("slack", "U1") == "alice"
     assert settings.agent_for("slack", "U2") is None
     assert settings.agent_for("discord", "") is None
+
+
+def test_an_unknown_key_suggests_the_nearest_known_one(tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text('[reminders.cadence]\nurgnet = "1h"\n[agents.alice]\nslak = "U1"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert "reminders.cadence.urgnet: unknown key (did you mean reminders.cadence.urgent?)" in (
+        str(caught.value)
+    )
+    assert "agents.alice.slak: unknown key (did you mean agents.alice.slack?)" in str(caught.value)
+
+
+def test_an_unknown_tidings_variable_is_named() -> None:
+    environ = {
+        "TIDINGS_EMAL__PORT": "2600",  # once silently ignored
+        "TIDINGS_EMAIL__PORT": "2700",
+        "TIDINGS_CONFIG": "tidings.toml",
+        "TIDINGS_AGENTS__BOB__SLACK": "UBOB",
+        "PATH": "/bin",
+    }
+    assert environment_warnings(environ) == [
+        "TIDINGS_EMAL__PORT is not a setting and is ignored (did you mean TIDINGS_EMAIL__PORT?)"
+    ]
+
+
+@pytest.mark.parametrize(("written", "read"), [("9:00", "09:00"), ("17:30", "17:30")])
+def test_opening_hours_accept_a_one_digit_hour(tmp_path: Path, written: str, read: str) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text(f'[reminders.business_hours]\nopen = "{written}"\n')
+    assert load_settings(path).reminders.business_hours.open == read
+
+
+@pytest.mark.parametrize("written", ["9am", "25:00", "09:60", "nine"])
+def test_bad_opening_hours_get_a_sentence_not_a_pattern(tmp_path: Path, written: str) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text(f'[reminders.business_hours]\nclose = "{written}"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    message = str(caught.value)
+    assert f"reminders.business_hours.close: '{written}' is not a time of day" in message
+    assert "24-hour clock" in message and "pattern" not in message
+
+
+def test_from_address_with_a_display_name_is_split(tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text('[email]\nfrom_address = "Example Support <help@example.com>"\n')
+    email = load_settings(path).email
+    assert (email.from_name, email.from_address) == ("Example Support", "help@example.com")
+    named = load_settings(None, email={"from_address": "help@example.com", "from_name": "Desk"})
+    assert named.email.from_name == "Desk"
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["help@example.com, other@example.com", "support", "Support <>", "a b@example.com"],
+)
+def test_a_from_address_that_is_not_one_address_is_refused(written: str) -> None:
+    with pytest.raises(ConfigError, match="is not one mail address"):
+        load_settings(None, email={"from_address": written})
+
+
+def test_agents_have_display_names() -> None:
+    settings = load_settings(None, agents={"alice": {"display_name": "Alice Smith"}})
+    assert settings.agents["alice"].display_name == "Alice Smith"

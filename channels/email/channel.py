@@ -112,7 +112,7 @@ class EmailChannel:
             raise DeliveryError(f"{address!r} is not an email address", permanent=True)
         mail = build_message(
             target, message, from_address=self.config.from_address,
-            from_name=self.from_name, now=datetime.now(UTC),
+            from_name=self.from_name or self.config.from_name, now=datetime.now(UTC),
         )  # fmt: skip
         # Bounces come back to the support address, where loop protection records them.
         await self.transport.deliver(mail, self.config.from_address, [address])

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from core.commands.timeparse import TimePhraseError, parse_when
+from core.commands.timeparse import DEFAULT_CLOSE, DEFAULT_HOUR, TimePhraseError, parse_when
 from core.storage.models import PRIORITIES
 
 _TICKET = re.compile(r"^(?:t-|#)?(\d{1,12})$", re.IGNORECASE)
 
 
-_QUOTED = re.compile(r'^\s*(["“\'])(.+?)(["”\'])(?:\s+|$)(.*)$', re.DOTALL)
+# A quoted <what>: "…", “…” or '…', ended by its closing mark before a space or the end (so
+# the apostrophe in "vendor's" ends nothing). At most 300 characters: bounded on any input.
+_QUOTED = re.compile(
+    r"""^\s*(?:"((?:[^"]|"(?!\s|$)){1,300})"|“((?:[^”]|”(?!\s|$)){1,300})”"""
+    r"""|'((?:[^']|'(?!\s|$)){1,300})')(?:\s+|$)(.*)$""",
+    re.DOTALL,
+)
 
 
 LIST_FILTERS = ("open", "mine", "overdue", "waiting")
@@ -59,6 +65,8 @@ class _Words:
     rest: str
     now: datetime
     tz: ZoneInfo
+    opens: time
+    closes: time
 
     def missing(self, what: str) -> CommandError:
         return CommandError(f"missing {what}; usage: {USAGE[self.verb]}")
@@ -85,7 +93,7 @@ def _eta(words: _Words) -> Command:
     if not phrase:
         raise words.missing("time")
     try:
-        when, used = parse_when(phrase, words.now, words.tz)
+        when, used = parse_when(phrase, words.now, words.tz, opens=words.opens, closes=words.closes)
     except TimePhraseError as exc:
         raise CommandError(str(exc)) from exc
     if when <= words.now:
@@ -98,7 +106,8 @@ def _wait(words: _Words) -> Command:
         raise words.missing("what we are waiting on")
     quoted = _QUOTED.match(words.rest)
     if quoted:
-        return Command("wait", words.ticket, what=quoted.group(2).strip(), text=quoted.group(4))
+        what = next(group for group in quoted.groups()[:3] if group is not None)
+        return Command("wait", words.ticket, what=what.strip(), text=quoted.group(4))
     return Command("wait", words.ticket, what=words.rest)
 
 
@@ -144,8 +153,34 @@ DESK_GRAMMAR: dict[str, tuple[str, Callable[[str], Command]]] = {
 USAGE = {verb: usage for verb, (usage, _) in (TICKET_GRAMMAR | DESK_GRAMMAR).items()}
 
 
-def parse(text: str, now: datetime, tz: ZoneInfo) -> Command:
-    """Parse grammar words; raise CommandError naming the problem."""
+def join_argv(argv: Sequence[str]) -> str:
+    """Command-line words as one grammar line, keeping each argument one unit.
+
+    The shell has already taken the quotes off: `wait T-1 "the vendor's fix" ETA Tuesday`
+    arrives as five arguments. The one argument the grammar reads as a unit, wait's <what>, is
+    quoted again when it has spaces; everything else reads the same joined with spaces."""
+    words = [str(word) for word in argv]
+    if len(words) > 2 and words[0].lower() == "wait" and len(words[2].split()) > 1:
+        what = words[2].strip()
+        for opening, closing in (('"', '"'), ("“", "”"), ("'", "'")):
+            if opening not in what and closing not in what:
+                words[2] = f"{opening}{what}{closing}"
+                break
+    return " ".join(words).strip()
+
+
+def parse(
+    text: str,
+    now: datetime,
+    tz: ZoneInfo,
+    *,
+    opens: time = DEFAULT_HOUR,
+    closes: time = DEFAULT_CLOSE,
+) -> Command:
+    """Parse grammar words; raise CommandError naming the problem.
+
+    `opens` and `closes` are the configured business hours: "tomorrow" means tomorrow at
+    `opens`, "eod" the day's `closes`."""
     verb, rest = _split(text)
     verb = verb.lower()
     if not verb or verb == "help":
@@ -157,5 +192,5 @@ def parse(text: str, now: datetime, tz: ZoneInfo) -> Command:
     ticket_word, rest = _split(rest)
     if not ticket_word:
         raise CommandError(f"missing ticket; usage: {USAGE[verb]}")
-    words = _Words(verb, parse_ticket(ticket_word), rest.strip(), now, tz)
+    words = _Words(verb, parse_ticket(ticket_word), rest.strip(), now, tz, opens, closes)
     return TICKET_GRAMMAR[verb][1](words)

@@ -39,7 +39,8 @@ async def run_words(ctx: Context, session: AsyncSession, agent: str, text: str) 
     """Parse and execute; on any error nothing has changed (the caller rolls back on not ok)."""
     now = ctx.now()
     try:
-        command = parse(text, now, ctx.calendar.tz)
+        calendar = ctx.calendar
+        command = parse(text, now, calendar.tz, opens=calendar.open, closes=calendar.close)
     except CommandError as exc:
         return CommandReply(False, str(exc))
     act = Act(ctx, session, agent, command, now)

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import Audience, OutboundMessage, ReplyTarget, TicketCard
@@ -18,6 +18,13 @@ from core.tickets.refs import register_keys
 
 # How many earlier message ids an email References header carries (RFC 5322 suggests trimming).
 _MAX_REFERENCES = 20
+# Customer notices that a newer one of the same kind makes obsolete while still unsent: they
+# wait the configured settle time, so that an agent correcting an ETA three times in a few
+# seconds sends the customer one mail, with the last ETA, instead of four.
+SETTLING = frozenset({EventKind.ETA_SET})
+# Which unsent settling notices a newer customer message replaces, by the newer one's kind.
+# Once the ticket is resolved, an estimate of when it will be is no news.
+SUPERSEDES = {EventKind.ETA_SET: (EventKind.ETA_SET,), EventKind.RESOLVED: (EventKind.ETA_SET,)}
 
 
 @dataclass(frozen=True)
@@ -109,9 +116,39 @@ async def enqueue(
             in_reply_to=in_reply_to, references=references,
         )
     )  # fmt: skip
+    if audience is Audience.CUSTOMER and kind in SETTLING:
+        row.next_attempt_at = now + ctx.settings.reminders.settle
     session.add(row)
     await session.flush()
+    if audience is Audience.CUSTOMER and kind in SUPERSEDES:
+        await _supersede_older_notices(session, row, SUPERSEDES[EventKind(kind)], now)
     return row
+
+
+async def _supersede_older_notices(
+    session: AsyncSession, newer: OutboxRow, kinds: tuple[EventKind, ...], now: datetime
+) -> None:
+    """Cancel the ticket's unsent notices of `kinds` queued before `newer`: they are stale.
+
+    A row a worker holds a live lease on may be on its way and is left alone; a row whose lease
+    ran out belongs to no one (a worker checks the row is still pending before it renews)."""
+    await session.execute(
+        update(OutboxRow)
+        .where(
+            OutboxRow.ticket_id == newer.ticket_id,
+            OutboxRow.kind.in_([kind.value for kind in kinds]),
+            OutboxRow.audience == Audience.CUSTOMER.value,
+            OutboxRow.status == OutboxStatus.PENDING.value,
+            OutboxRow.id < newer.id,
+            or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < now),
+        )
+        .values(
+            status=OutboxStatus.CANCELLED.value,
+            lease_until=None,
+            last_error=f"superseded by outbox row {newer.id}, a later {newer.kind} message",
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def outbox_values(

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.app import App
-from core.channel import OutboundMessage, ReplyTarget, SendResult
+from core.channel import DeliveryError, OutboundMessage, ReplyTarget, SendResult
 from core.clock import FakeClock
 from core.delivery.worker import LEASE, DeliveryWorker
 from core.storage.db import Database
@@ -80,6 +80,43 @@ async def test_two_workers_with_sends_slower_than_the_lease_send_each_row_once(
         async with first.sessions() as session:
             statuses = (await session.scalars(select(OutboxRow.status))).all()
         assert Counter(statuses) == Counter({OutboxStatus.SENT.value: CUSTOMERS})
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+async def test_a_worker_that_stalled_past_its_lease_sends_none_of_the_rows_taken_over(
+    settings_factory: Any, clock: FakeClock, database_url: str
+) -> None:
+    ctx = await _queue_acknowledgements(settings_factory(), clock, FakeChannel())
+    received: list[Sent] = []
+    stalling = Relay(sent=received, clock=clock, label="stalling")
+    quick = Relay(sent=received, clock=clock, label="quick")
+    first, second = Database(database_url), Database(database_url)
+    try:
+        stalled = DeliveryWorker(first, ctx, {"fake": stalling})
+        other = DeliveryWorker(second, ctx, {"fake": quick})
+
+        async def stall_then_fail() -> None:
+            # The process is suspended for longer than its lease; meanwhile the other worker
+            # takes over the rows and sends them. The send in hand then fails.
+            stalling.meanwhile = None
+            clock.advance(LEASE + timedelta(minutes=1))
+            while await other.deliver_due():
+                pass
+            stalling.failures.append(DeliveryError("421 connection dropped"))
+
+        stalling.meanwhile = stall_then_fail
+        async with asyncio.timeout(60):
+            assert await stalled.deliver_due() == 50
+            assert await other.deliver_due() == 0 and await stalled.deliver_due() == 0
+        addresses = Counter(sent.target.address for sent in received)
+        assert addresses == Counter({f"user{n}": 1 for n in range(CUSTOMERS)})
+        async with first.sessions() as session:
+            rows = (await session.scalars(select(OutboxRow))).all()
+        assert {row.status for row in rows} == {OutboxStatus.SENT.value}
+        assert {row.last_error for row in rows} == {""}, "the late failure changed nothing"
+        assert {row.external_id.split("-")[0] for row in rows} == {"quick"}, "all sent by other"
     finally:
         await first.dispose()
         await second.dispose()

@@ -146,13 +146,15 @@ class DeliveryWorker:
         claimed = await self.claim(now)
         if not claimed:
             return 0
-        async with self.db.sessions() as session:
-            newer = await newer_cards(session, claimed)
+        newer: dict[int, int] = {}
+        stored: Posted = {}
+        if any(item.audience == Audience.AGENTS for item in claimed):  # else no card to look up
+            async with self.db.sessions() as session:
+                newer = await newer_cards(session, claimed)
+                stored = await posted_cards(session, claimed)
         if newer:
             await self._supersede(newer)
         sending = [item for item in claimed if item.id not in newer]
-        async with self.db.sessions() as session:
-            stored = await posted_cards(session, sending)
         batch = _Batch(sending, held_until=now + LEASE, stored=stored)
         try:
             await self._send(batch)
@@ -187,14 +189,11 @@ class DeliveryWorker:
                 note_post(batch.cards, item, result)
 
     async def _renew(self, batch: _Batch, unsent: list[Claimed]) -> None:
-        """Record what went out so far, and extend the lease on the rows still to send.
-
-        A row this worker no longer holds (claimed by another after our lease ran out, or
-        cancelled meanwhile) is dropped from the batch: it is never sent by this worker."""
+        """Record what went out so far and extend the lease on the rows still to send, in one
+        transaction. A row this worker no longer holds (claimed by another after our lease
+        ran out, or cancelled meanwhile) is dropped from the batch: this worker never sends it."""
         sent, batch.sent = batch.sent, []
-        if sent:
-            await self._record_sent(sent, batch.stored)
-            batch.stored = dict(batch.cards)
+        stored, batch.stored = batch.stored, dict(batch.cards)
         now = self.ctx.now()
         wanted = [item.id for item in unsent if item.id not in batch.lost]
         renew = (
@@ -211,7 +210,19 @@ class DeliveryWorker:
         def extend(connection: Connection) -> set[int]:
             return set(connection.execute(renew).scalars())
 
-        held = await self.db.write(extend)
+        def record_and_extend(connection: Connection) -> set[int]:
+            self._record(connection, sent, stored)
+            return extend(connection)
+
+        try:
+            held = await self.db.write(record_and_extend if sent else extend)
+        except Exception:
+            if not sent:
+                raise
+            # The bookkeeping failed: record row by row as at the end of a batch, then renew.
+            log.exception("recording %d sent outbox rows with the lease renewal failed", len(sent))
+            await self._record_sent(sent, stored)
+            held = await self.db.write(extend)
         lost = set(wanted) - held
         if lost:
             log.warning("outbox rows %s are no longer this worker's; not sent", sorted(lost))

@@ -182,6 +182,8 @@ class BusinessHoursConfig(Section):
 
 class RemindersConfig(Section):
     tick: Duration = timedelta(seconds=30)
+    # How long an ETA notice waits before it is sent; a newer one queued meanwhile replaces it.
+    settle: Duration = timedelta(seconds=5)
     waiting_cadence: Duration = timedelta(days=1)
     nudge_before: Duration = timedelta(minutes=15)
     max_automatic_per_day: int = Field(default=4, ge=1)

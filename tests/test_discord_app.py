@@ -156,7 +156,9 @@ async def test_ticket_new_form_makes_a_ticket_answered_in_dms(desk: Desk) -> Non
     assert "T-1" in ack
 
 
-async def test_agent_eta_reaches_a_discord_customer_in_their_dm(desk: Desk) -> None:
+async def test_agent_eta_reaches_a_discord_customer_in_their_dm(
+    desk: Desk, clock: FakeClock
+) -> None:
     await desk.fake.dm(desk.alice, "My VPN drops every 5 minutes")
     await desk.settle()
     triage = desk.fake.guild.channels["triage"]
@@ -164,6 +166,7 @@ async def test_agent_eta_reaches_a_discord_customer_in_their_dm(desk: Desk) -> N
     answer = await desk.fake.slash(
         desk.bob, "eta", channel_id=triage, ticket="T-1", when="tomorrow 10:00"
     )
+    clock.advance(desk.app.settings.reminders.settle)  # an ETA notice waits for a newer one
     await desk.settle()
 
     assert answer.callbacks[0]["data"]["flags"] == 64  # only Bob saw the confirmation
@@ -172,7 +175,9 @@ async def test_agent_eta_reaches_a_discord_customer_in_their_dm(desk: Desk) -> N
     assert (await desk.app.list_tickets())[0]["eta"] == "2026-11-24T10:00:00Z"
 
 
-async def test_agent_eta_from_discord_reaches_a_customer_on_another_channel(desk: Desk) -> None:
+async def test_agent_eta_from_discord_reaches_a_customer_on_another_channel(
+    desk: Desk, clock: FakeClock
+) -> None:
     other = desk.other
     await other.say("carol", "The CRM export is empty", message_id="x1", name="Carol")
     await desk.settle()
@@ -180,6 +185,7 @@ async def test_agent_eta_from_discord_reaches_a_customer_on_another_channel(desk
 
     triage = desk.fake.guild.channels["triage"]
     await desk.fake.slash(desk.bob, "eta", channel_id=triage, ticket="T-1", when="tomorrow 10:00")
+    clock.advance(desk.app.settings.reminders.settle)  # an ETA notice waits for a newer one
     await desk.settle()
 
     _ack, update = other.texts_to("carol")

@@ -48,7 +48,6 @@ MAX_MODULE_LINES = 400
 # Functions still over the limit; each entry is work left, and the list only ever shrinks.
 LONG_FUNCTIONS_LEFT: set[str] = {
     "core/intake/opening.py:open_tickets_now",
-    "core/delivery/sent.py:record_sent",
 }
 
 

@@ -91,6 +91,7 @@ async def test_an_eta_missed_at_night_is_apologised_for_at_the_next_opening(
         await app.fake.say("lee", "Reports are slow", message_id="m1")
         await go(app, clock, berlin(25, 10))
         assert (await app.desk.run_as("alice", "eta T-1 2026-11-25 20:00")).ok
+        clock.advance(app.settings.reminders.settle)  # an ETA notice waits for a newer one
         await app.drain()
         assert await go(app, clock, berlin(25, 21)) == [], "the desk is closed at 21:00"
         assert await go(app, clock, berlin(26, 8, 59)) == []
@@ -204,6 +205,7 @@ async def test_an_apology_held_by_the_cap_goes_out_once_when_the_cap_frees(
         await app.drain()
         clock.set(datetime(2026, 11, 23, 9, 30, tzinfo=UTC))
         assert (await app.desk.run_as("alice", "eta T-1 2026-11-24 12:00")).ok
+        clock.advance(app.settings.reminders.settle)  # an ETA notice waits for a newer one
         await app.drain()
         [update] = await go(app, clock, datetime(2026, 11, 24, 9, 30, tzinfo=UTC))
         assert update.kind == "status_update", "this one uses today's single automatic message"

@@ -122,7 +122,9 @@ async def test_resolve_button_from_a_non_agent_is_refused(world: SlackWorld) -> 
     assert (await world.tickets())[0]["status"] == "new"
 
 
-async def test_set_eta_button_opens_a_form_and_its_answer_sets_the_eta(world: SlackWorld) -> None:
+async def test_set_eta_button_opens_a_form_and_its_answer_sets_the_eta(
+    world: SlackWorld, clock: Any
+) -> None:
     ts = await open_ticket(world)
     await world.post(button(ALICE, "alice", SET_ETA, "T-1", channel=TRIAGE, card_ts=ts))
     [opened] = world.slack.calls_to("views.open")
@@ -139,6 +141,7 @@ async def test_set_eta_button_opens_a_form_and_its_answer_sets_the_eta(world: Sl
                            metadata=metadata)  # fmt: skip
     status, text = await world.post(good)
     assert status == 200 and text == ""
+    clock.advance(world.app.settings.reminders.settle)  # an ETA notice waits for a newer one
     await world.drain()
     assert (await world.tickets())[0]["eta"] == "2026-11-24T15:00:00Z"
     to_carol = world.slack.posted(HELP)[-1]["text"]

@@ -8,37 +8,38 @@ import logging
 import random
 import uuid
 from collections.abc import Mapping
-from dataclasses import replace
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.channel import (
-    Audience,
-    Channel,
-    DeliveryError,
-    OutboundMessage,
-    ReplyTarget,
-    SendResult,
-)
+from core.channel import Audience, Channel, DeliveryError, ReplyTarget, SendResult
 from core.context import Context
-from core.delivery.enqueue import alert_agents, decode_message
-from core.delivery.sent import Claimed, record_sent
-from core.storage.db import Database
-from core.storage.models import (
-    OutboxRow,
-    OutboxStatus,
-    Ticket,
-    TriageCard,
+from core.delivery.cards import (
+    Posted,
+    newer_cards,
+    note_post,
+    posted_cards,
+    supersede_cards,
+    triage_context,
 )
-from core.tickets.timeline import INTERNAL, add_event
+from core.delivery.enqueue import alert_agents
+from core.delivery.rows import Claimed, decode_message
+from core.delivery.sent import record_sent
+from core.storage.db import Database
+from core.storage.models import EventKind, OutboxRow, OutboxStatus, Ticket, Visibility
+from core.tickets.timeline import add_event
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=2)
 SEND_TIMEOUT = 30.0
+# A send starts only while the lease has at least this long to run: the send's own limit, plus
+# room for the clocks of two hosts to disagree. Renewing earlier costs one write per ~75 s.
+LEASE_MARGIN = timedelta(seconds=SEND_TIMEOUT + 15)
 _BACKOFF_BASE = 5.0
 _BACKOFF_CAP = 3600.0
 
@@ -56,6 +57,21 @@ def spread() -> float:
     return 0.8 + 0.2 * random.random()
 
 
+@dataclass
+class _Batch:
+    """The rows one worker claimed together, and how far it got with them."""
+
+    rows: list[Claimed]
+    held_until: datetime  # when this worker's lease on the rows still to send runs out
+    stored: Posted  # where cards are posted, as the database knows it
+    cards: Posted = field(init=False)  # ... plus the cards this batch posted so far
+    sent: list[tuple[Claimed, SendResult]] = field(default_factory=list)  # not yet recorded
+    lost: set[int] = field(default_factory=set)  # rows another worker (or a cancel) took
+
+    def __post_init__(self) -> None:
+        self.cards = dict(self.stored)
+
+
 class DeliveryWorker:
     """Sends outbox rows through the channel adapters. Several may run on one PostgreSQL."""
 
@@ -69,10 +85,10 @@ class DeliveryWorker:
         self.owner = uuid.uuid4().hex[:16]
         self.stopping = False  # set by the app's stop: finish the message in hand, no more
 
-    async def claim(self) -> list[Claimed]:
+    async def claim(self, now: datetime | None = None) -> list[Claimed]:
         """Lease due rows. One UPDATE … RETURNING, with SKIP LOCKED on PostgreSQL, so two
         workers never hold the same row; an expired lease (a crashed worker) is claimable."""
-        now = self.ctx.now()
+        now = now or self.ctx.now()
         due = (
             select(OutboxRow.id)
             .where(
@@ -104,59 +120,114 @@ class DeliveryWorker:
                 OutboxRow.attempts,
             )
         )
+
         # One trip to the database's writer (a thread of its own on SQLite): the write lock is
         # held for the statement, not for three round trips through a busy event loop.
-        rows = await self.db.write_sync(lambda sync: sync.execute(lease).all())
-        claimed = [
-            Claimed(r.id, r.ticket_id, r.event_id, r.channel,
-                    ReplyTarget(r.channel, r.address, r.thread), r.audience, r.kind, r.message,
-                    r.attempts)
-            for r in rows
-        ]  # fmt: skip
+        def take(connection: Connection) -> list[Claimed]:
+            return [
+                Claimed(r.id, r.ticket_id, r.event_id, r.channel,
+                        ReplyTarget(r.channel, r.address, r.thread), r.audience, r.kind,
+                        r.message, r.attempts)
+                for r in connection.execute(lease)
+            ]  # fmt: skip
+
+        claimed = await self.db.write(take)
         return sorted(claimed, key=lambda item: item.id)
 
     async def deliver_due(self) -> int:
         """Claim and send one batch; return how many rows were attempted.
 
-        Rows are sent one by one in id order; what went out is then recorded in one
-        transaction for the whole batch, because a commit per row costs more than the send.
+        Rows are sent one by one in id order. What went out is recorded for many rows at once,
+        because a commit per row costs more than the send: at the end of the batch, and
+        whenever the lease is renewed. A row is sent only while this worker's lease on it has
+        longer to run than a send may take, so no other worker can have claimed it.
         """
-        claimed = await self.claim()
+        now = self.ctx.now()
+        claimed = await self.claim(now)
         if not claimed:
             return 0
-        newer = await self._newer_cards(claimed)
+        newer: dict[int, int] = {}
+        stored: Posted = {}
+        if any(item.audience == Audience.AGENTS for item in claimed):  # else no card to look up
+            async with self.db.sessions() as session:
+                newer = await newer_cards(session, claimed)
+                stored = await posted_cards(session, claimed)
         if newer:
             await self._supersede(newer)
         sending = [item for item in claimed if item.id not in newer]
-        stored = await self._posted_cards(sending)
-        cards = dict(stored)  # plus the cards posted by this batch, for the rows after them
-        sent: list[tuple[Claimed, SendResult]] = []
+        batch = _Batch(sending, held_until=now + LEASE, stored=stored)
         try:
-            for position, item in enumerate(sending):
-                if self.stopping:
-                    await self._release(sending[position:])
-                    break
-                if item.attempts > MAX_ATTEMPTS:
-                    # Claimed this often with no outcome recorded: the worker died during the
-                    # send, or could not record it. Sending again would repeat that forever.
-                    reason = (
-                        f"no outcome recorded after {MAX_ATTEMPTS} attempts (the sender stopped "
-                        "or could not record the send); it may have been delivered"
-                    )
-                    await self._failed(item, reason, True, None)
-                    continue
-                result = await self._deliver(item, cards)
-                if result is None:
-                    continue
-                sent.append((item, result))
-                if item.kind == "card" and item.ticket_id is not None and result.external_id:
-                    cards[item.ticket_id, item.channel] = result.external_id
+            await self._send(batch)
         finally:
             # Also when a failure could not be recorded or we are cancelled: what went out is
             # recorded, so that it is not sent a second time when the leases expire.
-            if sent:
-                await self._record_sent(sent, stored)
+            if batch.sent:
+                await self._record_sent(batch.sent, batch.stored)
         return len(claimed)
+
+    async def _send(self, batch: _Batch) -> None:
+        for position, item in enumerate(batch.rows):
+            if self.stopping:
+                await self._release(batch.rows[position:])
+                return
+            if item.attempts > MAX_ATTEMPTS:
+                # Claimed this often with no outcome recorded: the worker died during the
+                # send, or could not record it. Sending again would repeat that forever.
+                reason = (
+                    f"no outcome recorded after {MAX_ATTEMPTS} attempts (the sender stopped "
+                    "or could not record the send); it may have been delivered"
+                )
+                await self._failed(item, reason, True, None)
+                continue
+            if self.ctx.now() + LEASE_MARGIN > batch.held_until:
+                await self._renew(batch, batch.rows[position:])
+            if item.id in batch.lost:
+                continue  # another worker holds it now: it is theirs to send
+            result = await self._deliver(item, batch.cards)
+            if result is not None:
+                batch.sent.append((item, result))
+                note_post(batch.cards, item, result)
+
+    async def _renew(self, batch: _Batch, unsent: list[Claimed]) -> None:
+        """Record what went out so far and extend the lease on the rows still to send, in one
+        transaction. A row this worker no longer holds (claimed by another after our lease
+        ran out, or cancelled meanwhile) is dropped from the batch: this worker never sends it."""
+        sent, batch.sent = batch.sent, []
+        stored, batch.stored = batch.stored, dict(batch.cards)
+        now = self.ctx.now()
+        wanted = [item.id for item in unsent if item.id not in batch.lost]
+        renew = (
+            update(OutboxRow)
+            .where(
+                OutboxRow.id.in_(wanted),
+                OutboxRow.lease_owner == self.owner,
+                OutboxRow.status == OutboxStatus.PENDING.value,
+            )
+            .values(lease_until=now + LEASE)
+            .returning(OutboxRow.id)
+        )
+
+        def extend(connection: Connection) -> set[int]:
+            return set(connection.execute(renew).scalars())
+
+        def record_and_extend(connection: Connection) -> set[int]:
+            self._record(connection, sent, stored)
+            return extend(connection)
+
+        try:
+            held = await self.db.write(record_and_extend if sent else extend)
+        except Exception:
+            if not sent:
+                raise
+            # The bookkeeping failed: record row by row as at the end of a batch, then renew.
+            log.exception("recording %d sent outbox rows with the lease renewal failed", len(sent))
+            await self._record_sent(sent, stored)
+            held = await self.db.write(extend)
+        lost = set(wanted) - held
+        if lost:
+            log.warning("outbox rows %s are no longer this worker's; not sent", sorted(lost))
+        batch.lost |= lost
+        batch.held_until = now + LEASE
 
     async def _deliver(
         self, item: Claimed, cards: Mapping[tuple[int, str], str]
@@ -168,8 +239,8 @@ class DeliveryWorker:
         try:
             if channel is None:
                 raise DeliveryError(f"the {item.channel} channel is not running")
-            if item.audience == Audience.AGENTS.value:
-                target, message = _triage_context(item, target, message, cards)
+            if item.audience == Audience.AGENTS:
+                target, message = triage_context(item, target, message, cards)
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
             # that arrives as the send completes, and the worker would then never stop.
             async with asyncio.timeout(SEND_TIMEOUT):
@@ -185,71 +256,26 @@ class DeliveryWorker:
             return result
         return None
 
-    async def _newer_cards(self, claimed: list[Claimed]) -> dict[int, int]:
-        """Card rows of the batch that a later card row of the same ticket and channel replaces:
-        {row id: newer row id}. A card row carries the whole card, so only the latest counts.
-        Without this, a post that failed and is retried after a later update went out would
-        put the older content back on the card."""
-        cards = [item for item in claimed if item.kind == "card" and item.ticket_id is not None]
-        if not cards:
-            return {}
-        async with self.db.sessions() as session:
-            rows = await session.execute(
-                select(OutboxRow.ticket_id, OutboxRow.channel, func.max(OutboxRow.id))
-                .where(
-                    OutboxRow.kind == "card",
-                    OutboxRow.ticket_id.in_(sorted({item.ticket_id for item in cards})),
-                    OutboxRow.status != OutboxStatus.CANCELLED.value,
-                )
-                .group_by(OutboxRow.ticket_id, OutboxRow.channel)
-            )
-            latest = {(ticket_id, channel): row_id for ticket_id, channel, row_id in rows}
-        return {
-            item.id: latest[item.ticket_id, item.channel]
-            for item in cards
-            if latest.get((item.ticket_id, item.channel), item.id) > item.id
-        }
-
     async def _supersede(self, newer: Mapping[int, int]) -> None:
-        async with self.db.transaction() as session:
-            for row_id, latest in newer.items():
-                await session.execute(
-                    update(OutboxRow)
-                    .where(OutboxRow.id == row_id, OutboxRow.lease_owner == self.owner)
-                    .values(
-                        status=OutboxStatus.CANCELLED.value,
-                        lease_until=None,
-                        last_error=f"superseded by outbox row {latest}, a later card",
-                    )
-                )
-        log.info("card rows %s superseded by later cards; not sent", sorted(newer))
+        async def cancel(session: AsyncSession) -> None:
+            await supersede_cards(session, newer, self.owner)
 
-    async def _posted_cards(self, claimed: list[Claimed]) -> dict[tuple[int, str], str]:
-        """Where the batch's tickets have a posted triage card, by (ticket, channel): one read."""
-        tickets = {
-            item.ticket_id
-            for item in claimed
-            if item.audience == Audience.AGENTS.value and item.ticket_id is not None
-        }
-        if not tickets:
-            return {}
-        async with self.db.sessions() as session:
-            rows = await session.execute(
-                select(TriageCard.ticket_id, TriageCard.channel, TriageCard.external_id).where(
-                    TriageCard.ticket_id.in_(sorted(tickets)), TriageCard.external_id != ""
-                )
-            )
-            return {(ticket_id, channel): external for ticket_id, channel, external in rows}
+        await self.db.write(cancel)
+        log.info("card rows %s superseded by later cards; not sent", sorted(newer))
 
     async def _release(self, unsent: list[Claimed]) -> None:
         """Give back leases of rows this worker will not send after all (it is stopping)."""
-        async with self.db.transaction() as session:
-            await session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id.in_([item.id for item in unsent]))
-                .where(OutboxRow.lease_owner == self.owner)
-                .values(lease_until=None, attempts=OutboxRow.attempts - 1)
-            )
+        give_back = (
+            update(OutboxRow)
+            .where(OutboxRow.id.in_([item.id for item in unsent]))
+            .where(OutboxRow.lease_owner == self.owner)
+            .values(lease_until=None, attempts=OutboxRow.attempts - 1)
+        )
+
+        def release(connection: Connection) -> None:
+            connection.execute(give_back)
+
+        await self.db.write(release)
 
     async def _record_sent(
         self, sent: list[tuple[Claimed, SendResult]], stored: Mapping[tuple[int, str], str]
@@ -261,7 +287,7 @@ class DeliveryWorker:
         expires: at-least-once, as after a crash.
         """
         try:
-            await self.db.write_sync(functools.partial(self._record, sent=sent, stored=stored))
+            await self.db.write(functools.partial(self._record, sent=sent, stored=stored))
             return
         except Exception:
             if len(sent) == 1:
@@ -275,7 +301,7 @@ class DeliveryWorker:
             raise
         for one in sent:
             try:
-                await self.db.write_sync(functools.partial(self._record, sent=[one], stored=stored))
+                await self.db.write(functools.partial(self._record, sent=[one], stored=stored))
             except Exception:
                 self._unrecorded([one])
                 log.exception("recording outbox row %s failed", one[0].id)
@@ -301,10 +327,11 @@ class DeliveryWorker:
         self, item: Claimed, reason: str, permanent: bool, retry_after: float | None
     ) -> None:
         now = self.ctx.now()
-        async with self.db.transaction() as session:
+
+        async def note(session: AsyncSession) -> None:
             row = await session.get(OutboxRow, item.id, with_for_update=True)
-            if row is None:
-                return
+            if row is None or row.lease_owner != self.owner:
+                return  # gone, or claimed by another worker: the outcome is theirs to record
             row.lease_until = None
             row.last_error = reason[:2000]
             if not permanent and row.attempts < MAX_ATTEMPTS:
@@ -318,35 +345,25 @@ class DeliveryWorker:
                 return
             row.status = OutboxStatus.FAILED.value
             log.warning("outbox %s: delivery failed for good: %s", row.id, reason)
-            if row.ticket_id is None or row.audience != Audience.CUSTOMER.value:
-                return  # a failed alert is logged; alerting about alerts would loop
-            ticket = await session.get(Ticket, row.ticket_id)
-            if ticket is None:
-                return
-            excerpt = decode_message(row.message).text.replace("\n", " ")[:140]
-            await add_event(
-                session, ticket, "delivery_failed", f"Not delivered on {row.channel}: {reason}",
-                now, visibility=INTERNAL, author="tidings", channel=row.channel,
-            )  # fmt: skip
-            await alert_agents(
-                self.ctx, session, ticket, "delivery_failed",
-                self.ctx.texts.render("delivery_failed", ref=ticket.ref, channel=row.channel,
-                                      reason=reason, excerpt=excerpt),
-            )  # fmt: skip
+            if row.ticket_id is not None and row.audience == Audience.CUSTOMER:
+                await self._tell_agents(session, row, reason)
+            # A failed alert is only logged: alerting about alerts would loop.
 
+        await self.db.write(note)
 
-def _triage_context(
-    item: Claimed,
-    target: ReplyTarget,
-    message: OutboundMessage,
-    cards: Mapping[tuple[int, str], str],
-) -> tuple[ReplyTarget, OutboundMessage]:
-    """Cards are edited in place once posted; alerts go in the card's thread."""
-    if item.ticket_id is None:
-        return target, message
-    card = cards.get((item.ticket_id, item.channel), "")
-    if not card:
-        return target, message
-    if item.kind == "card":
-        return target, replace(message, edit_external_id=card)
-    return ReplyTarget(target.channel, target.address, card), message
+    async def _tell_agents(self, session: AsyncSession, row: OutboxRow, reason: str) -> None:
+        """A customer's message could not be delivered: on the timeline, and to the agents."""
+        ticket = await session.get(Ticket, row.ticket_id)
+        if ticket is None:
+            return
+        excerpt = decode_message(row.message).text.replace("\n", " ")[:140]
+        await add_event(
+            session, ticket, EventKind.DELIVERY_FAILED,
+            f"Not delivered on {row.channel}: {reason}", self.ctx.now(),
+            visibility=Visibility.INTERNAL, author="tidings", channel=row.channel,
+        )  # fmt: skip
+        await alert_agents(
+            self.ctx, session, ticket, EventKind.DELIVERY_FAILED,
+            self.ctx.texts.render("delivery_failed", ref=ticket.ref, channel=row.channel,
+                                  reason=reason, excerpt=excerpt),
+        )  # fmt: skip

@@ -1,0 +1,198 @@
+"""Triage cards: what a card shows, queueing updates, the newest one winning, where it is posted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.channel import Audience, OutboundMessage, ReplyTarget, SendResult, TicketCard
+from core.context import Context
+from core.delivery.rows import Claimed, decode_message, encode_message, enqueue
+from core.storage.models import (
+    Contact,
+    EventKind,
+    OutboxKind,
+    OutboxRow,
+    OutboxStatus,
+    Ticket,
+    TicketEvent,
+    TriageCard,
+    table_of,
+)
+from core.tickets.refs import insert_ignore
+
+# Where each ticket's card is posted, by (ticket id, channel): the platform's message id.
+Posted = dict[tuple[int, str], str]
+
+_CARDS = table_of(TriageCard)
+
+
+async def requester_name(session: AsyncSession, ticket: Ticket) -> str:
+    contact = await session.get(Contact, ticket.requester_id)
+    return contact.name or contact.address if contact else ""
+
+
+async def make_card(session: AsyncSession, ticket: Ticket, excerpt: str = "") -> TicketCard:
+    if not excerpt:
+        first = await session.scalar(
+            select(TicketEvent.text)
+            .where(
+                TicketEvent.ticket_id == ticket.id,
+                TicketEvent.kind == EventKind.CUSTOMER_MESSAGE.value,
+            )
+            .order_by(TicketEvent.id)
+            .limit(1)
+        )
+        excerpt = first or ""
+    return card_for(ticket, await requester_name(session, ticket), excerpt)
+
+
+def card_title(ticket: Ticket) -> str:
+    return f"{ticket.ref}: {ticket.subject}"
+
+
+def card_for(ticket: Ticket, requester: str, excerpt: str) -> TicketCard:
+    return TicketCard(
+        ref=ticket.ref,
+        number=ticket.id,
+        channel=ticket.reply_channel,
+        requester=requester,
+        subject=ticket.subject,
+        excerpt=excerpt[:300],
+        status=ticket.status,
+        priority=ticket.priority,
+        assignee=ticket.assignee or "",
+        eta=ticket.eta,
+        next_update_due=ticket.next_update_due,
+        waiting_on=ticket.waiting_on,
+    )
+
+
+async def refresh_cards(ctx: Context, session: AsyncSession, ticket: Ticket) -> None:
+    """Queue a card update in each triage channel; an unsent update is replaced, not added."""
+    targets = ctx.triage_targets()
+    if not targets:
+        return
+    card = await make_card(session, ticket)
+    for target in targets:
+        pending = await session.scalar(
+            select(OutboxRow).where(
+                OutboxRow.ticket_id == ticket.id,
+                OutboxRow.channel == target.channel,
+                OutboxRow.kind == OutboxKind.CARD.value,
+                OutboxRow.status == OutboxStatus.PENDING.value,
+                OutboxRow.attempts == 0,
+                OutboxRow.lease_owner == "",
+            )
+        )
+        if pending is not None:
+            message = decode_message(pending.message)
+            pending.message = encode_message(replace(message, card=card))
+            continue
+        await enqueue(
+            ctx, session, ticket, kind=OutboxKind.CARD, text=card_title(ticket), automatic=True,
+            target=target, audience=Audience.AGENTS, card=card,
+        )  # fmt: skip
+
+
+async def newer_cards(session: AsyncSession, claimed: Iterable[Claimed]) -> dict[int, int]:
+    """Card rows among `claimed` that a later card row of the same ticket and channel replaces:
+    {row id: newer row id}. A card row carries the whole card, so only the latest counts.
+    Without this, a post that failed and is retried after a later update went out would put
+    the older content back on the card."""
+    cards = [item for item in claimed if item.kind == OutboxKind.CARD and item.ticket_id]
+    if not cards:
+        return {}
+    rows = await session.execute(
+        select(OutboxRow.ticket_id, OutboxRow.channel, func.max(OutboxRow.id))
+        .where(
+            OutboxRow.kind == OutboxKind.CARD.value,
+            OutboxRow.ticket_id.in_(sorted({item.ticket_id for item in cards if item.ticket_id})),
+            OutboxRow.status != OutboxStatus.CANCELLED.value,
+        )
+        .group_by(OutboxRow.ticket_id, OutboxRow.channel)
+    )
+    latest = {(ticket_id, channel): row_id for ticket_id, channel, row_id in rows}
+    return {
+        item.id: latest[item.ticket_id, item.channel]
+        for item in cards
+        if item.ticket_id and latest.get((item.ticket_id, item.channel), item.id) > item.id
+    }
+
+
+async def supersede_cards(session: AsyncSession, newer: Mapping[int, int], owner: str) -> None:
+    """Cancel the card rows `newer` names, where `owner` still holds them."""
+    for row_id, latest in newer.items():
+        await session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == row_id, OutboxRow.lease_owner == owner)
+            .values(
+                status=OutboxStatus.CANCELLED.value,
+                lease_until=None,
+                last_error=f"superseded by outbox row {latest}, a later card",
+            )
+        )
+
+
+async def posted_cards(session: AsyncSession, claimed: Iterable[Claimed]) -> Posted:
+    """Where the tickets of `claimed` rows for agents have a posted card: one read."""
+    tickets = {
+        item.ticket_id
+        for item in claimed
+        if item.audience == Audience.AGENTS and item.ticket_id is not None
+    }
+    if not tickets:
+        return {}
+    rows = await session.execute(
+        select(TriageCard.ticket_id, TriageCard.channel, TriageCard.external_id).where(
+            TriageCard.ticket_id.in_(sorted(tickets)), TriageCard.external_id != ""
+        )
+    )
+    return {(ticket_id, channel): external for ticket_id, channel, external in rows}
+
+
+def note_post(cards: Posted, item: Claimed, result: SendResult) -> bool:
+    """Remember in `cards` where a sent card row put its card; True when that is new (a first
+    post, or the card was deleted on the platform and posted again: the new one is edited)."""
+    if item.kind != OutboxKind.CARD or item.ticket_id is None or not result.external_id:
+        return False
+    if cards.get((item.ticket_id, item.channel)) == result.external_id:
+        return False
+    cards[item.ticket_id, item.channel] = result.external_id
+    return True
+
+
+def remember_posts(connection: Connection, posts: Mapping[tuple[int, str], dict[str, Any]]) -> None:
+    """Store where cards were posted (the latest post per ticket and channel), one statement."""
+    if not posts:
+        return
+    upsert = insert_ignore(connection.dialect.name)(_CARDS)
+    connection.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[_CARDS.c.ticket_id, _CARDS.c.channel],
+            set_={"external_id": upsert.excluded.external_id},
+        ),
+        list(posts.values()),
+    )
+
+
+def triage_context(
+    item: Claimed,
+    target: ReplyTarget,
+    message: OutboundMessage,
+    cards: Mapping[tuple[int, str], str],
+) -> tuple[ReplyTarget, OutboundMessage]:
+    """Cards are edited in place once posted; alerts go in the card's thread."""
+    if item.ticket_id is None:
+        return target, message
+    card = cards.get((item.ticket_id, item.channel), "")
+    if not card:
+        return target, message
+    if item.kind == OutboxKind.CARD:
+        return target, replace(message, edit_external_id=card)
+    return ReplyTarget(target.channel, target.address, card), message

@@ -1,0 +1,201 @@
+"""Outbox rows: a message's columns and JSON, queueing one, and a row as a worker leased it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.channel import Audience, OutboundMessage, ReplyTarget, TicketCard
+from core.context import Context
+from core.storage.models import EventKind, OutboxRow, OutboxStatus, Ticket, TicketEvent
+from core.tickets.refs import register_keys
+
+# How many earlier message ids an email References header carries (RFC 5322 suggests trimming).
+_MAX_REFERENCES = 20
+# Customer notices that a newer one of the same kind makes obsolete while still unsent: they
+# wait the configured settle time, so that an agent correcting an ETA three times in a few
+# seconds sends the customer one mail, with the last ETA, instead of four.
+SETTLING = frozenset({EventKind.ETA_SET})
+# Which unsent settling notices a newer customer message replaces, by the newer one's kind.
+# Once the ticket is resolved, an estimate of when it will be is no news.
+SUPERSEDES = {EventKind.ETA_SET: (EventKind.ETA_SET,), EventKind.RESOLVED: (EventKind.ETA_SET,)}
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """An outbox row leased by a worker, with what sending it needs."""
+
+    id: int
+    ticket_id: int | None
+    event_id: int | None
+    channel: str
+    target: ReplyTarget
+    audience: str
+    kind: str
+    message_json: str
+    attempts: int
+
+
+async def _thread_refs(session: AsyncSession, ticket: Ticket) -> tuple[str, tuple[str, ...]]:
+    """(the customer's latest message id, the conversation's ids oldest first) on its channel."""
+    rows = (
+        await session.execute(
+            select(TicketEvent.external_id, TicketEvent.kind)
+            .where(
+                TicketEvent.ticket_id == ticket.id,
+                TicketEvent.channel == ticket.reply_channel,
+                TicketEvent.external_id != "",
+            )
+            .order_by(TicketEvent.id)
+        )
+    ).all()
+    return thread_refs([(external_id, kind) for external_id, kind in rows])
+
+
+def thread_refs(events: list[tuple[str, str]]) -> tuple[str, tuple[str, ...]]:
+    """From a ticket's (external id, kind) events on its channel, oldest first: the customer's
+    latest message id, and the ids a reply's References header carries."""
+    ids = [external_id for external_id, _ in events]
+    inbound = [external_id for external_id, kind in events if kind == EventKind.CUSTOMER_MESSAGE]
+    refs = ids[:1] + ids[1:][-(_MAX_REFERENCES - 1) :] if ids else []
+    return (inbound[-1] if inbound else ""), tuple(refs)
+
+
+def encode_message(message: OutboundMessage) -> str:
+    data = asdict(message)
+    return json.dumps(data, default=lambda value: value.isoformat())
+
+
+def decode_message(raw: str) -> OutboundMessage:
+    data = json.loads(raw)
+    card = data.pop("card", None)
+    data["audience"] = Audience(data["audience"])
+    data["references"] = tuple(data.get("references", ()))
+    if card:
+        for key in ("eta", "next_update_due"):
+            if card.get(key):
+                card[key] = datetime.fromisoformat(card[key])
+        data["card"] = TicketCard(**card)
+    return OutboundMessage(**data)
+
+
+async def enqueue(
+    ctx: Context,
+    session: AsyncSession,
+    ticket: Ticket,
+    *,
+    kind: str,
+    text: str,
+    automatic: bool,
+    event: TicketEvent | None = None,
+    target: ReplyTarget | None = None,
+    audience: Audience = Audience.CUSTOMER,
+    card: TicketCard | None = None,
+) -> OutboxRow:
+    """Put one message in the outbox, in the caller's transaction."""
+    now = ctx.now()
+    token = uuid.uuid4().hex
+    if target is None:
+        target = ReplyTarget(ticket.reply_channel, ticket.reply_address, ticket.reply_thread)
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
+    if audience is Audience.CUSTOMER:
+        in_reply_to, references = await _thread_refs(session, ticket)
+        # Our own message ids must lead back to this ticket even before delivery confirms them.
+        await register_keys(session, target.channel, [token], ticket.id)
+    row = OutboxRow(
+        **outbox_values(
+            ticket, target, kind=kind, text=text, automatic=automatic, token=token, now=now,
+            event_id=event.id if event else None, audience=audience, card=card,
+            in_reply_to=in_reply_to, references=references,
+        )
+    )  # fmt: skip
+    if audience is Audience.CUSTOMER and kind in SETTLING:
+        row.next_attempt_at = now + ctx.settings.reminders.settle
+    session.add(row)
+    await session.flush()
+    if audience is Audience.CUSTOMER and kind in SUPERSEDES:
+        await _supersede_older_notices(session, row, SUPERSEDES[EventKind(kind)], now)
+    return row
+
+
+async def _supersede_older_notices(
+    session: AsyncSession, newer: OutboxRow, kinds: tuple[EventKind, ...], now: datetime
+) -> None:
+    """Cancel the ticket's unsent notices of `kinds` queued before `newer`: they are stale.
+
+    A row a worker holds a live lease on may be on its way and is left alone; a row whose lease
+    ran out belongs to no one (a worker checks the row is still pending before it renews)."""
+    await session.execute(
+        update(OutboxRow)
+        .where(
+            OutboxRow.ticket_id == newer.ticket_id,
+            OutboxRow.kind.in_([kind.value for kind in kinds]),
+            OutboxRow.audience == Audience.CUSTOMER.value,
+            OutboxRow.status == OutboxStatus.PENDING.value,
+            OutboxRow.id < newer.id,
+            or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < now),
+        )
+        .values(
+            status=OutboxStatus.CANCELLED.value,
+            lease_until=None,
+            last_error=f"superseded by outbox row {newer.id}, a later {newer.kind} message",
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def outbox_values(
+    ticket: Ticket,
+    target: ReplyTarget,
+    *,
+    kind: str,
+    text: str,
+    automatic: bool,
+    token: str,
+    now: datetime,
+    event_id: int | None,
+    audience: Audience,
+    card: TicketCard | None,
+    in_reply_to: str,
+    references: tuple[str, ...],
+) -> dict[str, Any]:
+    """The outbox row's columns for one message (also used to open many tickets at once)."""
+    message = OutboundMessage(
+        ticket_ref=ticket.ref,
+        subject=ticket.subject,
+        text=text,
+        kind=kind,
+        automatic=automatic,
+        token=token,
+        audience=audience,
+        in_reply_to=in_reply_to,
+        references=references,
+        card=card,
+    )
+    return {
+        "ticket_id": ticket.id,
+        "event_id": event_id,
+        "contact_id": ticket.requester_id if audience is Audience.CUSTOMER else None,
+        "channel": target.channel,
+        "address": target.address,
+        "thread": target.thread,
+        "audience": audience.value,
+        "kind": kind,
+        "automatic": automatic,
+        "token": token,
+        "message": encode_message(message),
+        "status": OutboxStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "lease_owner": "",
+        "last_error": "",
+        "external_id": "",
+        "created_at": now,
+    }

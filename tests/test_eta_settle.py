@@ -97,3 +97,37 @@ async def test_other_messages_to_the_customer_do_not_wait(desk_app: Any, clock: 
     await desk_app.drain()
     replies: list[Sent] = fake.sent
     assert [s.message.kind for s in replies] == [EventKind.AGENT_REPLY]
+
+
+async def test_a_moved_eta_says_what_we_said_before_and_only_what_was_heard(
+    desk_app: Any, clock: FakeClock
+) -> None:
+    fake: FakeChannel = desk_app.fake
+    await _opened(desk_app, fake)
+    settle = desk_app.settings.reminders.settle
+    assert (await desk_app.desk.run_as("alice", "eta T-1 2026-11-29 12:00")).ok
+    clock.advance(settle)
+    await desk_app.drain()
+    [sunday] = fake.sent
+    assert "we expect this to be resolved by Sun 29 Nov, 12:00" in sunday.message.text
+    fake.sent.clear()
+
+    # The estimate moves from Sunday to Friday: the customer reads that it moved, and from what.
+    assert (await desk_app.desk.run_as("alice", "eta T-1 2026-11-27 12:00")).ok
+    clock.advance(settle)
+    await desk_app.drain()
+    [friday] = fake.sent
+    assert (
+        "we now expect this to be resolved by Fri 27 Nov, 12:00 (UTC) "
+        "(earlier we said Sun 29 Nov, 12:00)" in friday.message.text
+    )
+    fake.sent.clear()
+
+    # Moved twice within the settle: the middle estimate was never read, so it is not quoted.
+    assert (await desk_app.desk.run_as("alice", "eta T-1 2026-11-26 12:00")).ok
+    assert (await desk_app.desk.run_as("alice", "eta T-1 2026-11-25 12:00")).ok
+    clock.advance(settle)
+    await desk_app.drain()
+    [last] = fake.sent
+    assert "resolved by Wed 25 Nov, 12:00 (UTC)" in last.message.text
+    assert "earlier we said" not in last.message.text

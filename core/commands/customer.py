@@ -9,6 +9,7 @@ from core.commands.act import Act, done, mark_worked, require_active
 from core.commands.grammar import CommandError
 from core.context import Context
 from core.delivery.enqueue import refresh_cards
+from core.delivery.rows import has_unsent_notice
 from core.storage.models import EventKind, Promise, Status, Ticket, Visibility, is_active
 from core.tickets.lifecycle import reopen as reopen_ticket
 from core.tickets.timeline import add_event, promise_next_update, settle_promises, tell_customer
@@ -36,6 +37,13 @@ async def eta(act: Act, ticket: Ticket) -> CommandReply:
     missed = ticket.eta
     if missed is None or missed > now or missed == ticket.eta_apologized:
         missed = None
+    # "(earlier we said …)" only for an estimate the customer heard: an unsent notice of it is
+    # about to be replaced by this one, so the customer never read it.
+    previous = ticket.eta if ticket.eta is not None and ticket.eta > now else None
+    if previous is not None and await has_unsent_notice(
+        act.session, ticket.id, EventKind.ETA_SET, now
+    ):
+        previous = None
     await settle_promises(act.session, ticket, "eta", now, "superseded")
     ticket.eta = when
     ticket.eta_apologized = None
@@ -43,7 +51,7 @@ async def eta(act: Act, ticket: Ticket) -> CommandReply:
     act.session.add(Promise(ticket_id=ticket.id, kind="eta", due_at=when, made_at=now))
     await tell_customer(
         act.ctx, act.session, ticket, EventKind.ETA_SET, "eta_set", author=act.agent,
-        automatic=False, text=act.command.text, missed_eta=missed,
+        automatic=False, text=act.command.text, missed_eta=missed, previous_eta=previous,
     )  # fmt: skip
     await refresh_cards(act.ctx, act.session, ticket)
     return done(ticket, f"{ticket.ref}: ETA {act.ctx.texts.when(when)}, customer told")

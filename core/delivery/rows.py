@@ -132,16 +132,10 @@ async def _supersede_older_notices(
 
     A row a worker holds a live lease on may be on its way and is left alone; a row whose lease
     ran out belongs to no one (a worker checks the row is still pending before it renews)."""
+    assert newer.ticket_id is not None  # customer notices always belong to a ticket
     await session.execute(
         update(OutboxRow)
-        .where(
-            OutboxRow.ticket_id == newer.ticket_id,
-            OutboxRow.kind.in_([kind.value for kind in kinds]),
-            OutboxRow.audience == Audience.CUSTOMER.value,
-            OutboxRow.status == OutboxStatus.PENDING.value,
-            OutboxRow.id < newer.id,
-            or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < now),
-        )
+        .where(*_unsent(newer.ticket_id, kinds, now), OutboxRow.id < newer.id)
         .values(
             status=OutboxStatus.CANCELLED.value,
             lease_until=None,
@@ -149,6 +143,25 @@ async def _supersede_older_notices(
         )
         .execution_options(synchronize_session=False)
     )
+
+
+def _unsent(ticket_id: int, kinds: tuple[EventKind, ...], now: datetime) -> list[Any]:
+    """Conditions for a ticket's customer notices of `kinds` that nobody is sending yet."""
+    return [
+        OutboxRow.ticket_id == ticket_id,
+        OutboxRow.kind.in_([kind.value for kind in kinds]),
+        OutboxRow.audience == Audience.CUSTOMER.value,
+        OutboxRow.status == OutboxStatus.PENDING.value,
+        or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < now),
+    ]
+
+
+async def has_unsent_notice(
+    session: AsyncSession, ticket_id: int, kind: EventKind, now: datetime
+) -> bool:
+    """Whether a notice of `kind` is still waiting to go out (and so a newer one replaces it)."""
+    found = await session.scalar(select(OutboxRow.id).where(*_unsent(ticket_id, (kind,), now)))
+    return found is not None
 
 
 def outbox_values(

@@ -1,0 +1,57 @@
+"""The daily cap on automatic messages: the last one it allows promises only what we will keep."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.app import App
+from core.clock import FakeClock
+from tests.fake_channel import FakeChannel
+
+
+def at(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
+
+
+async def go(app: Any, clock: FakeClock, moment: datetime) -> list[Any]:
+    before = len(app.fake.sent)
+    clock.set(moment)
+    await app.drain()
+    return [sent.message for sent in app.fake.sent[before:]]
+
+
+async def test_the_last_message_the_cap_allows_promises_when_the_cap_frees(
+    settings_factory: Any, clock: FakeClock
+) -> None:
+    settings = settings_factory(reminders={"max_automatic_per_day": 2})
+    async with App(settings, clock=clock, channels=[FakeChannel()], background=False) as app:
+        app.fake = app.channels["fake"]
+        await app.fake.say("uma", "Our shop's card payments fail", message_id="m1")
+        await go(app, clock, at(23, 9))
+        assert (await app.desk.run_as("alice", "priority T-1 high")).ok
+        assert (await app.desk.run_as("alice", "reply T-1 Looking into it.")).ok
+        await app.drain()
+        assert "next update by Mon 23 Nov, 13:00 (UTC)" in app.fake.sent[-1].message.text
+
+        # Nobody writes again. The first automatic update keeps the four-hour cadence...
+        [first] = await go(app, clock, at(23, 13))
+        assert "You will hear from us again by Mon 23 Nov, 17:00 (UTC)" in first.text
+        # ...the second is the last of two a day: it promises the time the cap frees, not 21:00.
+        [second] = await go(app, clock, at(23, 17))
+        assert "You will hear from us again by Tue 24 Nov, 13:00 (UTC)" in second.text
+        for moment in (at(23, 21), at(24, 9), at(24, 12, 59)):
+            assert await go(app, clock, moment) == []
+        [third] = await go(app, clock, at(24, 13))
+        assert third.kind == "status_update" and third.automatic
+
+        shown = await app.show_ticket(1)
+        assert shown is not None
+        assert "capped" not in [event["kind"] for event in shown["events"]]
+        settled = [(p["settled_by"], p["kept"]) for p in shown["promises"] if p["settled_at"]]
+        assert settled == [
+            ("agent_reply", True),
+            ("status_update", True),
+            ("status_update", True),
+            ("status_update", True),
+        ], "every promise kept, none broken by our own cap"

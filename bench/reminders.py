@@ -134,15 +134,14 @@ async def build(url: str, count: int) -> None:
         await db.dispose()
         return
     cohorts = range(ROUNDS * COHORT)
-    async with db.transaction() as session:
-        await session.execute(
-            insert(Promise),
-            [{"ticket_id": i + 1, "kind": "next_update", "due_at": NOW, "made_at": made}
-             for i in range(SPECIAL)]
-            + [{"ticket_id": i + 1, "kind": "eta", "made_at": made,
-                "due_at": round_time(i // COHORT) - timedelta(minutes=5)}
-               for i in cohorts if i % COHORT < MISSED],
-        )  # fmt: skip
+    promises = (
+        [{"ticket_id": i + 1, "kind": "next_update", "due_at": NOW, "made_at": made}
+         for i in range(SPECIAL)]
+        + [{"ticket_id": i + 1, "kind": "eta", "made_at": made,
+            "due_at": round_time(i // COHORT) - timedelta(minutes=5)}
+           for i in cohorts if i % COHORT < MISSED]
+    )  # fmt: skip
+    await db.write(lambda connection: connection.execute(insert(Promise), promises))
     # A live database has statistics and (on PostgreSQL) a vacuumed heap; a fresh bulk load has
     # neither, and its first readers would pay for setting hint bits instead of finding work.
     async with db.engine.connect() as connection:

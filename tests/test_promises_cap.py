@@ -14,35 +14,36 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
 
 
-async def go(app: Any, clock: FakeClock, moment: datetime) -> list[Any]:
-    before = len(app.fake.sent)
+async def go(app: App, fake: FakeChannel, clock: FakeClock, moment: datetime) -> list[Any]:
+    """Move the clock to `moment`, let the desk work, and return what customers got meanwhile."""
+    before = len(fake.sent)
     clock.set(moment)
     await app.drain()
-    return [sent.message for sent in app.fake.sent[before:]]
+    return [sent.message for sent in fake.sent[before:]]
 
 
 async def test_the_last_message_the_cap_allows_promises_when_the_cap_frees(
     settings_factory: Any, clock: FakeClock
 ) -> None:
     settings = settings_factory(reminders={"max_automatic_per_day": 2})
-    async with App(settings, clock=clock, channels=[FakeChannel()], background=False) as app:
-        app.fake = app.channels["fake"]
-        await app.fake.say("uma", "Our shop's card payments fail", message_id="m1")
-        await go(app, clock, at(23, 9))
+    fake = FakeChannel()
+    async with App(settings, clock=clock, channels=[fake], background=False) as app:
+        await fake.say("uma", "Our shop's card payments fail", message_id="m1")
+        await go(app, fake, clock, at(23, 9))
         assert (await app.desk.run_as("alice", "priority T-1 high")).ok
         assert (await app.desk.run_as("alice", "reply T-1 Looking into it.")).ok
         await app.drain()
-        assert "next update by Mon 23 Nov, 13:00 (UTC)" in app.fake.sent[-1].message.text
+        assert "next update by Mon 23 Nov, 13:00 (UTC)" in fake.sent[-1].message.text
 
         # Nobody writes again. The first automatic update keeps the four-hour cadence...
-        [first] = await go(app, clock, at(23, 13))
+        [first] = await go(app, fake, clock, at(23, 13))
         assert "You will hear from us again by Mon 23 Nov, 17:00 (UTC)" in first.text
         # ...the second is the last of two a day: it promises the time the cap frees, not 21:00.
-        [second] = await go(app, clock, at(23, 17))
+        [second] = await go(app, fake, clock, at(23, 17))
         assert "You will hear from us again by Tue 24 Nov, 13:00 (UTC)" in second.text
         for moment in (at(23, 21), at(24, 9), at(24, 12, 59)):
-            assert await go(app, clock, moment) == []
-        [third] = await go(app, clock, at(24, 13))
+            assert await go(app, fake, clock, moment) == []
+        [third] = await go(app, fake, clock, at(24, 13))
         assert third.kind == "status_update" and third.automatic
 
         shown = await app.show_ticket(1)

@@ -77,7 +77,8 @@ class PromiseLoop:
         self.db = db
         self.ctx = ctx
         # A batch is one transaction. SQLite has one writer: a long batch would hold up the
-        # SMTP and Slack acknowledgements queued behind it, so batches there stay short.
+        # SMTP and Slack acknowledgements queued behind it, so batches there stay short (50
+        # tickets take a few tens of milliseconds; each commit's fsync is paid once per batch).
         self.batch = batch or (SQLITE_BATCH if db.is_sqlite else 100)
         self.actions = PromiseActions(ctx)
         self.eta_scanned: datetime | None = None  # `now` of the last tick that finished

@@ -157,6 +157,8 @@ class PromiseLoop:
             cursor = _Cursor(last.next_update_due if scan == Scan.DUE else last.eta, last.id)
             tickets = [detached_ticket(row._mapping) for row in rows]
             if not self.db.is_sqlite:
+                # Before the cap is counted: another loop acting for the same person waits
+                # here until this transaction commits, then counts what it wrote.
                 lock_contacts(connection, [t.requester_id for t in tickets if _may_tell(t, moment)])
             reads = read_batch(connection, tickets, moment.now, self.ctx.triage_targets())
             writes = Writes()

@@ -88,16 +88,23 @@ class Step:
         self.promise(PromiseKind.NEXT_UPDATE, due)
         text = public_text(self.ctx, ticket, kind, due, AUTHOR, now, **context)
         event = self.add_event(kind, text, Visibility.PUBLIC, channel=ticket.reply_channel)
+        self._to_customer(kind, text, event)
+
+    def _to_customer(self, kind: str, text: str, event: int) -> None:
+        """Queue `text` on the customer's channel, in their conversation's thread."""
+        ticket = self.ticket
         target = ReplyTarget(ticket.reply_channel, ticket.reply_address, ticket.reply_thread)
-        events = self.reads.thread.get(ticket.id, [])
-        in_reply_to, references = thread_refs(
-            [(ext_id, kind) for channel, ext_id, kind in events if channel == target.channel]
-        )
+        on_channel = [
+            (external_id, event_kind)
+            for channel, external_id, event_kind in self.reads.thread.get(ticket.id, [])
+            if channel == target.channel
+        ]
+        in_reply_to, references = thread_refs(on_channel)
         token = uuid.uuid4().hex
         # Our own message ids must lead back to this ticket even before delivery confirms them.
         self.writes.refs.append({"channel": target.channel, "key": token, "ticket_id": ticket.id})
         values = outbox_values(
-            ticket, target, kind=kind, text=text, automatic=True, token=token, now=now,
+            ticket, target, kind=kind, text=text, automatic=True, token=token, now=self.now,
             event_id=None, audience=Audience.CUSTOMER, card=None, in_reply_to=in_reply_to,
             references=references,
         )  # fmt: skip

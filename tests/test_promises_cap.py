@@ -56,3 +56,32 @@ async def test_the_last_message_the_cap_allows_promises_when_the_cap_frees(
             ("status_update", True),
             ("status_update", True),
         ], "every promise kept, none broken by our own cap"
+
+
+async def test_the_time_the_cap_frees_is_counted_in_business_time(
+    settings_factory: Any, clock: FakeClock
+) -> None:
+    # Mon-Fri 09:00-17:00 in Berlin (UTC+1 in November); Thursday 26 November is a holiday.
+    hours = {"timezone": "Europe/Berlin", "days": ["mon", "tue", "wed", "thu", "fri"],
+             "open": "09:00", "close": "17:00", "holidays": ["2026-11-26"]}  # fmt: skip
+    settings = settings_factory(reminders={"max_automatic_per_day": 2, "business_hours": hours})
+    fake = FakeChannel()
+    clock.set(at(25, 8))  # Wednesday 09:00 in Berlin
+    async with App(settings, clock=clock, channels=[fake], background=False) as app:
+        await fake.say("vera", "Nobody can clock in", message_id="m1")
+        await app.drain()
+        assert (await app.desk.run_as("alice", "priority T-1 urgent")).ok
+        assert (await app.desk.run_as("alice", "reply T-1 On it.")).ok
+        await app.drain()
+        [first] = await go(app, fake, clock, at(25, 9))
+        assert "by Wed 25 Nov, 11:00 (Europe/Berlin)" in first.text
+        # The cap frees on Thursday at 10:00, a holiday: the promise is Friday's opening.
+        [second] = await go(app, fake, clock, at(25, 10))
+        assert "by Fri 27 Nov, 09:00 (Europe/Berlin)" in second.text
+        for moment in (at(25, 11), at(26, 9), at(27, 7, 59)):
+            assert await go(app, fake, clock, moment) == []
+        [third] = await go(app, fake, clock, at(27, 8))
+        assert third.kind == "status_update"
+        shown = await app.show_ticket(1)
+        assert shown is not None
+        assert all(p["kept"] for p in shown["promises"] if p["settled_at"]), "none broken"

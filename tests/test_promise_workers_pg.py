@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import PG_URL
 
@@ -44,7 +45,8 @@ async def _seed(url: str) -> None:
     db = Database(url)
     await db.upgrade()
     made = NOW - timedelta(days=1)
-    async with db.transaction() as session:
+
+    async def work(session: AsyncSession) -> None:
         await session.execute(
             insert(Contact),
             [{"channel": "fake", "address": f"c{i}", "name": "", "created_at": made}
@@ -71,6 +73,8 @@ async def _seed(url: str) -> None:
             + [{"ticket_id": t, "kind": "eta", "due_at": NOW - timedelta(minutes=30),
                 "made_at": made} for t in tickets[:MISSED]],
         )  # fmt: skip
+
+    await db.write(work)
     await db.dispose()
 
 

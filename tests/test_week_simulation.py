@@ -185,8 +185,11 @@ def check_week(app: App, tickets: dict[int, Ticket], rows: Any, events: Any, pro
         elif ev.kind == "priority_set":
             raised[ev.ticket_id].append((ev.at, ev.text.split("→ ")[1].split()[0]))
     figures["updates held back by the cap"] = sum(len(v) for v in held.values())
+    capped_promise = _promised_until_the_cap_frees(app, rows, promises)
+    figures["last messages before the cap, promising its end"] = len(capped_promise)
 
-    # 1. Every open ticket heard from us within its cadence, counted in business time.
+    # 1. Every open ticket heard from us within its cadence, counted in business time (or, after
+    # the last automatic message the cap allowed, by the time it promised: when the cap frees).
     worst = 0.0
     for number, ticket in tickets.items():
         messages = by_ticket[number]
@@ -202,6 +205,11 @@ def check_week(app: App, tickets: dict[int, Ticket], rows: Any, events: Any, pro
             for changed, level in raised[number]:
                 priority = level if changed <= current.created_at else priority
             allowed = cadence_seconds(app, priority, status) + TICK.total_seconds()
+            if current.id in capped_promise:
+                promised = calendar.business_seconds_between(
+                    current.created_at, capped_promise[current.id]
+                )
+                allowed = max(allowed, promised + TICK.total_seconds())
             gap = calendar.business_seconds_between(current.created_at, until)
             if any(current.created_at < h <= until for h in held[number]):
                 continue  # the cap held this one back; checked through the promises below
@@ -265,6 +273,28 @@ def check_week(app: App, tickets: dict[int, Ticket], rows: Any, events: Any, pro
     assert busiest <= cap
     figures["most automatic messages to one person in 24h"] = busiest
     figures["nudges"] = sum(1 for ev in events if ev.kind == "nudge")
+
+
+def _promised_until_the_cap_frees(app: App, rows: Any, promises: Any) -> dict[int, datetime]:
+    """Outbox id -> the next update it promised, for each automatic message that was the last
+    the cap allowed and so promised the time the cap frees. None promised earlier than that."""
+    cap, calendar = app.settings.reminders.max_automatic_per_day, app.ctx.calendar
+    made = {(p.ticket_id, p.made_at): p.due_at for p in promises if p.kind == "next_update"}
+    sent: dict[int, list[datetime]] = defaultdict(list)  # per person, oldest first
+    found = {}
+    for row in rows:
+        if not row.automatic or row.kind not in AUTOMATIC_KINDS:
+            continue
+        day = [t for t in sent[row.contact_id] if t > row.created_at - timedelta(days=1)]
+        sent[row.contact_id] = day = [*day, row.created_at]
+        if len(day) < cap:
+            continue  # not the last the cap allowed: the ticket's own cadence applies
+        promised = made[(row.ticket_id, row.created_at)]
+        frees = calendar.next_open(day[-cap] + timedelta(days=1))
+        assert promised >= frees, f"T-{row.ticket_id}: promised {promised}, cap frees {frees}"
+        if promised == frees:
+            found[row.id] = promised
+    return found
 
 
 def _text(row: OutboxRow) -> str:

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, or_, select, true
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.context import Context
-from core.delivery.enqueue import refresh_cards
 from core.promises.actions import PromiseActions
+from core.promises.reads import BatchReads, lock_contacts, read_batch
+from core.promises.step import Step
+from core.promises.writes import TICKETS, Writes, detached_ticket, ticket_state
 from core.storage.db import Database
-from core.storage.models import ACTIVE_STATUSES, Ticket
+from core.storage.models import ACTIVE_STATUSES, Ticket, is_active
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,13 @@ log = logging.getLogger(__name__)
 ETA_LOOKBACK = timedelta(days=35)
 ETA_MARGIN = timedelta(hours=1)
 _ACTIVE = [status.value for status in ACTIVE_STATUSES]
+
+
+class Scan(StrEnum):
+    """The two index ranges a tick walks: updates owed (or soon owed), and ETAs passed."""
+
+    DUE = "due"
+    ETA = "eta"
 
 
 @dataclass
@@ -44,7 +54,15 @@ class _Cursor:
         )
 
 
-SQLITE_BATCH = 25
+@dataclass
+class _Moment:
+    """What one tick measures against: now, and how far ahead agents are nudged."""
+
+    now: datetime
+    horizon: datetime
+
+
+SQLITE_BATCH = 50
 
 
 class PromiseLoop:
@@ -59,7 +77,8 @@ class PromiseLoop:
         self.db = db
         self.ctx = ctx
         # A batch is one transaction. SQLite has one writer: a long batch would hold up the
-        # SMTP and Slack acknowledgements queued behind it, so batches there stay short.
+        # SMTP and Slack acknowledgements queued behind it, so batches there stay short (50
+        # tickets take a few tens of milliseconds; each commit's fsync is paid once per batch).
         self.batch = batch or (SQLITE_BATCH if db.is_sqlite else 100)
         self.actions = PromiseActions(ctx)
         self.eta_scanned: datetime | None = None  # `now` of the last tick that finished
@@ -70,18 +89,18 @@ class PromiseLoop:
         calendar = self.ctx.calendar
         if not calendar.is_open(now):
             return 0  # automatic messages and nudges wait for the next opening
-        horizon = calendar.add(now, self.ctx.settings.reminders.nudge_before)
+        moment = _Moment(now, calendar.add(now, self.ctx.settings.reminders.nudge_before))
         eta_from = now - ETA_LOOKBACK
         if self.eta_scanned is not None:
             # An ETA missed earlier was apologised for then, or held by the cap, and a held
             # one comes back through its next_update_due, which _act checks for missed ETAs.
             eta_from = max(eta_from, self.eta_scanned - ETA_MARGIN)
         done = 0
-        for kind in ("due", "eta"):
+        for scan in Scan:
             cursor = _Cursor()
             while True:
-                query = self._due_query(kind, now, horizon, cursor, eta_from)
-                acted, count, cursor = await self._batch(kind, query, now, horizon, cursor)
+                query = self._due_query(scan, now, moment.horizon, cursor, eta_from)
+                acted, count, cursor = await self.db.write(self._batch(scan, query, moment))
                 done += acted
                 if count < self.batch:
                     break
@@ -89,17 +108,13 @@ class PromiseLoop:
         return done
 
     def _due_query(
-        self, kind: str, now: datetime, horizon: datetime, cursor: _Cursor, eta_from: datetime
+        self, scan: str, now: datetime, horizon: datetime, cursor: _Cursor, eta_from: datetime
     ) -> Any:
-        if kind == "due":
+        if scan == Scan.DUE:
             column = Ticket.next_update_due
             condition = and_(
                 column <= horizon,
-                or_(
-                    column <= now,
-                    Ticket.nudged_for.is_(None),
-                    Ticket.nudged_for != column,
-                ),
+                or_(column <= now, Ticket.nudged_for.is_(None), Ticket.nudged_for != column),
             )
         else:
             column = Ticket.eta
@@ -114,7 +129,7 @@ class PromiseLoop:
             # ticket; `status || ''` rules that index out and leaves the short due/ETA range.
             status = Ticket.status.concat("")
         query = (
-            select(Ticket)
+            select(TICKETS)
             .where(condition, status.in_(_ACTIVE), cursor.after(column))
             .order_by(column, Ticket.id)
             .limit(self.batch)
@@ -124,55 +139,78 @@ class PromiseLoop:
             query = query.with_for_update(skip_locked=True)
         return query
 
-    async def _batch(
-        self, kind: str, query: Any, now: datetime, horizon: datetime, cursor: _Cursor
-    ) -> tuple[int, int, _Cursor]:
-        acted = 0
-        async with self.db.transaction() as session:
-            tickets = (await session.scalars(query)).all()
-            if tickets:
-                # Taken before acting: the action moves the very column the batch is sorted by.
-                last = tickets[-1]
-                key = last.next_update_due if kind == "due" else last.eta
-                cursor = _Cursor(key, last.id)
-            for ticket in tickets:
-                ref = ticket.ref  # a rolled-back ticket is expired; keep its name for the log
-                try:
-                    async with session.begin_nested():
-                        if self.db.is_sqlite:
-                            # SQLite has no row locks: read the ticket again inside the
-                            # transaction that will write it, so an agent's reply that landed
-                            # since the batch was read is seen (a write racing this one fails
-                            # the commit instead, and the next tick retries).
-                            await session.refresh(ticket)
-                        acted += await self._act(session, ticket, now, horizon)
-                except DBAPIError:
-                    raise  # the whole batch rolls back; the next tick retries it
-                except Exception:  # a broken template must not stop every other ticket
-                    log.exception("promise loop: %s failed; the next tick retries", ref)
-        return acted, len(tickets), cursor
+    def _batch(
+        self, scan: Scan, query: Any, moment: _Moment
+    ) -> Callable[[Connection], tuple[int, int, _Cursor]]:
+        """One transaction: read the batch and all it needs, act on each ticket, write it all.
 
-    async def _act(
-        self, session: AsyncSession, ticket: Ticket, now: datetime, horizon: datetime
-    ) -> int:
-        """Whatever this ticket is owed right now: an apology, an update, a nudge, or nothing."""
-        if ticket.status not in _ACTIVE:
+        It runs as one piece of plain database work (on SQLite, one hop to the writer thread):
+        the tickets are read inside the transaction that writes them, under SQLite's write lock
+        or PostgreSQL's row locks, so an agent's reply that landed meanwhile is seen."""
+
+        def work(connection: Connection) -> tuple[int, int, _Cursor]:
+            rows = connection.execute(query).all()
+            if not rows:
+                return 0, 0, _Cursor()
+            # Taken before acting: the action moves the very column the batch is sorted by.
+            last = rows[-1]
+            cursor = _Cursor(last.next_update_due if scan == Scan.DUE else last.eta, last.id)
+            tickets = [detached_ticket(row._mapping) for row in rows]
+            if not self.db.is_sqlite:
+                # Before the cap is counted: another loop acting for the same person waits
+                # here until this transaction commits, then counts what it wrote.
+                lock_contacts(connection, [t.requester_id for t in tickets if _may_tell(t, moment)])
+            reads = read_batch(connection, tickets, moment.now, self.ctx.triage_targets())
+            writes = Writes()
+            acted = sum(self._visit(ticket, reads, writes, moment) for ticket in tickets)
+            writes.apply(connection)
+            return acted, len(rows), cursor
+
+        return work
+
+    def _visit(self, ticket: Ticket, reads: BatchReads, writes: Writes, moment: _Moment) -> int:
+        """Act on one ticket; keep what it wrote only if all of it worked out."""
+        before = ticket_state(ticket)
+        step = Step(self.ctx, ticket, reads, moment.now)
+        try:
+            acted = self._act(step, moment)
+        except Exception:  # a broken template must not stop every other ticket
+            log.exception("promise loop: %s failed; the next tick retries", ticket.ref)
             return 0
-        eta_missed = await self.actions.eta_missed(session, ticket, now)
+        after = ticket_state(ticket)
+        if after != before:
+            step.writes.tickets.append({"ticket_id": ticket.id, **after})
+        writes.extend(step.writes)
+        if step.told is not None:
+            reads.sent[step.told].insert(0, moment.now)
+        return acted
+
+    def _act(self, step: Step, moment: _Moment) -> int:
+        """Whatever this ticket is owed right now: an apology, an update, a nudge, or nothing."""
+        ticket, now = step.ticket, moment.now
+        if not is_active(ticket.status):
+            return 0
+        eta_missed = self.actions.eta_missed(step)
         due = ticket.next_update_due
         update_due = due is not None and due <= now
         if eta_missed or update_due:
-            frees_at = await self.actions.cap_frees_at(session, ticket, now)
+            frees_at = step.cap_frees_at()
             if frees_at is not None:
-                await self.actions.hold(session, ticket, now, frees_at, update_due)
+                self.actions.hold(step, frees_at, update_due)
                 return 0
             if eta_missed:
-                await self.actions.apologise(session, ticket, now)
+                self.actions.apologise(step)
             else:
-                await self.actions.status_update(session, ticket, now)
-            await refresh_cards(self.ctx, session, ticket)
+                self.actions.status_update(step)
+            step.refresh_cards(self.ctx.triage_targets())
             return 1
-        if due is not None and due <= horizon and ticket.nudged_for != due:
-            await self.actions.nudge(session, ticket, now, due)
+        if due is not None and due <= moment.horizon and ticket.nudged_for != due:
+            self.actions.nudge(step, due)
             return 1
         return 0
+
+
+def _may_tell(ticket: Ticket, moment: _Moment) -> bool:
+    """Whether this ticket may get an automatic customer message in this batch (the cap)."""
+    due, eta = ticket.next_update_due, ticket.eta
+    return (due is not None and due <= moment.now) or (eta is not None and eta <= moment.now)

@@ -1,0 +1,205 @@
+"""The headline figures of a period, each from one aggregate query (no tickets loaded).
+
+Assumptions about kinds other parts add: a satisfaction question is an event of kind
+`csat_asked`, the answer one of kind `csat` whose text starts with the score 1–5; a call solved
+on the spot is marked by an event of kind `logged`. Until those exist the figures are 0 / null.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.stats.sql import count_if, dialect_of, percentiles, score_of, seconds_between, within
+from core.stats.window import Window
+from core.storage.models import ACTIVE_STATUSES, EventKind, Promise, Ticket, TicketEvent
+from core.tickets.queries import iso
+
+CSAT_ASKED = "csat_asked"
+CSAT = "csat"
+LOGGED = "logged"
+EVENT_KINDS = (EventKind.APOLOGY.value, CSAT_ASKED, CSAT, LOGGED)
+_ACTIVE = [status.value for status in ACTIVE_STATUSES]
+
+# Backlog age buckets: name → (younger than, or None for "and older"). Ordered youngest first.
+BACKLOG_BUCKETS: tuple[tuple[str, timedelta | None], ...] = (
+    ("under_1d", timedelta(days=1)),
+    ("1d_to_3d", timedelta(days=3)),
+    ("3d_to_7d", timedelta(days=7)),
+    ("7d_to_30d", timedelta(days=30)),
+    ("over_30d", None),
+)
+
+
+async def compute_figures(session: AsyncSession, window: Window) -> dict[str, Any]:
+    """Every figure of `tidings stats --json` for the window, in that document's shape."""
+    dialect = dialect_of(session)
+    since, until = window.since, window.until
+    first_response = seconds_between(dialect, Ticket.first_response_at, Ticket.created_at)
+    resolution = seconds_between(dialect, Ticket.resolved_at, Ticket.created_at)
+    promises, etas = await _promises(session, window)
+    events = await _events(session, window)
+    tickets, backlog = await _tickets(session, window)
+    return {
+        "since": iso(since),
+        "until": iso(until),
+        "tickets": tickets,
+        "first_response_seconds": await percentiles(
+            session,
+            first_response,
+            and_(within(Ticket.created_at, since, until), Ticket.first_response_at.is_not(None)),
+        ),
+        "resolution_seconds": await percentiles(
+            session, resolution, within(Ticket.resolved_at, since, until)
+        ),
+        "promises": promises,
+        "etas": {**etas, "apologised": events["apologised"]},
+        "csat": events["csat"],
+        "logged_on_the_spot": events["logged"],
+        "backlog_by_age": backlog,
+    }
+
+
+async def _tickets(session: AsyncSession, window: Window) -> tuple[dict[str, Any], dict[str, int]]:
+    """Opened, resolved, open now and the backlog's ages: one pass, grouped by channel."""
+    since, until = window.since, window.until
+    active = Ticket.status.in_(_ACTIVE)
+    columns = [
+        Ticket.reply_channel,
+        count_if(within(Ticket.created_at, since, until)).label("opened"),
+        count_if(within(Ticket.resolved_at, since, until)).label("resolved"),
+        count_if(active).label("open_now"),
+    ]
+    younger_than = until
+    for name, age in BACKLOG_BUCKETS:
+        older = active if age is None else and_(active, Ticket.created_at > until - age)
+        columns.append(count_if(and_(older, Ticket.created_at <= younger_than)).label(name))
+        younger_than = until - age if age is not None else younger_than
+    rows = (await session.execute(select(*columns).group_by(Ticket.reply_channel))).all()
+    by_channel = {
+        row.reply_channel: {"opened": int(row.opened), "resolved": int(row.resolved)}
+        for row in rows
+    }
+    tickets = {
+        "opened": sum(int(row.opened) for row in rows),
+        "resolved": sum(int(row.resolved) for row in rows),
+        "open_now": sum(int(row.open_now) for row in rows),
+        "by_channel": dict(sorted(by_channel.items())),
+    }
+    backlog = {name: sum(int(getattr(row, name)) for row in rows) for name, _ in BACKLOG_BUCKETS}
+    return tickets, backlog
+
+
+async def _promises(session: AsyncSession, window: Window) -> tuple[dict[str, Any], dict[str, int]]:
+    """Next-update promises made, kept, broken; ETAs set, met, missed. A promise replaced
+    before it fell due (kept is NULL) counts as made but neither kept nor broken."""
+    since, until = window.since, window.until
+    settled = within(Promise.settled_at, since, until)
+    query = (
+        select(
+            Promise.kind,
+            count_if(within(Promise.made_at, since, until)).label("made"),
+            count_if(and_(settled, Promise.kept.is_(True))).label("kept"),
+            count_if(and_(settled, Promise.kept.is_(False))).label("broken"),
+        )
+        .where(or_(Promise.made_at >= since, Promise.settled_at >= since))
+        .group_by(Promise.kind)
+    )
+    found = {row.kind: row for row in (await session.execute(query)).all()}
+    update, eta = found.get("next_update"), found.get("eta")
+    kept = int(update.kept) if update else 0
+    broken = int(update.broken) if update else 0
+    promises = {
+        "made": int(update.made) if update else 0,
+        "kept": kept,
+        "broken": broken,
+        "kept_pct": round(100 * kept / (kept + broken), 1) if kept + broken else None,
+    }
+    etas = {
+        "set": int(eta.made) if eta else 0,
+        "met": int(eta.kept) if eta else 0,
+        "missed": int(eta.broken) if eta else 0,
+    }
+    return promises, etas
+
+
+async def _events(session: AsyncSession, window: Window) -> dict[str, Any]:
+    """Apologies, satisfaction questions and answers, calls logged: one pass over the window's
+    events of those kinds."""
+    score = score_of(TicketEvent.text)
+    query = (
+        select(
+            TicketEvent.kind,
+            func.count().label("n"),
+            func.count(score).label("scored"),
+            func.avg(score).label("average"),
+        )
+        .where(
+            TicketEvent.kind.in_(EVENT_KINDS), within(TicketEvent.at, window.since, window.until)
+        )
+        .group_by(TicketEvent.kind)
+    )
+    found = {row.kind: row for row in (await session.execute(query)).all()}
+
+    def count(kind: str) -> int:
+        return int(found[kind].n) if kind in found else 0
+
+    answers = found.get(CSAT)
+    average = answers.average if answers is not None else None
+    return {
+        "apologised": count(EventKind.APOLOGY),
+        "logged": count(LOGGED),
+        "csat": {
+            "asked": count(CSAT_ASKED),
+            "answered": int(answers.scored) if answers is not None else 0,
+            "average": round(float(average), 2) if average is not None else None,
+        },
+    }
+
+
+def summary_lines(figures: dict[str, Any]) -> list[str]:
+    """The figures in a few plain sentences, for the CLI and the `stats` verb."""
+    tickets, promises, etas = figures["tickets"], figures["promises"], figures["etas"]
+    first, resolution, csat = (
+        figures["first_response_seconds"],
+        figures["resolution_seconds"],
+        figures["csat"],
+    )
+    channels = ", ".join(
+        f"{name} {counts['opened']}" for name, counts in tickets["by_channel"].items()
+    )
+    lines = [
+        f"Since {figures['since'][:16].replace('T', ' ')} UTC:",
+        f"tickets opened {tickets['opened']}"
+        + (f" ({channels})" if channels else "")
+        + f", resolved {tickets['resolved']}, open now {tickets['open_now']}",
+        f"first response median {_human(first['median'])}, p90 {_human(first['p90'])}",
+        f"resolution median {_human(resolution['median'])}, p90 {_human(resolution['p90'])}",
+        f"updates promised {promises['made']}: kept {promises['kept']}, broken "
+        f"{promises['broken']} ({_pct(promises['kept_pct'])} kept)",
+        f"ETAs set {etas['set']}: met {etas['met']}, missed {etas['missed']}, "
+        f"apologies {etas['apologised']}",
+        f"satisfaction: asked {csat['asked']}, answered {csat['answered']}, average "
+        + (f"{csat['average']}/5" if csat["average"] is not None else "n/a"),
+        f"calls logged on the spot {figures['logged_on_the_spot']}",
+    ]
+    return lines
+
+
+def _human(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:g}%"

@@ -87,18 +87,10 @@ class _Snapshot(Collector):
         return self.families
 
 
-async def scrape(db: Database, now: datetime, last_tick: datetime | None = None) -> bytes:
+async def scrape(db: Database, now: datetime) -> bytes:
     """The whole /metrics body: the counters, then the database gauges read now."""
     async with db.sessions() as session:
         families = await _database_gauges(session, now)
-    if last_tick is not None:
-        families.append(
-            GaugeMetricFamily(
-                "tidings_promise_loop_last_tick_age_seconds",
-                "Seconds since this process's promise loop last finished a tick",
-                value=max((now - last_tick).total_seconds(), 0.0),
-            )
-        )
     snapshot = CollectorRegistry(auto_describe=False)
     snapshot.register(_Snapshot(families))
     return generate_latest(REGISTRY) + generate_latest(snapshot)
@@ -117,7 +109,7 @@ async def _database_gauges(session: AsyncSession, now: datetime) -> list[Metric]
         (await session.execute(
             select(Ticket.status, func.count()).where(Ticket.status.in_(active))
             .group_by(Ticket.status)
-        )).tuples().all()
+        )).all()
     )  # fmt: skip
     for status in active:
         open_tickets.add_metric([status], counts.get(status, 0))
@@ -130,7 +122,7 @@ async def _database_gauges(session: AsyncSession, now: datetime) -> list[Metric]
     pending = (await session.execute(
         select(OutboxRow.channel, func.count()).where(OutboxRow.status == OutboxStatus.PENDING)
         .group_by(OutboxRow.channel)
-    )).tuples().all()  # fmt: skip
+    )).all()  # fmt: skip
     for channel, count in pending:
         outbox.add_metric([channel], count)
     dead = await session.scalar(

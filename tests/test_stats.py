@@ -34,7 +34,7 @@ def spread(values: list[float]) -> dict[str, float | None]:
 
 def expected(seeded: Seeded, since: datetime, until: datetime) -> dict[str, Any]:
     def inside(moment: datetime | None) -> bool:
-        return moment is not None and since <= moment < until
+        return moment is not None and since <= moment <= until
 
     tickets = seeded.tickets
     by_channel: dict[str, dict[str, int]] = {}

@@ -176,8 +176,8 @@ def summary_lines(figures: dict[str, Any]) -> list[str]:
         f"tickets opened {tickets['opened']}"
         + (f" ({channels})" if channels else "")
         + f", resolved {tickets['resolved']}, open now {tickets['open_now']}",
-        f"first response median {_human(first['median'])}, p90 {_human(first['p90'])}",
-        f"resolution median {_human(resolution['median'])}, p90 {_human(resolution['p90'])}",
+        "first response " + _spread(first),
+        "resolution " + _spread(resolution),
         f"updates promised {promises['made']}: kept {promises['kept']}, broken "
         f"{promises['broken']} ({_pct(promises['kept_pct'])} kept)",
         f"ETAs set {etas['set']}: met {etas['met']}, missed {etas['missed']}, "
@@ -189,16 +189,21 @@ def summary_lines(figures: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _human(seconds: float | None) -> str:
+def human_duration(seconds: float | None) -> str:
+    """Seconds in the unit a person would say: "40 seconds", "12 minutes", "3.5 hours"."""
     if seconds is None:
         return "n/a"
-    if seconds < 90:
-        return f"{seconds:.0f}s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 36 * 3600:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
+    unit, amount = "day", seconds / 86400
+    for name, size, limit in (("second", 1, 90), ("minute", 60, 5400), ("hour", 3600, 129600)):
+        if seconds < limit:
+            unit, amount = name, seconds / size
+            break
+    shown = f"{amount:.0f}" if unit in ("second", "minute") or amount >= 10 else f"{amount:.1f}"
+    return f"{shown} {unit}{'' if shown == '1' else 's'}"
+
+
+def _spread(figure: dict[str, float | None]) -> str:
+    return f"median {human_duration(figure['median'])}, p90 {human_duration(figure['p90'])}"
 
 
 def _pct(value: float | None) -> str:

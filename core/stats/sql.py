@@ -33,7 +33,7 @@ def utc_day(dialect: str, column: Any) -> ColumnElement[str]:
 
 
 def within(column: Any, since: datetime, until: datetime) -> ColumnElement[bool]:
-    return and_(column >= since, column < until)
+    return and_(column >= since, column <= until)
 
 
 def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:

@@ -18,7 +18,7 @@ class StatsError(ValueError):
 
 @dataclass(frozen=True)
 class Window:
-    """Half-open [since, until) in UTC."""
+    """[since, until] in UTC: until is now, and what happened this instant counts."""
 
     since: datetime
     until: datetime

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from core.config import Settings
 from core.stats.figures import compute_figures, summary_lines
 from core.stats.link import LinkError, stats_link
@@ -33,7 +35,16 @@ async def stats_reply(
     db: Database, settings: Settings, now: datetime, since: str | None = None
 ) -> str:
     """What the `stats [since]` verb answers: the headline figures and a link valid an hour."""
-    figures = await stats_figures(db, now, since)
+    async with db.sessions() as session:
+        return await stats_text(session, settings, now, since)
+
+
+async def stats_text(
+    session: AsyncSession, settings: Settings, now: datetime, since: str | None = None
+) -> str:
+    """stats_reply inside a session the caller holds (the command runner's). Raises
+    StatsError, a ValueError naming the bad `since`, before reading anything."""
+    figures = await compute_figures(session, parse_window(since, now))
     lines = summary_lines(figures)
     try:
         lines.append(f"Charts (link valid 1 hour): {stats_link(settings, now, since or '')}")

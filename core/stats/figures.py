@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.stats.sql import count_if, dialect_of, percentiles, score_of, seconds_between, within
+from core.stats.sql import count_if, score_of, within
+from core.stats.tickets import window_tickets
 from core.stats.window import Window
 from core.storage.models import ACTIVE_STATUSES, EventKind, Promise, Ticket, TicketEvent
 from core.tickets.queries import iso
@@ -36,10 +37,7 @@ BACKLOG_BUCKETS: tuple[tuple[str, timedelta | None], ...] = (
 
 async def compute_figures(session: AsyncSession, window: Window) -> dict[str, Any]:
     """Every figure of `tidings stats --json` for the window, in that document's shape."""
-    dialect = dialect_of(session)
     since, until = window.since, window.until
-    first_response = seconds_between(dialect, Ticket.first_response_at, Ticket.created_at)
-    resolution = seconds_between(dialect, Ticket.resolved_at, Ticket.created_at)
     promises, etas = await _promises(session, window)
     events = await _events(session, window)
     tickets, backlog = await _tickets(session, window)
@@ -47,14 +45,8 @@ async def compute_figures(session: AsyncSession, window: Window) -> dict[str, An
         "since": iso(since),
         "until": iso(until),
         "tickets": tickets,
-        "first_response_seconds": await percentiles(
-            session,
-            first_response,
-            and_(within(Ticket.created_at, since, until), Ticket.first_response_at.is_not(None)),
-        ),
-        "resolution_seconds": await percentiles(
-            session, resolution, within(Ticket.resolved_at, since, until)
-        ),
+        "first_response_seconds": tickets.pop("first"),
+        "resolution_seconds": tickets.pop("resolution"),
         "promises": promises,
         "etas": {**etas, "apologised": events["apologised"]},
         "csat": events["csat"],
@@ -64,30 +56,17 @@ async def compute_figures(session: AsyncSession, window: Window) -> dict[str, An
 
 
 async def _tickets(session: AsyncSession, window: Window) -> tuple[dict[str, Any], dict[str, int]]:
-    """Opened and resolved in the window, by channel; open now and the backlog's ages."""
-    since, until = window.since, window.until
-    query = (
-        select(
-            Ticket.reply_channel,
-            count_if(within(Ticket.created_at, since, until)).label("opened"),
-            count_if(within(Ticket.resolved_at, since, until)).label("resolved"),
-        )
-        # The cheap test first: only the window's tickets reach the counting.
-        .where(or_(Ticket.created_at >= since, Ticket.resolved_at >= since))
-        .group_by(Ticket.reply_channel)
-    )
-    rows = (await session.execute(query)).all()
-    by_channel = {
-        row.reply_channel: {"opened": int(row.opened), "resolved": int(row.resolved)}
-        for row in rows
-        if row.opened or row.resolved
-    }
-    backlog = await _backlog(session, until)
+    """Opened and resolved by channel and the durations; open now and the backlog's ages."""
+    found = await window_tickets(session, window)
+    by_channel = found["by_channel"]
+    backlog = await _backlog(session, window.until)
     tickets = {
         "opened": sum(counts["opened"] for counts in by_channel.values()),
         "resolved": sum(counts["resolved"] for counts in by_channel.values()),
         "open_now": sum(backlog.values()),
-        "by_channel": dict(sorted(by_channel.items())),
+        "by_channel": by_channel,
+        "first": found["first"],
+        "resolution": found["resolution"],
     }
     return tickets, backlog
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, literal, or_, select
+from sqlalchemy import ColumnElement, Integer, and_, case, cast, func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # The percentiles every figure reports: the median and the 90th.
@@ -47,35 +47,12 @@ def score_of(text: Any) -> ColumnElement[int]:
     return case((first.in_(["1", "2", "3", "4", "5"]), cast(first, Integer)), else_=None)
 
 
-async def percentiles(
-    session: AsyncSession, value: ColumnElement[Any], condition: ColumnElement[bool]
-) -> dict[str, float | None]:
-    """Median and p90 of `value` over the rows matching `condition`, interpolated between
-    closest ranks (PostgreSQL's percentile_cont). The database numbers and sorts the values
-    and returns only the few rows around each percentile's rank."""
-    ranked = (
-        select(
-            value.label("value"),
-            (func.row_number().over(order_by=value) - 1).label("rank"),
-            func.count(literal(1)).over().label("n"),
-        )
-        .where(condition)
-        .subquery()
-    )
-    wanted = []
-    for share in PERCENTILES.values():
-        low = (ranked.c.n - 1) * share.numerator // share.denominator
-        wanted.append(or_(ranked.c.rank == low, ranked.c.rank == low + 1))
-    query = select(ranked.c.rank, ranked.c.value, ranked.c.n).where(or_(*wanted))
-    rows = (await session.execute(query)).all()
-    return interpolate(rows)
-
-
-def interpolate(rows: Sequence[Any]) -> dict[str, float | None]:
+def interpolate(rows: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+    """Median and p90 from the rows at and after each percentile's rank (percentile_cont)."""
     if not rows:
         return dict.fromkeys(PERCENTILES)
-    n = int(rows[0].n)
-    values = {int(row.rank): float(row.value) for row in rows}
+    n = int(rows[0]["n"])
+    values = {int(row["rank"]): float(row["value"]) for row in rows}
     found: dict[str, float | None] = {}
     for name, share in PERCENTILES.items():
         position = (n - 1) * share

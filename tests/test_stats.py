@@ -176,3 +176,38 @@ async def test_the_stats_verb_reply_has_the_figures_and_a_signed_link(
     assert "No chart link: stats links need [web] secret or [web] admin_token" in (
         await stats_reply(db, bare, NOW)
     )
+
+
+async def test_a_day_on_the_desk_gives_the_figures_worked_out_by_hand(
+    desk_app: Any, clock: Any
+) -> None:
+    def at(day: int, hour: int, minute: int = 0) -> datetime:
+        return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
+
+    for number, user in enumerate(["ann", "ben", "cat"]):
+        await desk_app.fake.say(user, f"Problem of {user}", message_id=f"m{number}")
+    await desk_app.drain()  # Monday 09:00: three tickets, three acknowledgements
+    for moment, words in [
+        (at(23, 9, 30), "reply T-1 Looking now."),  # first response after 30 min
+        (at(23, 11), "reply T-2 On it."),  # after 2 h
+        (at(23, 12), "resolve T-1 Fixed."),  # solved after 3 h
+        (at(23, 13), "eta T-2 2026-11-23 15:00"),  # an ETA that will be missed
+    ]:
+        clock.set(moment)
+        assert (await desk_app.desk.run_as("alice", words)).ok
+    await desk_app.drain()
+    clock.set(at(24, 9))  # T-3's promised update falls due; T-2's ETA has passed
+    await desk_app.drain()
+
+    found = await stats_figures(desk_app.db, clock.now(), "7d")
+    assert found["tickets"] == {"opened": 3, "resolved": 1, "open_now": 2,
+                                "by_channel": {"fake": {"opened": 3, "resolved": 1}}}  # fmt: skip
+    # Two first responses, 1800 s and 7200 s: median 4500, p90 1800 + 0.9 × 5400.
+    assert found["first_response_seconds"] == {"median": 4500.0, "p90": 6660.0}
+    assert found["resolution_seconds"] == {"median": 10800.0, "p90": 10800.0}
+    # Update promises: one per acknowledgement (3), per reply (2), the ETA message, the
+    # apology and T-3's automatic update: 8 made. Settled: both of T-1's, three of T-2's
+    # and T-3's first, all on time; the open ones are neither kept nor broken yet.
+    assert found["promises"] == {"made": 8, "kept": 6, "broken": 0, "kept_pct": 100.0}
+    assert found["etas"] == {"set": 1, "met": 0, "missed": 1, "apologised": 1}
+    assert found["backlog_by_age"]["1d_to_3d"] == 2, "opened exactly a day ago"

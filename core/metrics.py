@@ -3,6 +3,7 @@ from the database at scrape time through indexes only (cheap with a million tick
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -11,10 +12,13 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.storage.db import Database
 from core.storage.models import ACTIVE_STATUSES, InboxRow, OutboxRow, OutboxStatus, Ticket
+
+log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -89,8 +93,17 @@ class _Snapshot(Collector):
 
 async def scrape(db: Database, now: datetime) -> bytes:
     """The whole /metrics body: the counters, then the database gauges read now."""
-    async with db.sessions() as session:
-        families = await _database_gauges(session, now)
+    try:
+        async with db.sessions() as session:
+            families = await _database_gauges(session, now)
+        up = 1
+    except (OSError, SQLAlchemyError):
+        # The counters still tell what happened; the gauges would only be a guess.
+        log.warning("metrics: database unreachable; serving counters only", exc_info=True)
+        families, up = [], 0
+    families.append(
+        GaugeMetricFamily("tidings_database_up", "1 when the scrape could read the database", up)
+    )
     snapshot = CollectorRegistry(auto_describe=False)
     snapshot.register(_Snapshot(families))
     return generate_latest(REGISTRY) + generate_latest(snapshot)

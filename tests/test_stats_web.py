@@ -131,6 +131,7 @@ async def test_metrics_parse_and_count(web_app: Any, clock: FakeClock) -> None:
             and all(sample.labels.get(k) == v for k, v in labels.items())
         )
 
+    assert value("tidings_database_up") == 1
     assert value("tidings_open_tickets", status="new") == 3
     assert value("tidings_open_tickets", status="waiting") == 0
     assert value("tidings_inbox_backlog") == 1
@@ -200,3 +201,16 @@ async def test_healthz_is_degraded_not_down_when_a_platform_is_out(
                 assert response.status == 503 and body["status"] == "unhealthy"
                 assert body["problems"]["loop:inbox"] == "stopped (cancelled)"
                 assert body["parts"]["database"] == "ok"
+
+
+async def test_a_scrape_without_the_database_still_serves_the_counters(clock: FakeClock) -> None:
+    from core.storage.db import Database
+
+    nowhere = Database("postgresql+asyncpg://tidings@127.0.0.1:1/none")  # nothing listens there
+    try:
+        body = (await metrics.scrape(nowhere, clock.now())).decode()
+    finally:
+        await nowhere.dispose()
+    families = {family.name: family for family in text_string_to_metric_families(body)}
+    assert families["tidings_database_up"].samples[0].value == 0
+    assert "tidings_inbound_messages" in families and "tidings_open_tickets" not in families

@@ -48,7 +48,11 @@ def _authorised(app: App, request: web.Request) -> tuple[str | None, str]:
     header = request.headers.get("Authorization", "")
     if header:
         given = header.removeprefix("Bearer ").strip()
-        if token and header.startswith("Bearer ") and hmac.compare_digest(given, token):
+        if (
+            token
+            and header.startswith("Bearer ")
+            and hmac.compare_digest(given.encode(), token.encode())
+        ):
             return None, request.query.get("since", "")
         return "that token is not the admin token", ""
     if "sig" not in request.query:

@@ -63,6 +63,10 @@ async def test_stats_page_is_refused_without_the_link_or_the_token(web_app: Any)
     assert status == 401 and "not the admin token" in body
     status, body, _ = await get(web_app, "/stats", Authorization=f"Basic {TOKEN}")
     assert status == 401
+    status, body, _ = await get(web_app, "/stats", Authorization="Bearer t\u00e9")
+    assert status == 401 and "not the admin token" in body, "not a 500 on a non-ASCII token"
+    status, body, _ = await get(web_app, "/stats?expires=99999999999&sig=%C3%A9")
+    assert status == 401 and "not valid" in body
 
     link = local(web_app, stats_link(web_app.settings, web_app.ctx.now()))
     forged = (

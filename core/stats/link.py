@@ -58,7 +58,7 @@ def check_link(settings: Settings, expires: str, signature: str, since: str, now
         key = _key(settings)
     except LinkError as exc:
         raise LinkError("stats links are not enabled on this desk") from exc
-    if not hmac.compare_digest(_signature(key, int(expires), since), signature):
+    if not hmac.compare_digest(_signature(key, int(expires), since).encode(), signature.encode()):
         raise LinkError("this stats link is not valid (it was altered or signed with another key)")
     if int(expires) <= now.timestamp():
         raise LinkError("this stats link has expired; ask for a new one with the stats command")

@@ -51,11 +51,14 @@ def _window_tickets(dialect: str, window: Window) -> CTE:
 def _ranks(tickets: CTE, part: str) -> Select[Any]:
     """The rows around each percentile's rank of one duration column."""
     column = tickets.c[part]
+    # The count as a subquery rather than COUNT(*) OVER (): a window over the whole partition
+    # makes SQLite buffer every row before the first comes out.
+    total = select(func.count(column)).scalar_subquery()
     ranked = (
         select(
             column.label("value"),
             (func.row_number().over(order_by=column) - 1).label("rank"),
-            func.count(literal(1)).over().label("n"),
+            total.label("n"),
         )
         .where(column.is_not(None))
         .subquery()

@@ -81,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     agent.add_argument("--as", dest="agent", required=True, metavar="AGENT")
     agent.add_argument("words", nargs=argparse.REMAINDER, help='e.g. reply T-1 "On it."')
     sub.add_parser("check-config", parents=[config], help="validate and print the configuration")
+    _add_stats_parser(sub, config)
     return parser
 
 
@@ -99,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tickets": _tickets,
         "agent": _agent,
         "check-config": _check_config,
+        "stats": _stats,
     }
     try:
         return handlers[args.command](settings, args)
@@ -107,11 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(settings: Settings, _: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # aiosmtpd logs every SMTP command at INFO; keep the operator's log about Tidings.
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    from core.logs import configure_logging
+
+    configure_logging(settings.log)  # [log] level and format (text or JSON lines)
     from bot.app import App, PortInUse
 
     for warning in config_warnings(settings):
@@ -210,4 +210,40 @@ def _check_config(settings: Settings, _: argparse.Namespace) -> int:
     for warning in config_warnings(settings):
         print(f"tidings: warning: {warning}", file=sys.stderr)
     print("\n".join(config_summary(settings)))
+    return 0
+
+
+# -- tidings stats ----------------------------------------------------------------------------
+
+
+def _add_stats_parser(sub: Any, config: argparse.ArgumentParser) -> None:
+    stats = sub.add_parser("stats", parents=[config], help="the desk's figures for a period")
+    stats.add_argument("--since", default="30d", help='"30d", "12h", "2w" or a date (2026-11-01)')
+    stats.add_argument("--json", action="store_true", help="print a JSON object")
+
+
+def _stats(settings: Settings, args: argparse.Namespace) -> int:
+    from core.clock import SystemClock
+    from core.stats.figures import summary_lines
+    from core.stats.report import stats_figures
+    from core.stats.window import StatsError, parse_window
+
+    now = SystemClock().now()
+    try:
+        parse_window(args.since, now)  # before touching the database: bad input changes nothing
+    except StatsError as exc:
+        print(f"tidings: {exc}", file=sys.stderr)
+        return 2
+
+    async def figures() -> dict[str, Any]:
+        db = Database(settings.database.url)
+        try:
+            if db.is_sqlite:
+                await db.upgrade()
+            return await stats_figures(db, now, args.since)
+        finally:
+            await db.dispose()
+
+    found = asyncio.run(figures())
+    print(json.dumps(found, indent=2) if args.json else "\n".join(summary_lines(found)))
     return 0

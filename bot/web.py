@@ -1,10 +1,14 @@
-"""The one aiohttp server: health check and the routes channels contribute (Slack events)."""
+"""The one aiohttp server: health, metrics, statistics, and the routes channels contribute."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+
+from bot.health import healthz_handler
+from bot.stats_page import stats_routes
+from core import metrics
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -13,13 +17,13 @@ if TYPE_CHECKING:
 def build_web_app(app: App) -> web.Application:
     web_app = web.Application(client_max_size=2 * 1024 * 1024)
 
-    async def healthz(_: web.Request) -> web.Response:
-        problems = await app.problems()
-        if problems:
-            return web.json_response({"status": "unhealthy", "problems": problems}, status=503)
-        return web.json_response({"status": "ok", "channels": sorted(app.channels)})
+    async def metrics_page(_: web.Request) -> web.Response:
+        body = await metrics.scrape(app.db, app.ctx.now())
+        return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
 
-    web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/healthz", healthz_handler(app))
+    web_app.router.add_get("/metrics", metrics_page)
+    web_app.router.add_routes(stats_routes(app))
     for channel in app.channels.values():
         routes = getattr(channel, "routes", None)
         if callable(routes):

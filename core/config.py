@@ -144,6 +144,17 @@ class WebConfig(Section):
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str = ""
+    # Statistics page: `Authorization: Bearer <admin_token>` opens it; signed links are signed
+    # with `secret`, or with a key derived from admin_token when secret is empty.
+    admin_token: str = ""
+    secret: str = ""
+
+
+class LogConfig(Section):
+    """`[log]`: how much to log, and as text lines or JSON lines (one object a line)."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
 
 
 class CadenceConfig(Section):
@@ -268,6 +279,7 @@ class Settings(BaseSettings):
     reminders: RemindersConfig = Field(default_factory=RemindersConfig)
     agents: dict[str, AgentConfig] = Field(default_factory=dict)
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
 
     @classmethod
     def settings_customise_sources(

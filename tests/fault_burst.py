@@ -171,3 +171,22 @@ def acknowledgements(messages: list[EmailMessage]) -> Counter[str]:
         assert message["Auto-Submitted"] == "auto-replied", message["Subject"]
         counted[f"T-{match.group(1)}"] += 1
     return counted
+
+
+def check_acknowledgements(
+    mails: list[Mail], where: dict[str, str], sent: list[EmailMessage], most: int
+) -> None:
+    """Each ticket got between one and `most` acknowledgements, each answering the mail that
+    opened it, and no mail went out for a ticket that does not exist."""
+    acks = acknowledgements(sent)
+    tickets = set(where.values())
+    assert set(acks) == tickets, (
+        f"no acknowledgement: {sorted(tickets - set(acks))}; "
+        f"for no ticket: {sorted(set(acks) - tickets)}"
+    )
+    too_many = {ref: count for ref, count in acks.items() if count > most}
+    assert not too_many, f"acknowledged more than {most} times: {too_many}"
+    opened_by = {where[m.token]: m.message_id for m in mails if m.token in where and not m.parent}
+    for message in sent:
+        [ref] = acknowledgements([message])
+        assert message["In-Reply-To"] == opened_by[ref], f"{ref}'s ack answers another mail"

@@ -249,6 +249,33 @@ class Holdings:
         }
 
 
+def backlog(database_url: str) -> tuple[int, int, int]:
+    """Cheaply: inbox rows not yet applied, outbox rows still pending, and tickets."""
+    return asyncio.run(_count(database_url))
+
+
+async def _count(database_url: str) -> tuple[int, int, int]:
+    from sqlalchemy import func, select
+
+    from core.storage.db import Database
+    from core.storage.models import InboxRow, OutboxRow, OutboxStatus, Ticket
+
+    db = Database(database_url)
+    try:
+        async with db.sessions() as session:
+            counts = [
+                await session.scalar(select(func.count()).select_from(model).where(where))
+                for model, where in (
+                    (InboxRow, InboxRow.processed_at.is_(None)),
+                    (OutboxRow, OutboxRow.status == OutboxStatus.PENDING.value),
+                    (Ticket, Ticket.id.is_not(None)),
+                )
+            ]
+        return counts[0] or 0, counts[1] or 0, counts[2] or 0
+    finally:
+        await db.dispose()
+
+
 def holdings(database_url: str) -> Holdings:
     """Read the database as `tidings tickets show --json` does, for every ticket at once."""
     return asyncio.run(_read(database_url))

@@ -45,6 +45,19 @@ def wait_until(check: Callable[[], T], what: str, seconds: float = 30.0, step: f
         time.sleep(step)
 
 
+def wait_for_quiet(count: Callable[[], int], quiet: float, seconds: float = 60.0) -> None:
+    """Wait until `count()` has stayed the same for `quiet` seconds (at most `seconds` in all)."""
+    deadline = time.monotonic() + seconds
+    last, since = count(), time.monotonic()
+    while time.monotonic() - since < quiet:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still changing after {seconds:.0f}s (now {last})")
+        time.sleep(0.1)
+        now = count()
+        if now != last:
+            last, since = now, time.monotonic()
+
+
 def environment(tmp_path: Path, database_url: str, **extra: str) -> dict[str, str]:
     """The environment of a `tidings run` on free loopback ports, writing mail to a Maildir."""
     env = {

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from tests.fault_harness import SUPPORT, Holdings
+from tests.fault_harness import SUPPORT, Holdings, wait_until
 
 TOKEN = re.compile(r"\btok-c\d+-m\d+\b")
 TICKET_TAG = re.compile(r"\[T-(\d+)\]")
@@ -67,6 +67,27 @@ def conversations(rng: random.Random, client: int, count: int, reply_share: floa
     return mails
 
 
+class Progress:
+    """How many mails got `250`, across the clients' threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._accepted = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self._accepted += 1
+
+    @property
+    def accepted(self) -> int:
+        with self._lock:
+            return self._accepted
+
+    def wait_for(self, count: int, seconds: float) -> None:
+        """Until at least `count` mails got `250` (bounded by `seconds`)."""
+        wait_until(lambda: self.accepted >= count, f"{count} mails accepted", seconds, step=0.01)
+
+
 class Client(threading.Thread):
     """Sends its mails in order over one reused connection; on any failure it reconnects and
     sends the same mail again (the server may have stored it: then it answers 250 again)."""
@@ -108,23 +129,6 @@ class Client(threading.Thread):
             self.progress.add()
             return connection
         return connection
-
-
-class Progress:
-    """How many mails got `250`, across the clients' threads."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._accepted = 0
-
-    def add(self) -> None:
-        with self._lock:
-            self._accepted += 1
-
-    @property
-    def accepted(self) -> int:
-        with self._lock:
-            return self._accepted
 
 
 def _close(connection: smtplib.SMTP) -> None:

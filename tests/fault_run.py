@@ -22,7 +22,7 @@ def _shorten_lease(seconds: str) -> None:
     current = getattr(worker, "LEASE", None)
     if not isinstance(current, timedelta):
         raise SystemExit(f"{LEASE_VARIABLE}: core.delivery.worker has no LEASE to shorten")
-    worker.LEASE = timedelta(seconds=float(seconds))  # type: ignore[attr-defined]
+    worker.LEASE = timedelta(seconds=float(seconds))
 
 
 def main() -> int:

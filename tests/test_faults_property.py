@@ -132,10 +132,10 @@ class World:
 
 
 def _mail(token: str, sender: str, subject: str, in_reply_to: str = "") -> bytes:
-    threading = f"In-Reply-To: {in_reply_to}\r\nReferences: {in_reply_to}\r\n"
+    thread = f"In-Reply-To: {in_reply_to}\r\nReferences: {in_reply_to}\r\n" if in_reply_to else ""
     return (
         f"From: {sender}\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\n"
-        f"Message-ID: <{token}@customers.example>\r\n{threading if in_reply_to else ''}"
+        f"Message-ID: <{token}@customers.example>\r\n{thread}"
         f"Content-Type: text/plain; charset=utf-8\r\n\r\nAbout {token}: it is broken.\r\n"
     ).encode()
 

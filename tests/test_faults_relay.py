@@ -29,7 +29,6 @@ RELAY_SECONDS = 1.0  # per message: the relay's 250 comes this late
 LEASE_SECONDS = "5"
 
 
-@pytest.mark.xfail(strict=False, reason="issue 12 #2: fixed by the delivery change")
 @pytest.mark.timeout(240)
 def test_two_processes_and_a_slow_relay_send_each_customer_one_acknowledgement(
     database_url: str, tmp_path: Path

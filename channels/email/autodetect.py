@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from email.message import Message
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 
 from channels.email import mime
 from channels.email.envelope import normalize_id
@@ -123,7 +121,7 @@ def returned_ids(msg: Message) -> tuple[str, ...]:
             data = mime.payload_bytes(part)
             if kind != "text/plain":
                 try:
-                    headers = BytesHeaderParser(policy=compat32).parsebytes(data)
+                    headers = mime.parse_headers(data)
                     found.append(normalize_id(_header(headers, "message-id")))
                 except Exception:
                     pass

@@ -263,7 +263,7 @@ def decode_message(raw: bytes, envelope: Envelope, options: ParseOptions) -> Dec
     subject = one_line(mime.header_text(msg, "subject"))[:500]
     leaves = _leaves(msg)
     # Clipped before it is read: quotes and template answers are looked for in what is kept.
-    text = _clip(body_text(leaves))
+    text = _clip(storable(body_text(leaves)))
     if verdict.kind in (InboundKind.MESSAGE, InboundKind.AUTO_REPLY):
         text = strip_reply(text)
     if not address and verdict.kind is InboundKind.MESSAGE:

@@ -182,3 +182,18 @@ def test_the_helper_and_its_resource_tracker_exit_when_the_app_is_killed(
     for pid in left:  # do not leave them behind for the next test, even when this one fails
         os.kill(pid, signal.SIGKILL)
     assert not left, f"still running 20 s after the app was killed: {left}"
+
+
+async def test_a_channel_without_a_decoder_is_decoded_in_the_thread() -> None:
+    from tests.fake_channel import FakeChannel
+
+    fake = FakeChannel()
+    assert not isinstance(fake, DecodesElsewhere)
+    decoding = Decoding({"fake": fake})
+    try:
+        rows = [(n, "fake", b"{}") for n in range(BURST * 2)]
+        for _ in range(3):
+            assert len(await _decode_all(decoding, rows)) == len(rows)
+    finally:
+        decoding.close()
+    assert decoding._helper is None and decoding.parts_in_process == 0

@@ -10,6 +10,7 @@ stuck inside the regex engine.
 from __future__ import annotations
 
 import base64
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -20,7 +21,7 @@ from channels.email.envelope import Envelope, frame, normalize_id
 from channels.email.html import html_to_text
 from channels.email.outbound import reply_subject
 from channels.email.parse import ParseOptions, decode_payload
-from channels.email.quotes import strip_reply
+from channels.email.quotes import MAX_LINE, strip_reply
 from channels.email.server import IntakeHandler, TidingsSMTP
 from channels.email.template import TemplateField
 from channels.slack.markup import ticket_hint, to_plain
@@ -215,3 +216,59 @@ def test_discord_wait_option_with_long_runs_of_quotes_and_spaces() -> None:
     what = "\" '" * RUN
     words = command_words("wait", {"ticket": "T-1", "what": what, "text": "soon"})
     assert words.startswith("wait T-1 ") and words.endswith(" soon")
+
+
+def _patterns() -> list[tuple[str, re.Pattern[str] | re.Pattern[bytes]]]:
+    """Every compiled pattern at module level in the code that reads customer text."""
+    import channels.discord.translate
+    import channels.email.autodetect
+    import channels.email.envelope
+    import channels.email.heuristics
+    import channels.email.html
+    import channels.email.mime
+    import channels.email.outbound
+    import channels.email.parse
+    import channels.email.quotes
+    import channels.email.server
+    import channels.email.template
+    import channels.slack.markup
+
+    modules = [channels.email.autodetect, channels.email.envelope, channels.email.heuristics,
+               channels.email.html, channels.email.mime, channels.email.outbound,
+               channels.email.parse, channels.email.quotes, channels.email.server,
+               channels.email.template, channels.slack.markup,
+               channels.discord.translate]  # fmt: skip
+    return [
+        (f"{module.__name__.rpartition('.')[2]}.{name}", value)
+        for module in modules
+        for name, value in vars(module).items()
+        if isinstance(value, re.Pattern)
+    ]
+
+
+# Runs of the characters these patterns repeat over, alone and next to each other.
+_PIECES = [" ", "\t", "\n", "\r\n", "<", ">", "@", "-", "_", ":", "[", "]", "=?", "a", "1",
+           ".", "> ", " -", "a@", "<a", "a ", "\n ", "T-", "Re ", "--", "5.1.", "on "]  # fmt: skip
+_HOSTILE = [piece * (20_000 // len(piece)) + tail for piece in _PIECES for tail in ("", "x", "(")]
+
+
+# Patterns the code only ever anchors at the start (`match`), and patterns only ever given one
+# stripped line of at most MAX_LINE characters (two, joined, for a wrapped attribution).
+_ANCHORED = {"server._PLAIN_PATH"}
+_ONE_LINE = 2 * MAX_LINE + 1
+
+
+@pytest.mark.parametrize(("name", "pattern"), _patterns(), ids=lambda value: str(value)[:40])
+def test_every_pattern_reading_customer_text_is_linear_on_long_runs(
+    name: str, pattern: re.Pattern[str] | re.Pattern[bytes]
+) -> None:
+    """search, match and fullmatch on long runs of each separator, as the code uses the
+    pattern: none may backtrack."""
+    for text in _HOSTILE:
+        if name.startswith("quotes."):
+            text = text[:_ONE_LINE]
+        subject: str | bytes = text.encode() if isinstance(pattern.pattern, bytes) else text
+        if name not in _ANCHORED:
+            pattern.search(subject)  # type: ignore[arg-type]
+        pattern.match(subject)  # type: ignore[arg-type]
+        pattern.fullmatch(subject)  # type: ignore[arg-type]

@@ -26,6 +26,10 @@ from channels.email.server import IntakeHandler, TidingsSMTP
 from channels.email.template import TemplateField
 from channels.slack.markup import ticket_hint, to_plain
 from core.channel import InboundMessage
+from tests.test_email_app import MailDesk, desk
+from tests.test_email_app import mail as app_mail
+
+__all__ = ["desk"]  # the end-to-end fixture
 
 pytestmark = pytest.mark.timeout(30, method="thread")
 
@@ -73,6 +77,22 @@ def test_the_issue_mail_a_base64_line_of_30000_spaces_decodes_at_once() -> None:
     assert message.priority == "urgent"
     assert message.subject == "VPN down"
     assert message.text == "x"
+
+
+async def test_the_issue_mail_through_smtp_opens_its_ticket_and_the_next_one_follows(
+    desk: MailDesk,
+) -> None:
+    body = base64.encodebytes(b"Impact: I can't work\r\n" + b" " * 30_000 + b"x\r\n")
+    hostile = mail(b"", headers=b"Subject: VPN down\r\n", base64_body=True) + body
+    assert (await desk.customer_sends(hostile)).startswith("2.0.0")
+    await desk.customer_sends(app_mail("Printer jammed", "Floor 2.", sender="bob@example.org"))
+    await desk.app.drain()
+    tickets = await desk.app.list_tickets()
+    assert [(t["subject"], t["priority"]) for t in tickets] == [
+        ("VPN down", "high"),  # the default impact_priority of "I can't work"
+        ("Printer jammed", "normal"),
+    ]
+    assert len(await desk.relay.wait_for(2)) == 2
 
 
 @pytest.mark.parametrize(

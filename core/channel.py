@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -213,7 +213,10 @@ class Intake(Protocol):
 
 @runtime_checkable
 class Channel(Protocol):
-    """A platform adapter: thin I/O around pure translation functions."""
+    """A platform adapter: thin I/O around pure translation functions.
+
+    Optional member: `decoder`, declared by DecodesElsewhere below.
+    """
 
     name: str
 
@@ -233,4 +236,18 @@ class Channel(Protocol):
 
     def problem(self) -> str | None:
         """None when connected and healthy, else a short description (for /healthz)."""
+        ...
+
+
+@runtime_checkable
+class DecodesElsewhere(Channel, Protocol):
+    """A Channel that also offers `decoder`, its optional member: `decode` as a picklable
+    function, so core may decode a burst of its payloads in another process.
+
+    (A protocol cannot mark one member optional, so the channels that have it are this one.)
+    """
+
+    @property
+    def decoder(self) -> Callable[[bytes], Decoded]:
+        """A picklable function equal to `decode`: the same result for every payload."""
         ...

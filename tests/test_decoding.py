@@ -69,13 +69,12 @@ async def test_a_killed_worker_hands_the_burst_back_to_the_thread(tmp_path: Path
     rows = [(n, "email", _mail(n)) for n in range(BURST + 70)]
     try:
         await _until_the_worker_decodes(decoding, rows)
-        pool = decoding._pool
-        assert pool is not None
-        for pid in list(pool._processes):  # the worker dies, as under the OOM killer
-            os.kill(pid, signal.SIGKILL)
+        helper = decoding._helper
+        assert helper is not None and helper.process.pid is not None
+        os.kill(helper.process.pid, signal.SIGKILL)  # the worker dies, as under the OOM killer
         results = await _decode_all(decoding, rows)
     finally:
         decoding.close()
     assert [row_id for row_id, _ in results] == list(range(len(rows)))
     assert all(isinstance(result, InboundMessage) for _, result in results)
-    assert decoding._pool is None  # the next burst starts a new worker
+    assert decoding._helper is None  # the next burst starts a new worker

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from channels.email.envelope import Envelope, dedup_key, frame, scan_message_id
+from channels.email.envelope import Envelope, dedup_key, frame, normalize_id, scan_message_id
 from channels.email.parse import ParseOptions, decode_payload
 from core.channel import Ignored, InboundKind, InboundMessage
 
@@ -38,7 +38,9 @@ def test_plain_message_gives_sender_subject_text_and_reply_target() -> None:
     assert (message.sender.address, message.sender.name) == ("ann@example.org", "Ann Example")
     assert message.subject == "VPN drops"
     assert message.text == "The VPN drops every five minutes."
-    assert message.external_id == "<a1@mail.example.org>"
+    # Known by sender and Message-ID together; the id itself reads back out for In-Reply-To.
+    assert message.external_id == "ann@example.org|<a1@mail.example.org>"
+    assert normalize_id(message.external_id) == "<a1@mail.example.org>"
     assert message.reply_target.address == "ann@example.org"
     assert message.reply_target.thread == "<a1@mail.example.org>"
     assert message.received_at == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -63,7 +65,11 @@ def test_threading_keys_ours_first_then_others_and_the_subject_tag() -> None:
         b"Thanks\r\n"
     )
     assert message.thread_keys == ("<f00d@acme.test>", "f00d", "<beef@acme.test>", "beef")
-    assert message.related_keys == ("<a1@mail.example.org>",)
+    # The earlier id bare (older rows) and as the sender's own message (how it is keyed now).
+    assert message.related_keys == (
+        "<a1@mail.example.org>",
+        "ann@example.org|<a1@mail.example.org>",
+    )
     assert message.ticket_hint == 42
     assert message.reply_target.thread == "<a1@mail.example.org>"
 

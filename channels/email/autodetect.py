@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from email.message import Message
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 
-from channels.email import mime
+from channels.email import heuristics, mime
 from channels.email.envelope import normalize_id
 from core.channel import InboundKind
 
@@ -123,7 +121,7 @@ def returned_ids(msg: Message) -> tuple[str, ...]:
             data = mime.payload_bytes(part)
             if kind != "text/plain":
                 try:
-                    headers = BytesHeaderParser(policy=compat32).parsebytes(data)
+                    headers = mime.parse_headers(data)
                     found.append(normalize_id(_header(headers, "message-id")))
                 except Exception:
                     pass
@@ -164,7 +162,36 @@ def _bounce_signal(msg: Message, mail_from: str | None, from_addr: str, from_nam
             return f"bounce subject {subject[:60]!r} from a null sender or with the message"
         if any(_DSN_FIELDS.search(mime.payload_bytes(p)[:MAX_SCAN]) for p in _text_parts(msg)):
             return f"bounce subject {subject[:60]!r} with delivery-report fields in the text"
+    return _worded_bounce(msg, subject, _local_part(from_addr))
+
+
+def _worded_bounce(msg: Message, subject: str, local: str) -> str:
+    """A non-delivery notice without report structure: see channels/email/heuristics.py."""
+    if heuristics.forwarded(subject):
+        return ""
+    bounce_subject = bool(_BOUNCE_SUBJECT.search(subject)) or heuristics.notice_subject(subject)
+    machine = heuristics.gateway_sender(local) or heuristics.bounces_sender(local)
+    if bounce_subject and machine:
+        return f"bounce subject {subject[:60]!r} from the mail system address {local!r}"
+    if bounce_subject or machine:
+        words = _words(msg)
+        phrase = heuristics.ndr_phrase(words)
+        if phrase and (machine or heuristics.machine_voice(words)):
+            why = f"subject {subject[:60]!r}" if bounce_subject else f"sender {local!r}"
+            return f"non-delivery wording {phrase!r} with the bounce {why}"
     return ""
+
+
+def _words(msg: Message) -> str:
+    """The text parts, decoded, up to what the heuristics read."""
+    found: list[str] = []
+    size = 0
+    for part in _text_parts(msg):
+        if size >= heuristics.MAX_TEXT_SCAN or mime.is_attachment(part):
+            continue
+        found.append(mime.part_text(part)[: heuristics.MAX_TEXT_SCAN])
+        size += len(found[-1])
+    return "\n".join(found)
 
 
 def _text_parts(msg: Message) -> list[Message]:
@@ -182,6 +209,13 @@ def _autoreply_signal(msg: Message, subject: str, answers_us: bool) -> str:
         return "X-Apple-Action: VACATION"
     if _AUTOREPLY_SUBJECT.search(subject):
         return f"auto-reply subject {subject[:60]!r}"
+    precedence = _header(msg, "precedence").lower().replace("-", "_")
+    if precedence in ("auto_reply", "autoreply"):
+        return f"Precedence: {precedence}"
+    names = {key.lower() for key in msg.keys()}
+    challenge = heuristics.challenge_signal(names, subject, _words(msg))
+    if challenge:
+        return challenge
     # Exchange puts X-Auto-Response-Suppress on its out-of-office answers, but also on plenty of
     # mail people wrote (help-desk vendors report losing real requests by filtering on it). So
     # alone it never drops a new request; on an answer to one of our own messages it marks an
@@ -217,6 +251,8 @@ def _automated_signal(msg: Message, mail_from: str | None, ours: bool) -> str:
     if msg.get("x-amz-sns-message-id") is not None:
         return "Amazon SNS notification"
     _, from_addr = mime.first_address(msg, "from")
+    if heuristics.bounces_sender(_local_part(from_addr)):
+        return f"sender {from_addr!r} is a bounce-handling address"
     _, reply_to = mime.first_address(msg, "reply-to")
     if _NOREPLY_LOCAL.match(_local_part(from_addr)) and (
         not reply_to or _NOREPLY_LOCAL.match(_local_part(reply_to))

@@ -44,7 +44,31 @@ _LINE = {
     "figcaption",
 }
 _SPACES = re.compile(r"[ \t\r\n\f\u00a0]+")
+_MARKED_SECTION_END = re.compile(r"\]\s*\]\s*>")
 MAX_LINES = 20000
+MAX_QUOTE_MARKS = 10  # "> " per line at most, however deep hostile markup nests blockquotes
+MAX_MARKUP = 2_000_000  # characters of HTML read; the text kept is clipped far below that
+
+
+def _defuse(markup: str) -> str:
+    """The markup with openers that are never closed written as text (`&lt;`).
+
+    The stdlib parser rescans from every unclosed `<`, `<!--` or `<![` to the end of the
+    input, so a body of nothing but such openers took minutes to read; it shows them as text
+    anyway. An opener after the last possible closer can never be closed, which one pass finds.
+    """
+    last_tag_end = markup.rfind(">")
+    head, tail = markup[: last_tag_end + 1], markup[last_tag_end + 1 :].replace("<", "&lt;")
+    comment_end = head.rfind("-->")
+    if "<!--" in head[comment_end + 1 :]:
+        cut = comment_end + 1
+        head = head[:cut] + head[cut:].replace("<!--", "&lt;!--")
+    section_end = 0
+    for found in _MARKED_SECTION_END.finditer(head):
+        section_end = found.end()
+    if "<![" in head[section_end:]:
+        head = head[:section_end] + head[section_end:].replace("<![", "&lt;![")
+    return head + tail
 
 
 class _TextMaker(HTMLParser):
@@ -57,7 +81,8 @@ class _TextMaker(HTMLParser):
         self.skip = 0
         self.quote = 0
         self.pre = 0
-        self.links: list[str] = []
+        # (href, where the link's text starts in `current`) of each open <a>
+        self.links: list[tuple[str, int]] = []
 
     def end_line(self, *, blank: bool = False, force: bool = False) -> None:
         joined = "".join(self.current)
@@ -65,7 +90,7 @@ class _TextMaker(HTMLParser):
         self.current = []
         if len(self.lines) >= MAX_LINES:
             return
-        prefix = "> " * self.quote
+        prefix = "> " * min(self.quote, MAX_QUOTE_MARKS)
         if text or force:
             self.lines.append(f"{prefix}{text}".rstrip())
         if blank and self.lines and self.lines[-1].strip("> "):
@@ -90,7 +115,7 @@ class _TextMaker(HTMLParser):
         elif tag in ("td", "th") and "".join(self.current).strip():
             self.current.append(" ")
         elif tag == "a":
-            self.links.append(dict(attrs).get("href") or "")
+            self.links.append((dict(attrs).get("href") or "", len(self.current)))
         elif tag == "img" and dict(attrs).get("alt"):
             self.current.append(f"[{dict(attrs)['alt']}]")
 
@@ -99,8 +124,12 @@ class _TextMaker(HTMLParser):
             self.skip = max(0, self.skip - 1)
             return
         if tag == "a" and self.links:
-            href = self.links.pop()
-            if href.startswith(("http://", "https://")) and href not in "".join(self.current):
+            href, start = self.links.pop()
+            # Shown unless the link's own text already is the address. Only that text is
+            # searched: searching the whole line for every link made a line of links quadratic.
+            if href.startswith(("http://", "https://")) and href not in "".join(
+                self.current[start:]
+            ):
                 self.current.append(f" ({href})")
         if tag in _PARAGRAPH:
             self.end_line(blank=True)
@@ -126,13 +155,14 @@ class _TextMaker(HTMLParser):
 
 def html_to_text(markup: str) -> str:
     """Readable text from an HTML body: paragraphs and line breaks kept, links shown once."""
+    markup = markup[:MAX_MARKUP]
     maker = _TextMaker()
     try:
-        maker.feed(markup)
+        maker.feed(_defuse(markup))
         maker.close()
         maker.end_line()
     except Exception:
         # The stdlib parser is forgiving; if it still gives up, strip tags the crude way.
-        return _SPACES.sub(" ", re.sub(r"<[^>]*>", " ", markup)).strip()
+        return _SPACES.sub(" ", re.sub(r"<[^<>]*>", " ", markup)).strip()
     lines = [re.sub(r"(?<=\S) {2,}", " ", line) for line in maker.lines]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

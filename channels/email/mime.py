@@ -7,7 +7,10 @@ import re
 from collections.abc import Iterator
 from email.header import decode_header
 from email.message import Message
+from email.parser import BytesHeaderParser, BytesParser
+from email.policy import compat32
 from email.utils import getaddresses, parseaddr
+from typing import Any
 
 # Labels real mail uses that Python does not know, mapped to the codec that reads them.
 _CHARSET_ALIASES = {
@@ -28,6 +31,37 @@ _CHARSET_ALIASES = {
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_PARTS = 500  # a bound on pathological nesting; real mail has a handful
+# Bytes of one header value that are read. The stdlib's encoded-word and address parsers are
+# quadratic on some hostile values (a header may be a megabyte long); real headers are far
+# shorter, and References keeps its newest ids, which are at the end.
+MAX_HEADER = 16 * 1024
+
+
+# Headers whose `; name=value` parameters the stdlib reads (boundary, charset, filename).
+_PARAMETER_HEADERS = frozenset({"content-type", "content-disposition"})
+MAX_PARAMETERS = 8 * 1024  # characters of such a header read: its parameter parser is quadratic
+
+
+class BoundedMessage(Message):
+    """compat32's Message, whose parameter headers are read only so far.
+
+    The stdlib re-slices the rest of the value for every `;` it reads, so a Content-Type of a
+    hundred thousand semicolons took seconds, during the parse itself (for the boundary)."""
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        value = super().get(name, failobj)
+        if isinstance(value, str) and len(value) > MAX_PARAMETERS:
+            if name.lower() in _PARAMETER_HEADERS:
+                return value[:MAX_PARAMETERS]
+        return value
+
+
+def parse_message(raw: bytes) -> Message:
+    return BytesParser(BoundedMessage, policy=compat32).parsebytes(raw)
+
+
+def parse_headers(raw: bytes) -> Message:
+    return BytesHeaderParser(BoundedMessage, policy=compat32).parsebytes(raw)
 
 
 def codec_for(charset: str | None) -> str | None:
@@ -64,13 +98,21 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     return data.decode("cp1252", "replace")
 
 
+def _bounded(value: bytes, keep_end: bool) -> bytes:
+    if len(value) <= MAX_HEADER:
+        return value
+    return value[-MAX_HEADER:] if keep_end else value[:MAX_HEADER]
+
+
 def raw_values(msg: Message, name: str) -> list[bytes]:
-    """A header's values as the bytes that arrived (compat32 keeps them, surrogate-escaped)."""
+    """A header's values as the bytes that arrived (compat32 keeps them, surrogate-escaped),
+    each at most MAX_HEADER bytes long."""
     wanted = name.lower()
+    keep_end = wanted == "references"
     try:
         items = msg.raw_items()
         return [
-            str(value).encode("utf-8", "surrogateescape")
+            _bounded(str(value).encode("utf-8", "surrogateescape"), keep_end)
             for key, value in items
             if key.lower() == wanted
         ]
@@ -78,8 +120,16 @@ def raw_values(msg: Message, name: str) -> list[bytes]:
         return []
 
 
-def _unfold(text: str) -> str:
-    return re.sub(r"\s*\r?\n\s*", " ", text)
+def unfold(text: str) -> str:
+    """Every run of whitespace that holds a line break becomes one space.
+
+    Without a regular expression: the pattern this replaces rescanned each run of spaces that
+    was not followed by a line break from every position in it (quadratic)."""
+    if "\n" not in text:
+        return text
+    first, *middle, last = text.split("\n")
+    inner = [piece.strip() for piece in middle]
+    return " ".join([first.rstrip(), *(piece for piece in inner if piece), last.lstrip()])
 
 
 def header_bytes_text(data: bytes) -> str:
@@ -87,7 +137,7 @@ def header_bytes_text(data: bytes) -> str:
     if _ENCODED_WORD.search(data.decode("latin-1")):
         # latin-1 maps each byte to one character, so decode_header hands the bytes back intact.
         return decode_words(data.decode("latin-1"), raw_charset=True)
-    return _CTRL.sub("", _unfold(decode_bytes(data, None))).strip()
+    return _CTRL.sub("", unfold(decode_bytes(data, None))).strip()
 
 
 def header_text(msg: Message, name: str) -> str:
@@ -102,7 +152,7 @@ def decode_words(text: str, raw_charset: bool = False) -> str:
     With `raw_charset`, characters outside encoded words are bytes read as latin-1 and are
     re-decoded as UTF-8 (else Windows-1252), the way mail clients treat raw 8-bit headers.
     """
-    text = _unfold(text)
+    text = unfold(text)
     if _ENCODED_WORD.search(text):
         try:
             out = []
@@ -124,7 +174,7 @@ def decode_words(text: str, raw_charset: bool = False) -> str:
 def addresses(msg: Message, name: str) -> list[tuple[str, str]]:
     """(display name, address) pairs of an address header; unparseable entries dropped."""
     try:
-        values = [_unfold(decode_bytes(v, None)) for v in raw_values(msg, name)]
+        values = [unfold(decode_bytes(v, None)) for v in raw_values(msg, name)]
         pairs = getaddresses(values)
     except Exception:
         return []
@@ -145,7 +195,7 @@ def first_address(msg: Message, name: str) -> tuple[str, str]:
     if not values:
         return "", ""
     try:
-        display, addr = parseaddr(_unfold(decode_bytes(values[0], None)))
+        display, addr = parseaddr(unfold(decode_bytes(values[0], None)))
     except Exception:
         return "", ""
     return (decode_words(display), addr) if "@" in addr else ("", "")

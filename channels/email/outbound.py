@@ -14,7 +14,9 @@ from channels.email.envelope import normalize_id
 from core.channel import OutboundMessage, ReplyTarget
 
 # Reply/forward prefixes clients put in front of a subject, in the languages we see most.
-_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|wg|sv|vs|antw|r|tr|rif|ynt)\s*(\[\d+\])?\s*:\s*)+", re.I)
+# (The optional "[2]" carries its own trailing spaces: two `\s*` side by side backtracked
+# quadratically on a prefix followed by a long run of spaces.)
+_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|wg|sv|vs|antw|r|tr|rif|ynt)\s*(\[\d+\]\s*)?:\s*)+", re.I)
 _TAG = re.compile(r"\[\s*T-\d+\s*\]\s*", re.I)
 _ID_SAFE = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]")
 

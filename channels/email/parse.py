@@ -5,14 +5,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import Message
-from email.parser import BytesParser
-from email.policy import compat32
 from pathlib import Path
 
 from channels.email import mime
-from channels.email.autodetect import classify
+from channels.email.autodetect import Verdict, classify
 from channels.email.envelope import (
     MAX_KEY,
     Envelope,
@@ -43,6 +41,10 @@ MAX_NAME = 200  # the contacts.name column
 _TICKET_TAG = re.compile(r"\[\s*T-(\d{1,12})\s*\]", re.IGNORECASE)
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _ANGLED = re.compile(r"<[^<>]*>")
+# Characters PostgreSQL text cannot hold: NUL, and lone surrogates (they are not UTF-8).
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+MAX_PARTICIPANTS = 10  # addresses tried with each earlier message id when threading
+MAX_RELATED = 20  # earlier message ids tried, closest first
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,28 @@ class ParseOptions:
 def ticket_hint(subject: str) -> int | None:
     match = _TICKET_TAG.search(subject)
     return int(match.group(1)) if match else None
+
+
+def storable(text: str) -> str:
+    """Text as any database stores it: no NUL, no lone surrogate (replaced by U+FFFD)."""
+    return _UNSTORABLE.sub(lambda found: "" if found.group() == "\x00" else "\ufffd", text)
+
+
+def one_line(text: str) -> str:
+    """A header value on one line: every run of CR/LF is a single space."""
+    if "\r" not in text and "\n" not in text:
+        return text
+    return mime.unfold(text.replace("\r", "\n")).strip()
+
+
+def message_key(sender: str, message_id: str) -> str:
+    """The key a message is known by: its sender and its Message-ID together.
+
+    Another sender's mail that carries the same Message-ID (forged, or a broken client) is a
+    different message, not a duplicate; the same sender's copy is. Outbound mail reads the
+    Message-ID back out of the key (the `<…>` part) for In-Reply-To and References."""
+    key = f"{sender}|{message_id}" if sender else message_id
+    return key if len(key) <= MAX_KEY else hashed("sha256:", key.encode("utf-8", "surrogateescape"))
 
 
 def _domain(message_id: str) -> str:
@@ -197,34 +221,55 @@ def _clip(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "\n[… message truncated]"
 
 
+def _related(others: list[str], participants: list[str]) -> tuple[str, ...]:
+    """Earlier message ids as keys: each bare (how older rows were keyed), then as sent by each
+    participant (the sender, and the To and Cc a reply-all keeps), since a message is known by
+    its sender and its id together."""
+    keys: list[str] = []
+    for ident in others[:MAX_RELATED]:
+        keys.append(ident)
+        keys.extend(message_key(address, ident) for address in participants)
+    return tuple(keys)
+
+
+def _participants(msg: Message, sender: str) -> list[str]:
+    found = [sender] if sender else []
+    for header in ("to", "cc"):
+        for _, address in mime.addresses(msg, header):
+            address = _usable(address)
+            if address and address not in found:
+                found.append(address)
+    return found[:MAX_PARTICIPANTS]
+
+
+def _bounced(verdict: Verdict, options: ParseOptions) -> tuple[str, ...]:
+    return tuple(
+        key
+        for ident in verdict.bounced_ids
+        if _domain(ident) in options.our_domains
+        for key in (ident, ident.strip("<>").rpartition("@")[0])
+    )
+
+
 def decode_message(raw: bytes, envelope: Envelope, options: ParseOptions) -> Decoded:
     """Translate one raw message. May raise on truly broken input; see `decode_payload`."""
-    msg = BytesParser(policy=compat32).parsebytes(raw)
+    msg = mime.parse_message(raw)
     name, address = _sender(msg, envelope)
     mail_from = envelope.mail_from if envelope.rcpt_tos or envelope.mail_from else None
     ours, others = thread_ids(msg, options.our_domains)
     verdict = classify(msg, mail_from, ours=_is_ours(address, options), answers_us=bool(ours))
     own_id = normalize_id(mime.header_text(msg, "message-id"))
-    external_id = own_id if own_id and len(own_id) <= MAX_KEY else hashed("sha256:", raw)
-    subject = mime.header_text(msg, "subject")[:500]
+    external_id = message_key(address, own_id) if own_id else hashed("sha256:", raw)
+    subject = one_line(mime.header_text(msg, "subject"))[:500]
     leaves = _leaves(msg)
-    text = body_text(leaves)
+    # Clipped before it is read: quotes and template answers are looked for in what is kept.
+    text = _clip(storable(body_text(leaves)))
     if verdict.kind in (InboundKind.MESSAGE, InboundKind.AUTO_REPLY):
         text = strip_reply(text)
     if not address and verdict.kind is InboundKind.MESSAGE:
         return Ignored("no sender address in From, Sender or the SMTP envelope: nobody to answer")
     reply_to = _usable(mime.first_address(msg, "reply-to")[1])
-    references = _ids(msg, "references")
-    in_reply_to = _ids(msg, "in-reply-to")
-    root = (references or in_reply_to or [own_id])[0]
-    bounced: tuple[str, ...] = ()
-    if verdict.kind is InboundKind.BOUNCE:
-        bounced = tuple(
-            key
-            for ident in verdict.bounced_ids
-            if _domain(ident) in options.our_domains
-            for key in (ident, ident.strip("<>").rpartition("@")[0])
-        )
+    root = (_ids(msg, "references") or _ids(msg, "in-reply-to") or [own_id])[0]
     files: list[Attachment] = []
     answers: dict[str, str] = {}
     if verdict.kind is InboundKind.MESSAGE:
@@ -241,13 +286,41 @@ def decode_message(raw: bytes, envelope: Envelope, options: ParseOptions) -> Dec
         kind=verdict.kind,
         thread_keys=tuple(ours),
         ticket_hint=ticket_hint(subject),
-        related_keys=tuple(others),
-        bounced_keys=bounced,
+        related_keys=_related(others, _participants(msg, address)),
+        bounced_keys=_bounced(verdict, options),
         attachments=tuple(files),
         received_at=envelope.received_at,
         fields=answers,
         priority=options.impact_priority.get(answers.get("impact", "")),
         note=verdict.note,
+    )
+
+
+def _stored_form(result: Decoded) -> Decoded:
+    """Every text in a decoded message cleaned of what a database cannot store."""
+    if isinstance(result, Ignored):
+        return Ignored(storable(result.reason))
+    if not isinstance(result, InboundMessage):
+        return result
+    sender, target = result.sender, result.reply_target
+    return replace(
+        result,
+        external_id=storable(result.external_id),
+        sender=Contact(sender.channel, storable(sender.address), one_line(storable(sender.name))),
+        reply_target=ReplyTarget(target.channel, storable(target.address), storable(target.thread)),
+        text=storable(result.text),
+        subject=storable(result.subject),
+        thread_keys=tuple(storable(key) for key in result.thread_keys),
+        related_keys=tuple(storable(key) for key in result.related_keys),
+        bounced_keys=tuple(storable(key) for key in result.bounced_keys),
+        attachments=tuple(
+            replace(
+                item, name=one_line(storable(item.name)), content_type=storable(item.content_type)
+            )
+            for item in result.attachments
+        ),
+        fields={storable(key): storable(value) for key, value in result.fields.items()},
+        note=storable(result.note),
     )
 
 
@@ -258,7 +331,7 @@ def _fallback(raw: bytes, envelope: Envelope, options: ParseOptions, error: Exce
     subject_match = re.search(rb"(?im)^subject:[ \t]*([^\r\n]*)", head)
     subject = ""
     if subject_match:
-        subject = mime.decode_words(subject_match.group(1).decode("utf-8", "replace"))
+        subject = one_line(mime.decode_words(subject_match.group(1).decode("utf-8", "replace")))
     address = _usable(envelope.mail_from)
     if "@" not in address:
         return Ignored(f"unreadable message without an envelope sender ({error!r})")
@@ -282,10 +355,10 @@ def decode_payload(payload: bytes, options: ParseOptions) -> Decoded:
     except Exception as exc:  # unframe is defensive already; this is the last guard
         return Ignored(f"unreadable email payload ({exc!r})")
     try:
-        return decode_message(raw, envelope, options)
+        return _stored_form(decode_message(raw, envelope, options))
     except Exception as exc:
         log.warning("email decode failed, using the raw text: %r", exc)
         try:
-            return _fallback(raw, envelope, options, exc)
+            return _stored_form(_fallback(raw, envelope, options, exc))
         except Exception as again:
-            return Ignored(f"unreadable email ({exc!r}; {again!r})")
+            return Ignored(storable(f"unreadable email ({exc!r}; {again!r})"))

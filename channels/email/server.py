@@ -32,7 +32,9 @@ MAX_RECIPIENTS = 100
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9-]+"
 # The path nearly every client sends: <dot-atom@host.name>, ASCII, no comments in what follows.
-_PLAIN_PATH = re.compile(rf"\s*<((?:{_ATOM}\.)*{_ATOM}@(?:{_LABEL}\.)*{_LABEL})>\s*([^()]*)\Z")
+# The parameters after the path are taken whole and stripped in code: `>\s*([^()]*)` let two
+# quantifiers share the spaces, and a path followed by spaces and "(" backtracked quadratically.
+_PLAIN_PATH = re.compile(rf"\s*<((?:{_ATOM}\.)*{_ATOM}@(?:{_LABEL}\.)*{_LABEL})>([^()]*)\Z")
 
 
 def make_acceptor(entries: list[str]) -> Callable[[str], bool]:
@@ -127,7 +129,7 @@ class TidingsSMTP(SMTP):
         match = _PLAIN_PATH.match(arg)
         if match is None:
             return super()._getaddr(arg)
-        address, rest = match.group(1), match.group(2)
+        address, rest = match.group(1), match.group(2).lstrip()
         if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
             return None, None
         return address, rest

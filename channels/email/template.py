@@ -13,11 +13,10 @@ of the text (the core shows answers with their labels); anything else stays as w
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 HEAD_LINES = 15  # only the top of the message: a "Since:" deep in a quoted thread is not an answer
-_LINE = re.compile(r"^\s*([^:\n]{1,80}?)\s*:\s*(\S.*?)\s*$")
+MAX_LABEL = 80  # a field label longer than this is prose, not an answer line
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +28,19 @@ class TemplateField:
 
 def _key(text: str) -> str:
     return " ".join(text.lower().replace("_", " ").rstrip("?").split())
+
+
+def split_answer(line: str) -> tuple[str, str] | None:
+    """`(label, answer)` of a `label: answer` line, else None.
+
+    String operations rather than a regular expression: customer text with long runs of
+    spaces made the pattern this replaces backtrack quadratically (a 40 KB line took minutes).
+    """
+    label, colon, answer = line.partition(":")
+    label, answer = label.strip(), answer.strip()
+    if not colon or not label or not answer or len(label) > MAX_LABEL:
+        return None
+    return label, answer
 
 
 def read_fields(text: str, fields: tuple[TemplateField, ...]) -> tuple[dict[str, str], str]:
@@ -46,10 +58,10 @@ def read_fields(text: str, fields: tuple[TemplateField, ...]) -> tuple[dict[str,
     for line in lines:
         if line.strip():
             seen += 1
-        match = _LINE.match(line) if seen <= HEAD_LINES else None
-        spec = by_key.get(_key(match.group(1))) if match else None
-        if match and spec and spec.name not in answers:
-            answer = match.group(2)
+        pair = split_answer(line) if seen <= HEAD_LINES else None
+        spec = by_key.get(_key(pair[0])) if pair else None
+        if pair and spec and spec.name not in answers:
+            answer = pair[1]
             if spec.choices:
                 chosen = [c for c in spec.choices if c.lower() == answer.lower()]
                 if not chosen:

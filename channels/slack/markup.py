@@ -38,7 +38,7 @@ def _plain(match: re.Match[str]) -> str:
 def to_plain(text: str, *, strip_user: str = "") -> str:
     """Slack mrkdwn as a person would read it; `strip_user`'s mention (the bot's) is removed."""
     if strip_user:
-        text = re.sub(rf"<@{re.escape(strip_user)}(\|[^>]*)?>\s*", "", text)
+        text = re.sub(rf"<@{re.escape(strip_user)}(\|[^<>]*)?>\s*", "", text)
     return unescape(_CONTROL.sub(_plain, text)).strip()
 
 

@@ -147,8 +147,16 @@ TICKET_GRAMMAR: dict[str, tuple[str, Callable[[_Words], Command]]] = {
     "priority": ("priority <ticket> urgent|high|normal|low", _priority),
     "show": ("show <ticket>", _ticket_only),
 }
+
+
+def _since(rest: str) -> Command:
+    # The period is read (and refused when it is not one) by the statistics, which own its rules.
+    return Command("stats", text=rest.strip())
+
+
 DESK_GRAMMAR: dict[str, tuple[str, Callable[[str], Command]]] = {
     "list": ("list [mine|open|overdue|waiting]", _list),
+    "stats": ("stats [since]", _since),
 }
 USAGE = {verb: usage for verb, (usage, _) in (TICKET_GRAMMAR | DESK_GRAMMAR).items()}
 

@@ -32,6 +32,7 @@ TICKET_VERBS: Mapping[str, TicketVerb] = {
 }
 DESK_VERBS: Mapping[str, DeskVerb] = {
     "list": team.list_tickets,
+    "stats": team.stats,
 }
 
 

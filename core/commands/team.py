@@ -8,6 +8,8 @@ from core.channel import CommandReply
 from core.commands.act import Act, done
 from core.commands.grammar import CommandError
 from core.delivery.enqueue import refresh_cards
+from core.stats.report import stats_text
+from core.stats.window import StatsError
 from core.storage.models import ACTIVE_STATUSES, EventKind, Status, Ticket, Visibility, is_active
 from core.tickets.timeline import add_event
 
@@ -98,3 +100,13 @@ async def list_tickets(act: Act) -> CommandReply:
         for t in tickets
     ]
     return CommandReply(True, "\n".join(lines))
+
+
+async def stats(act: Act) -> CommandReply:
+    """The desk's headline figures since a period ago (30 days unless given), and a link to the
+    charts valid for an hour."""
+    try:
+        text = await stats_text(act.session, act.ctx.settings, act.now, act.command.text or None)
+    except StatsError as exc:
+        return CommandReply(False, str(exc))
+    return CommandReply(True, text)

@@ -15,6 +15,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import metrics
 from core.channel import Audience, Channel, DeliveryError, ReplyTarget, SendResult
 from core.context import Context
 from core.delivery.cards import (
@@ -253,6 +254,14 @@ class DeliveryWorker:
             log.exception("delivery of outbox row %s raised", item.id)
             await self._failed(item, f"{type(exc).__name__}: {exc}", False, None)
         else:
+            metrics.delivery(item.channel, "sent")
+            if message.automatic:
+                metrics.automatic(item.kind)
+            log.info(
+                "outbox %s: sent", item.id,
+                extra={"event": "delivery.sent", "channel": item.channel, "outbox_id": item.id,
+                       "kind": item.kind, "attempt": item.attempts},
+            )  # fmt: skip
             return result
         return None
 
@@ -339,12 +348,18 @@ class DeliveryWorker:
                 if retry_after is None:  # a platform's Retry-After is kept to the second
                     wait *= spread()
                 row.next_attempt_at = now + wait
+                metrics.delivery(row.channel, "retried")
                 log.info(
-                    "outbox %s: attempt %s failed (%s); retrying", row.id, row.attempts, reason
-                )
+                    "outbox %s: attempt %s failed (%s); retrying", row.id, row.attempts, reason,
+                    extra={"event": "delivery.retried", **_fields(row, reason)},
+                )  # fmt: skip
                 return
             row.status = OutboxStatus.FAILED.value
-            log.warning("outbox %s: delivery failed for good: %s", row.id, reason)
+            metrics.delivery(row.channel, "failed")
+            log.warning(
+                "outbox %s: delivery failed for good: %s", row.id, reason,
+                extra={"event": "delivery.failed", **_fields(row, reason)},
+            )  # fmt: skip
             if row.ticket_id is not None and row.audience == Audience.CUSTOMER:
                 await self._tell_agents(session, row, reason)
             # A failed alert is only logged: alerting about alerts would loop.
@@ -367,3 +382,9 @@ class DeliveryWorker:
             self.ctx.texts.render("delivery_failed", ref=ticket.ref, channel=row.channel,
                                   reason=reason, excerpt=excerpt),
         )  # fmt: skip
+
+
+def _fields(row: OutboxRow, reason: str) -> dict[str, object]:
+    """A delivery's structured log fields (never the message itself)."""
+    return {"channel": row.channel, "outbox_id": row.id, "kind": row.kind,
+            "attempt": row.attempts, "error": reason[:300]}  # fmt: skip

@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import Select, Update, bindparam, func, select, update
-from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import (
@@ -20,11 +19,13 @@ from core.channel import (
     InboundMessage,
 )
 from core.context import Context
-from core.intake.apply import Outcome, apply_agent_message, apply_inbound
-from core.intake.decoding import Decoding
-from core.intake.opening import NewTicket, open_tickets, open_tickets_now
+from core.intake.apply import Action, Outcome, apply_agent_message, apply_inbound, open_or_join
+from core.intake.decoding import Decoding, decode_one
+from core.intake.opening import NewTicket, open_tickets
+from core.intake.unreadable import open_for_a_person
 from core.storage.db import Database
 from core.storage.models import InboxRow, TicketRef, table_of
+from core.tickets.refs import claim_conversations
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ def _within_budget(sizes: Sequence[tuple[int, int | None]], budget: int) -> list
     return taken
 
 
+Row = tuple[int, Decoded | Exception]
+
+
 class InboxProcessor:
     """Decodes stored payloads with their channel's pure decoder and applies them to tickets."""
 
@@ -64,6 +68,26 @@ class InboxProcessor:
     async def process_pending(self, limit: int = 200) -> int:
         """Process up to `limit` stored rows, and at most BATCH_BYTES of payload (but always
         one row); return how many were handled."""
+        stored = await self._pending(limit)
+        payloads = {row_id: (channel, payload) for row_id, channel, payload in stored}
+        chunk: list[Row] = []
+        weight = 0
+        # Decoding is CPU work: off the event loop, and a burst in another process (see
+        # core/intake/decoding.py); a part is applied while the next one is decoded.
+        async with contextlib.aclosing(self.decoding.parts(stored)) as parts:
+            async for part in parts:
+                for item in part:
+                    cost = 1 if _opens_if_new(self.ctx, item[1]) else ROW_COST
+                    if chunk and weight + cost > CHUNK_BUDGET:
+                        await self._apply(chunk, payloads)
+                        chunk, weight = [], 0
+                    chunk.append(item)
+                    weight += cost
+        if chunk:
+            await self._apply(chunk, payloads)
+        return len(stored)
+
+    async def _pending(self, limit: int) -> list[tuple[int, str, bytes]]:
         sizes = (
             select(InboxRow.id, func.length(InboxRow.payload))
             .where(InboxRow.processed_at.is_(None))
@@ -74,177 +98,156 @@ class InboxProcessor:
         async with self.db.sessions() as session:
             ids = _within_budget((await session.execute(sizes)).all(), BATCH_BYTES)
             if not ids:
-                return 0
+                return []
             query = (
                 select(InboxRow.id, InboxRow.channel, InboxRow.payload)
                 .where(InboxRow.id.in_(ids))
                 .order_by(InboxRow.id)
             )
-            rows = (await session.execute(query)).all()
-        chunk: list[tuple[int, Decoded | Exception]] = []
-        weight = 0
-        # Decoding is CPU work: off the event loop, and a burst in another process (see
-        # core/intake/decoding.py); a part is applied while the next one is decoded.
-        stored = [(row.id, row.channel, row.payload) for row in rows]
-        async with contextlib.aclosing(self.decoding.parts(stored)) as parts:
-            async for part in parts:
-                for item in part:
-                    cost = 1 if _may_open(item[1]) else ROW_COST
-                    if chunk and weight + cost > CHUNK_BUDGET:
-                        await self._apply_batch(chunk)
-                        chunk, weight = [], 0
-                    chunk.append(item)
-                    weight += cost
-        if chunk:
-            await self._apply_batch(chunk)
-        return len(rows)
+            return [(row.id, row.channel, row.payload) for row in await session.execute(query)]
 
-    async def _apply_batch(self, decoded: list[tuple[int, Decoded | Exception]]) -> None:
-        """Apply a batch in one transaction (one commit). New conversations are opened together
-        in a few statements; every other row gets its own savepoint, so a row that fails rolls
-        back alone and is retried later."""
-        if self.db.is_sqlite and all(_may_open(result) for _, result in decoded):
-            # A burst of new mail: the whole chunk in one trip to the writer thread. Statement
-            # by statement through the async driver, each round trip waits for the busy event
-            # loop, and SQLite's one write lock (which the SMTP acknowledgements queue for) is
-            # held all that while.
-            try:
-                opened = await self.db.write_sync(lambda sync: self._open_chunk(sync, decoded))
-            except Exception:
-                log.exception("opening %s tickets at once failed; one by one", len(decoded))
-                opened = None
-            if opened is not None:
-                self.opened_in_bulk += opened
-                return
+    async def _apply(self, decoded: list[Row], payloads: Mapping[int, tuple[str, bytes]]) -> None:
+        """Apply a chunk in one transaction (one commit): the one apply path for every channel
+        and backend. New conversations are opened together in a few statements; every other
+        row gets its own savepoint, so a row that fails rolls back alone and is retried."""
         failures: list[tuple[int, Exception]] = []
-        done: list[dict[str, object]] = []
-        ids = [row_id for row_id, _ in decoded]
-        async with self.db.transaction() as session:
-            claim = _unprocessed(ids)
-            if not self.db.is_sqlite:
-                # Several processors may share PostgreSQL: each row is applied by one of them.
-                claim = claim.with_for_update(skip_locked=True)
-            mine = set((await session.scalars(claim)).all())
+
+        async def work(session: AsyncSession) -> None:
+            # Several processors may share PostgreSQL: each row is applied by one of them.
+            claim = _unprocessed([row_id for row_id, _ in decoded])
+            mine = set(await session.scalars(claim.with_for_update(skip_locked=True)))
             rows = [(row_id, result) for row_id, result in decoded if row_id in mine]
-            known: set[tuple[str, str]] = set()
-            for query in _known_keys_queries(rows):
-                known.update((channel, key) for channel, key in await session.execute(query))
-            openers = _openers(rows, known)
-            group: list[tuple[int, InboundMessage]] = []
+            batch = _Batch(self, session, payloads, failures)
+            await claim_conversations(session, set().union(*(_keys(r) for _, r in rows)))
+            known = await _known_keys(session, rows)
+            earlier: set[tuple[str, str]] = set()
             for row_id, result in rows:
-                if row_id in openers:
+                keys = _keys(result)
+                if _opens_if_new(self.ctx, result) and not keys & (known | earlier):
                     assert isinstance(result, InboundMessage)
-                    group.append((row_id, result))
-                    continue
-                # Keep arrival order: tickets opened before this row exist when it is applied.
-                await self._open_group(session, group, done, failures)
-                group = []
-                await self._apply_one(session, row_id, result, done, failures)
-            await self._open_group(session, group, done, failures)
-            if done:
-                connection = await session.connection()
-                await connection.execute(_mark_processed(self.ctx.now()), done)
+                    batch.group.append((row_id, result))
+                else:
+                    # Arrival order: tickets opened before this row exist when it is applied.
+                    await batch.open_group()
+                    await batch.apply_one(row_id, result)
+                earlier |= keys
+            await batch.open_group()
+            await batch.mark_done(self.ctx.now())
+
+        await self.db.write(work)
         for row_id, error in failures:
-            await self._record_failure(row_id, error)
+            await self._record_failure(row_id, error, payloads[row_id])
 
-    def _open_chunk(
-        self, connection: Connection, decoded: list[tuple[int, Decoded | Exception]]
-    ) -> int | None:
-        """Claim, check, open and mark the chunk synchronously; how many tickets were opened, or
-        None (and nothing written) when a row turns out to join a known conversation."""
-        mine = set(connection.scalars(_unprocessed([row_id for row_id, _ in decoded])))
-        rows = [(row_id, result) for row_id, result in decoded if row_id in mine]
-        known: set[tuple[str, str]] = set()
-        for query in _known_keys_queries(rows):
-            known.update((channel, key) for channel, key in connection.execute(query))
-        if _openers(rows, known) != {row_id for row_id, _ in rows}:
-            return None
-        messages = [result for _, result in rows if isinstance(result, InboundMessage)]
-        ticket_ids = open_tickets_now(self.ctx, connection, [NewTicket(m) for m in messages])
-        done = [
-            {"row_id": row_id, "outcome": f"opened T-{ticket_id}", "ticket_id": ticket_id}
-            for (row_id, _), ticket_id in zip(rows, ticket_ids, strict=True)
-        ]
-        if done:
-            connection.execute(_mark_processed(self.ctx.now()), done)
-        return len(ticket_ids)
+    async def _record_failure(self, row_id: int, exc: Exception, stored: tuple[str, bytes]) -> None:
+        """Count a failed attempt; after the last one the message becomes a ticket for a
+        person, so nothing that was acknowledged to its platform is ever silently lost."""
 
-    async def _open_group(
+        async def work(session: AsyncSession) -> None:
+            row = await session.get(InboxRow, row_id)
+            if row is None or row.processed_at is not None:
+                return
+            row.attempts += 1
+            row.outcome = f"error: {type(exc).__name__}: {exc}"[:500]
+            if row.attempts < MAX_PROCESS_ATTEMPTS:
+                return
+            log.error("inbox row %s gave up after %s attempts", row_id, row.attempts)
+            channel, payload = stored
+            decoded = decode_one(self.channels[channel].decode, row_id, payload)[1]
+            message = decoded if isinstance(decoded, InboundMessage) else None
+            error = f"{row.attempts} attempts failed, the last with {type(exc).__name__}: {exc}"
+            ticket = await open_for_a_person(
+                self.ctx, session, channel=channel, row_id=row_id, payload=payload,
+                error=error, message=message,
+            )  # fmt: skip
+            row.processed_at = self.ctx.now()
+            row.ticket_id = ticket.id
+            row.outcome = f"for a person: {ticket.ref} ({error})"[:500]
+
+        await self.db.write(work)
+
+
+class _Batch:
+    """One chunk's transaction: the group of new conversations waiting to be opened together,
+    and the rows done so far."""
+
+    def __init__(
         self,
+        processor: InboxProcessor,
         session: AsyncSession,
-        group: list[tuple[int, InboundMessage]],
-        done: list[dict[str, object]],
+        payloads: Mapping[int, tuple[str, bytes]],
         failures: list[tuple[int, Exception]],
     ) -> None:
+        self.processor, self.ctx, self.session = processor, processor.ctx, session
+        self.payloads = payloads
+        self.failures = failures
+        self.group: list[tuple[int, InboundMessage]] = []
+        self.done: list[dict[str, object]] = []
+
+    async def open_group(self) -> None:
+        group, self.group = self.group, []
         if not group:
             return
         try:
-            async with session.begin_nested():
+            async with self.session.begin_nested():
                 ticket_ids = await open_tickets(
-                    self.ctx, session, [NewTicket(message) for _, message in group]
+                    self.ctx, self.session, [NewTicket(message) for _, message in group]
                 )
         except Exception:
             # Rolled back together; one at a time finds the row that fails and records why.
             log.exception("opening %s tickets together failed; one at a time", len(group))
             for row_id, message in group:
-                await self._apply_one(session, row_id, message, done, failures)
+                await self.apply_one(row_id, message)
             return
-        self.opened_in_bulk += len(ticket_ids)
-        done.extend(
+        self.processor.opened_in_bulk += len(ticket_ids)
+        self.done.extend(
             {"row_id": row_id, "outcome": f"opened T-{ticket_id}", "ticket_id": ticket_id}
             for (row_id, _), ticket_id in zip(group, ticket_ids, strict=True)
         )
 
-    async def _apply_one(
-        self,
-        session: AsyncSession,
-        row_id: int,
-        result: Decoded | Exception,
-        done: list[dict[str, object]],
-        failures: list[tuple[int, Exception]],
-    ) -> None:
+    async def apply_one(self, row_id: int, result: Decoded | Exception) -> None:
         try:
-            async with session.begin_nested():
-                outcome = await self._outcome(session, result)
+            async with self.session.begin_nested():
+                outcome = await self._outcome(row_id, result)
         except Exception as exc:
             log.exception("inbox row %s could not be applied", row_id)
-            failures.append((row_id, exc))
+            self.failures.append((row_id, exc))
             return
-        done.append(
+        self.done.append(
             {"row_id": row_id, "outcome": outcome.text[:500], "ticket_id": outcome.ticket_id}
         )
 
-    async def _outcome(self, session: AsyncSession, result: Decoded | Exception) -> Outcome:
+    async def _outcome(self, row_id: int, result: Decoded | Exception) -> Outcome:
+        ctx, session = self.ctx, self.session
         if isinstance(result, Exception):
-            return Outcome(f"rejected: undecodable ({type(result).__name__}: {result})")
+            channel, payload = self.payloads[row_id]
+            error = f"undecodable: {type(result).__name__}: {result}"
+            ticket = await open_for_a_person(
+                ctx, session, channel=channel, row_id=row_id, payload=payload, error=error,
+                message=None,
+            )  # fmt: skip
+            return Outcome(f"for a person: {ticket.ref} ({error})", ticket.id)
         if isinstance(result, Ignored):
             return Outcome(f"ignored: {result.reason}")
         if isinstance(result, InboundMessage):
-            return await apply_inbound(self.ctx, session, result)
+            return await apply_inbound(ctx, session, result)
         if isinstance(result, AgentMessage):
-            return await apply_agent_message(self.ctx, session, result)
+            return await apply_agent_message(ctx, session, result)
         return Outcome(f"rejected: unknown decode result {type(result).__name__}")
 
-    async def _record_failure(self, row_id: int, exc: Exception) -> None:
-        async with self.db.transaction() as session:
-            row = await session.get(InboxRow, row_id)
-            if row is None:
-                return
-            row.attempts += 1
-            row.outcome = f"error: {type(exc).__name__}: {exc}"[:500]
-            if row.attempts >= MAX_PROCESS_ATTEMPTS:
-                # Still stored and visible; we stop retrying a message that always fails.
-                row.processed_at = self.ctx.now()
-                log.error("inbox row %s gave up after %s attempts", row_id, row.attempts)
+    async def mark_done(self, now: datetime) -> None:
+        if self.done:
+            connection = await self.session.connection()
+            await connection.execute(_mark_processed(now), self.done)
 
 
-def _may_open(result: Decoded | Exception) -> bool:
-    """Could this row open a ticket? (Decided for sure only after looking its keys up.)"""
+def _opens_if_new(ctx: Context, result: Decoded | Exception) -> bool:
+    """Would this row open a ticket if its conversation is new? Asked of the one decision,
+    `open_or_join`; a quoted ticket number must be looked up first, like any known key."""
     return (
         isinstance(result, InboundMessage)
         and result.kind is InboundKind.MESSAGE
-        and not result.join_only
         and result.ticket_hint is None
+        and open_or_join(ctx, result, None) is Action.OPEN
     )
 
 
@@ -279,27 +282,20 @@ def _mark_processed(now: datetime) -> Update:
     )
 
 
-def _known_keys_queries(
-    rows: list[tuple[int, Decoded | Exception]],
-) -> list[Select[str, str]]:
-    """Look-ups of the ticket_refs that the rows which might open a ticket name."""
-    wanted = sorted({key for _, result in rows if _may_open(result) for _, key in _keys(result)})
-    return [
-        select(TicketRef.channel, TicketRef.key).where(
+async def _known_keys(session: AsyncSession, rows: list[Row]) -> set[tuple[str, str]]:
+    """The keys the rows which might open a ticket name that already lead to a ticket."""
+    wanted = sorted(
+        {
+            key
+            for _, result in rows
+            if isinstance(result, InboundMessage)
+            for _, key in _keys(result)
+        }
+    )
+    known: set[tuple[str, str]] = set()
+    for start in range(0, len(wanted), 500):
+        query = select(TicketRef.channel, TicketRef.key).where(
             TicketRef.key.in_(wanted[start : start + 500])
         )
-        for start in range(0, len(wanted), 500)
-    ]
-
-
-def _openers(rows: list[tuple[int, Decoded | Exception]], known: set[tuple[str, str]]) -> set[int]:
-    """The rows that certainly open a ticket: a person's message naming no conversation we
-    know, none an earlier row of this batch names, and not a duplicate."""
-    openers: set[int] = set()
-    earlier: set[tuple[str, str]] = set()
-    for row_id, result in rows:
-        keys = _keys(result)
-        if _may_open(result) and not keys & (known | earlier):
-            openers.add(row_id)
-        earlier |= keys
-    return openers
+        known.update((channel, key) for channel, key in await session.execute(query))
+    return known

@@ -46,7 +46,11 @@ def _pause_first_opening(
             await_only(wait())  # run_sync's greenlet: waits on the event loop, mid-transaction
         return ticket_ids
 
+    # Wherever the grouped opening is called from.
+    import core.intake.processor
+
     monkeypatch.setattr(core.intake.opening, "open_tickets_now", paused)
+    monkeypatch.setattr(core.intake.processor, "open_tickets_now", paused)
 
 
 async def _someone_waits_for_a_lock(app: App) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.storage.models import Ticket, TicketRef
@@ -64,7 +65,7 @@ async def ticket_by_keys(
     return None
 
 
-async def claim_conversations(session: AsyncSession, keys: set[tuple[str, str]]) -> None:
+def claim_conversations(connection: Connection, keys: set[tuple[str, str]]) -> None:
     """Hold these conversation keys until the transaction ends (PostgreSQL; SQLite has one
     writer at a time already).
 
@@ -73,10 +74,10 @@ async def claim_conversations(session: AsyncSession, keys: set[tuple[str, str]])
     a writer claims every key its messages name before looking any up, and a second writer
     naming one of them waits for the first to commit, then finds its ticket. Claimed in one
     statement, in sorted order, so two writers never wait for each other in a circle."""
-    if not keys or session.get_bind().dialect.name != "postgresql":
+    if not keys or connection.dialect.name != "postgresql":
         return
     locks = sorted({_lock_id(channel, key) for channel, key in keys})
-    await session.execute(
+    connection.execute(
         text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:locks AS bigint[])) k"),
         {"locks": locks},
     )

@@ -160,3 +160,16 @@ async def test_the_inbox_writer_reconnects_when_postgresql_drops_its_connection(
         assert stored == {b"one", b"two"}
     finally:
         await db.dispose()
+
+
+async def test_a_plain_function_returning_a_coroutine_is_refused_not_lost(tmp_path: Path) -> None:
+    db = await _database(tmp_path)
+
+    async def work(session: AsyncSession) -> None:
+        await session.execute(text("UPDATE inbox SET attempts = attempts + 1"))
+
+    try:
+        with pytest.raises(TypeError, match="pass the async def"):
+            await db.write(lambda session: work(session))
+    finally:
+        await db.dispose()

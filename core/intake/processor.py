@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -214,29 +215,45 @@ class InboxProcessor:
     async def _record_failure(self, row_id: int, exc: Exception, stored: tuple[str, bytes]) -> None:
         """Count a failed attempt; after the last one the message becomes a ticket for a
         person, so nothing that was acknowledged to its platform is ever silently lost."""
-
-        async def work(session: AsyncSession) -> None:
-            row = await session.get(InboxRow, row_id)
-            if row is None or row.processed_at is not None:
+        channel, payload = stored
+        decoded = decode_one(self.channels[channel].decode, row_id, payload)[1]
+        # What the sender's details would need may be what fails: then without them.
+        senders = [decoded, None] if isinstance(decoded, InboundMessage) else [None]
+        for message in senders:
+            try:
+                give_up = functools.partial(self._give_up, row_id=row_id, exc=exc, stored=stored,
+                                            message=message)  # fmt: skip
+                await self.db.write(give_up)
                 return
-            row.attempts += 1
-            row.outcome = f"error: {type(exc).__name__}: {exc}"[:500]
-            if row.attempts < MAX_PROCESS_ATTEMPTS:
-                return
-            log.error("inbox row %s gave up after %s attempts", row_id, row.attempts)
-            channel, payload = stored
-            decoded = decode_one(self.channels[channel].decode, row_id, payload)[1]
-            message = decoded if isinstance(decoded, InboundMessage) else None
-            error = f"{row.attempts} attempts failed, the last with {type(exc).__name__}: {exc}"
-            ticket = await open_for_a_person(
-                self.ctx, session, channel=channel, row_id=row_id, payload=payload,
-                error=error, message=message,
-            )  # fmt: skip
-            row.processed_at = self.ctx.now()
-            row.ticket_id = ticket.id
-            row.outcome = f"for a person: {ticket.ref} ({error})"[:500]
+            except Exception:
+                log.exception("inbox row %s: the ticket for a person failed too", row_id)
+        raise exc
 
-        await self.db.write(work)
+    async def _give_up(
+        self,
+        session: AsyncSession,
+        *,
+        row_id: int,
+        exc: Exception,
+        stored: tuple[str, bytes],
+        message: InboundMessage | None,
+    ) -> None:
+        row = await session.get(InboxRow, row_id)
+        if row is None or row.processed_at is not None:
+            return
+        row.attempts += 1
+        row.outcome = f"error: {type(exc).__name__}: {exc}"[:500]
+        if row.attempts < MAX_PROCESS_ATTEMPTS:
+            return
+        log.error("inbox row %s gave up after %s attempts", row_id, row.attempts)
+        error = f"{row.attempts} attempts failed, the last with {type(exc).__name__}: {exc}"
+        ticket = await open_for_a_person(
+            self.ctx, session, channel=stored[0], row_id=row_id, payload=stored[1],
+            error=error, message=message,
+        )  # fmt: skip
+        row.processed_at = self.ctx.now()
+        row.ticket_id = ticket.id
+        row.outcome = f"for a person: {ticket.ref} ({error})"[:500]
 
 
 def _opens_if_new(ctx: Context, result: Decoded | Exception) -> bool:

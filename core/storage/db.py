@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import sqlite3
@@ -176,6 +177,7 @@ class Database:
         if inspect.iscoroutinefunction(work):
             async with self._turn(), self._writers() as session, session.begin():
                 return await work(session)
+        work = functools.partial(_statements_only, work)
         if urgent and self._plain is not None:
             return await self._inline_write(work)
         if urgent and not self.is_sqlite:
@@ -297,6 +299,17 @@ class Database:
             await asyncio.get_running_loop().run_in_executor(self._plain_thread, plain.dispose)
             self._plain_thread.shutdown(wait=True)
             self._plain = self._plain_thread = None
+
+
+def _statements_only(work: Callable[[Connection], T], connection: Connection) -> T:
+    result = work(connection)
+    if inspect.iscoroutine(result):
+        # A lambda around an async function looks like statement work: say so, not hang.
+        result.close()
+        raise TypeError(
+            "write() was given a plain function returning a coroutine; pass the async def"
+        )
+    return result
 
 
 def _in_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:

@@ -161,8 +161,8 @@ async def accepted_rate(folder: Path, url: str, total: int, connections: int) ->
         cpu = time.process_time() - cpu
         # Untimed: remove this run's unprocessed rows, so a shared PostgreSQL database does not
         # hand them to the end-to-end run's inbox processor.
-        async with app.db.transaction() as session:
-            await session.execute(delete(InboxRow).where(InboxRow.external_id.like(f"%<{run}-%")))
+        mine = delete(InboxRow).where(InboxRow.external_id.like(f"%<{run}-%"))
+        await app.db.write(lambda connection: connection.execute(mine))
     return Rate(total / (end - start), cpu / total * 1000)
 
 

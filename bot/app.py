@@ -24,11 +24,6 @@ from core.storage.db import Database
 
 log = logging.getLogger("tidings")
 
-# How often the workers look for work when nothing woke them (new inbox rows wake the processor).
-_IDLE_POLL = 1.0
-# How long a stop waits for the delivery worker to finish its message in hand.
-_STOP_GRACE = 10.0
-
 
 class PortInUse(RuntimeError):
     """A port Tidings listens on is taken, most often by another `tidings run`."""
@@ -68,10 +63,8 @@ class App:
         self.web_app: web.Application = build_web_app(self)
         self.web_port: int | None = None
         self._runner: web.AppRunner | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._delivery: asyncio.Task[None] | None = None  # also in _tasks; stopped first
+        self._promises: asyncio.Task[None] | None = None
         self._started: list[Channel] = []
-        self._stopping = asyncio.Event()
 
     @property
     def intake(self) -> Desk:
@@ -115,12 +108,8 @@ class App:
             self.web_port = sockets[0].getsockname()[1] if sockets else self.settings.web.port
             log.info("web server on http://%s:%s", self.settings.web.host, self.web_port)
         if self.background:
-            self._delivery = asyncio.create_task(self._delivery_loop(), name="tidings-delivery")
-            self._tasks = [
-                asyncio.create_task(self._inbox_loop(), name="tidings-inbox"),
-                self._delivery,
-                asyncio.create_task(self._promise_loop(), name="tidings-promises"),
-            ]
+            await self.desk.start()
+            self._promises = asyncio.create_task(self._promise_loop(), name="tidings-promises")
             log.info(
                 "workers running: inbox, delivery, promises (tick %ss)",
                 self.settings.reminders.tick.total_seconds(),
@@ -140,20 +129,20 @@ class App:
         host, port = getattr(section, "host", "?"), getattr(section, "port", 0)
         raise PortInUse(f"the {part} server", f"{part}.port", host, port) from exc
 
+    def loops(self) -> list[asyncio.Task[None]]:
+        """Every background loop of this process that should be running now (for /healthz)."""
+        tasks = self.desk.loops()
+        if tasks and self._promises is not None:
+            tasks.append(self._promises)
+        return tasks
+
     async def stop(self) -> None:
-        self._stopping.set()
-        self.desk.delivery.stopping = True
-        # Delivery first finishes the message in hand and records what went out: cancelled
-        # mid-batch, messages already sent would be sent again after their lease expired.
-        if self._delivery is not None:
-            await asyncio.wait([self._delivery], timeout=_STOP_GRACE)
-            self._delivery = None
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        await self.desk.stop()
+        if self._promises is not None:
+            self._promises.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks = []
+                await self._promises
+            self._promises = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -163,16 +152,13 @@ class App:
             except Exception:
                 log.exception("channel %s did not stop cleanly", channel.name)
         self._started = []
-        self.desk.processor.decoding.close()
         await self.db.dispose()
 
     async def drain(self, rounds: int = 20) -> None:
         """Process the inbox, run one promise tick, deliver what is due; until nothing moves."""
         await self.promises.tick()
         for _ in range(rounds):
-            moved = await self.desk.processor.process_pending()
-            moved += await self.desk.delivery.deliver_due()
-            if not moved:
+            if not await self.desk.step():
                 return
         raise RuntimeError(f"drain did not settle in {rounds} rounds")
 
@@ -193,32 +179,6 @@ class App:
             if problem:
                 found[channel.name] = problem
         return found
-
-    async def _inbox_loop(self) -> None:
-        writer = self.desk.writer
-        while True:
-            writer.stored.clear()
-            try:
-                handled = await self.desk.processor.process_pending()
-            except Exception:
-                log.exception("inbox processing failed; retrying")
-                handled = 0
-            if not handled:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(_IDLE_POLL):  # not wait_for: see delivery/worker
-                        await writer.stored.wait()
-
-    async def _delivery_loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                sent = await self.desk.delivery.deliver_due()
-            except Exception:
-                log.exception("delivery failed; retrying")
-                sent = 0
-            if not sent:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(_IDLE_POLL / 4):
-                        await self._stopping.wait()
 
     async def _promise_loop(self) -> None:
         tick = self.settings.reminders.tick.total_seconds()

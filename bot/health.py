@@ -36,14 +36,13 @@ async def health(app: App) -> tuple[int, dict[str, Any]]:
     parts["database"] = database or "ok"
     if database:
         fatal["database"] = database
-    # The App keeps its worker tasks; stopping=True during shut-down is not a failure.
-    if not app._stopping.is_set():
-        for task in app._tasks:
-            name = "loop:" + task.get_name().removeprefix("tidings-")
-            problem = _loop_problem(task)
-            parts[name] = problem or "ok"
-            if problem:
-                fatal[name] = problem
+    # Only loops that should be running: during shut-down a finished loop is no failure.
+    for task in app.loops():
+        name = "loop:" + task.get_name().removeprefix("tidings-")
+        problem = _loop_problem(task)
+        parts[name] = problem or "ok"
+        if problem:
+            fatal[name] = problem
     for channel in app.channels.values():
         problem = channel.problem()
         parts[channel.name] = problem or "ok"

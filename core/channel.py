@@ -72,6 +72,9 @@ class InboundMessage:
     fields: Mapping[str, str] = field(default_factory=dict)
     priority: str | None = None  # "urgent" | "high" | "normal" | "low" when the sender chose one
     note: str = ""  # why the adapter classified the message as it did (logged, shown to agents)
+    # Set when the adapter could not read the message properly (say, broken MIME): what a person
+    # should look at. Recorded as an internal note on the ticket the message opens or joins.
+    for_a_person: str = ""
     # Join the ticket the keys name, but never open one: e.g. a Slack thread reply outside the
     # intake channels, which belongs to Tidings only if that thread is already a ticket.
     join_only: bool = False

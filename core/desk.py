@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.agents import authorise, refusal
 from core.channel import Actor, Channel, CommandReply, RawInbound
@@ -21,6 +24,11 @@ from core.tickets.queries import list_tickets, show_ticket
 
 log = logging.getLogger(__name__)
 
+# How often the workers look for work when nothing woke them (new inbox rows wake the processor).
+IDLE_POLL = 1.0
+# How long a stop waits for the delivery worker to finish its message in hand.
+STOP_GRACE = 10.0
+
 
 class _Refused(Exception):
     """Carries a failed command's reply out of its transaction, rolling the transaction back."""
@@ -31,7 +39,8 @@ class _Refused(Exception):
 
 
 class Desk:
-    """Implements core.channel.Intake and owns the inbox writer, processor and delivery worker."""
+    """Implements core.channel.Intake and owns the inbox writer, processor and delivery worker,
+    and their background loops: `start()` runs them, `stop()` ends them."""
 
     def __init__(self, db: Database, ctx: Context, channels: Mapping[str, Channel]) -> None:
         self.db = db
@@ -40,6 +49,69 @@ class Desk:
         self.writer = InboxWriter(db, ctx.now)
         self.processor = InboxProcessor(db, ctx, channels)
         self.delivery = DeliveryWorker(db, ctx, channels)
+        self._inbox: asyncio.Task[None] | None = None
+        self._sending: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        """Run the inbox processor and the delivery worker in the background."""
+        self._stopping.clear()
+        self.delivery.stopping = False
+        self._inbox = asyncio.create_task(self._inbox_loop(), name="tidings-inbox")
+        self._sending = asyncio.create_task(self._delivery_loop(), name="tidings-delivery")
+
+    async def stop(self) -> None:
+        """Stop the loops (if started) and the decoding helper. Delivery first finishes the
+        message in hand and records what went out: cancelled mid-batch, messages already sent
+        would be sent again after their lease expired."""
+        self._stopping.set()
+        self.delivery.stopping = True
+        if self._sending is not None:
+            await asyncio.wait([self._sending], timeout=STOP_GRACE)
+        for task in (self._sending, self._inbox):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._inbox = self._sending = None
+        self.processor.decoding.close()
+
+    def loops(self) -> list[asyncio.Task[None]]:
+        """The background loops started and not yet stopped (empty while stopping, when a
+        finished loop is no failure)."""
+        if self._stopping.is_set():
+            return []
+        return [task for task in (self._inbox, self._sending) if task is not None]
+
+    async def step(self) -> int:
+        """Process the inbox once and deliver what is due once; how many rows moved."""
+        moved = await self.processor.process_pending()
+        return moved + await self.delivery.deliver_due()
+
+    async def _inbox_loop(self) -> None:
+        while True:
+            self.writer.stored.clear()
+            try:
+                handled = await self.processor.process_pending()
+            except Exception:
+                log.exception("inbox processing failed; retrying")
+                handled = 0
+            if not handled:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(IDLE_POLL):  # not wait_for: see delivery/worker
+                        await self.writer.stored.wait()
+
+    async def _delivery_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                sent = await self.delivery.deliver_due()
+            except Exception:
+                log.exception("delivery failed; retrying")
+                sent = 0
+            if not sent:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(IDLE_POLL / 4):
+                        await self._stopping.wait()
 
     async def receive(self, raw: RawInbound) -> bool:
         return await self.writer.put(raw)
@@ -53,11 +125,15 @@ class Desk:
 
     async def run_as(self, agent: str, text: str) -> CommandReply:
         """Run grammar words as a named agent; roll everything back when the command fails."""
+
+        async def work(session: AsyncSession) -> CommandReply:
+            reply = await run_words(self.ctx, session, agent, text)
+            if not reply.ok:
+                raise _Refused(reply)
+            return reply
+
         try:
-            async with self.db.transaction() as session:
-                reply = await run_words(self.ctx, session, agent, text)
-                if not reply.ok:
-                    raise _Refused(reply)
+            reply = await self.db.write(work)
         except _Refused as refused:
             return refused.reply
         log.info("agent %s: %s -> %s", agent, text.split(None, 2)[:2], reply.text.splitlines()[0])

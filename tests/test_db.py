@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import RawInbound
 from core.intake.writer import InboxWriter
@@ -24,33 +25,44 @@ async def _database(tmp_path: Path) -> Database:
 
 async def test_a_reader_does_not_wait_for_an_open_write_transaction(tmp_path: Path) -> None:
     db = await _database(tmp_path)
+
+    async def work(writer: AsyncSession) -> None:
+        await writer.execute(text("UPDATE inbox SET attempts = attempts + 1"))
+        # The write transaction holds SQLite's write lock; a reader still answers at once.
+        async with asyncio.timeout(5), db.sessions() as reader:
+            assert await reader.scalar(select(func.count()).select_from(InboxRow)) == 0
+
     try:
-        async with db.transaction() as writer:
-            await writer.execute(text("UPDATE inbox SET attempts = attempts + 1"))
-            # The write transaction holds SQLite's write lock; a reader still answers at once.
-            async with asyncio.timeout(5), db.sessions() as reader:
-                assert await reader.scalar(select(func.count()).select_from(InboxRow)) == 0
+        await db.write(work)
     finally:
         await db.dispose()
 
 
 async def test_a_write_inside_a_write_fails_at_once_instead_of_hanging(tmp_path: Path) -> None:
     db = await _database(tmp_path)
+
+    async def nothing(session: AsyncSession) -> None:
+        pass
+
+    async def outer(session: AsyncSession) -> None:
+        with pytest.raises(RuntimeError, match="inside another"):
+            async with asyncio.timeout(5):
+                await db.write(nothing)
+        with pytest.raises(RuntimeError, match="inside another"):
+            async with asyncio.timeout(5):
+                await db.write(lambda connection: None)
+
     try:
-        async with db.transaction():
-            with pytest.raises(RuntimeError, match="inside another"):
-                async with asyncio.timeout(5), db.transaction():
-                    pass
-            with pytest.raises(RuntimeError, match="inside another"):
-                async with asyncio.timeout(5):
-                    await db.write_sync(lambda connection: None)
+        await db.write(outer)
         # Taking turns: two writers started together both finish, one after the other.
         order: list[str] = []
 
         async def write(name: str) -> None:
-            async with db.transaction() as session:
+            async def work(session: AsyncSession) -> None:
                 await session.execute(text("UPDATE inbox SET attempts = attempts + 1"))
                 order.append(name)
+
+            await db.write(work)
 
         async with asyncio.timeout(10):
             await asyncio.gather(write("first"), write("second"))
@@ -69,7 +81,9 @@ async def test_an_inline_write_waits_off_the_loop_while_another_process_holds_th
         other.execute("BEGIN IMMEDIATE")
         other.execute("UPDATE inbox SET attempts = attempts + 1")
         write = asyncio.create_task(
-            db.write_now(lambda connection: connection.exec_driver_sql("SELECT 1").scalar())
+            db.write(
+                lambda connection: connection.exec_driver_sql("SELECT 1").scalar(), urgent=True
+            )
         )
         # The loop is not blocked by the waiting write: this task runs while it waits.
         ticks = 0
@@ -144,5 +158,18 @@ async def test_the_inbox_writer_reconnects_when_postgresql_drops_its_connection(
         async with db.sessions() as session:
             stored = set((await session.scalars(select(InboxRow.payload))).all())
         assert stored == {b"one", b"two"}
+    finally:
+        await db.dispose()
+
+
+async def test_a_plain_function_returning_a_coroutine_is_refused_not_lost(tmp_path: Path) -> None:
+    db = await _database(tmp_path)
+
+    async def work(session: AsyncSession) -> None:
+        await session.execute(text("UPDATE inbox SET attempts = attempts + 1"))
+
+    try:
+        with pytest.raises(TypeError, match="pass the async def"):
+            await db.write(lambda session: work(session))
     finally:
         await db.dispose()

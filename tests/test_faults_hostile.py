@@ -64,11 +64,6 @@ def _one_ticket(held: Holdings) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return ticket, list(ticket["events"])
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 12: the intake-template line pattern (channels/email/template.py _LINE) "
-    "backtracks quadratically on a long line of spaces; this mail takes minutes to decode",
-)
 @pytest.mark.timeout(120)
 def test_a_line_of_30000_spaces_is_decoded_in_bounded_time(
     database_url: str, tmp_path: Path
@@ -85,11 +80,6 @@ def test_a_line_of_30000_spaces_is_decoded_in_bounded_time(
     assert message["text"].split() == ["The", "report", "is", "below.", "x"]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 12: a NUL byte in the body is kept in the text (stored as is on SQLite; "
-    "PostgreSQL refuses it, so the mail is on no ticket)",
-)
 @pytest.mark.timeout(120)
 def test_nul_bytes_in_body_subject_and_sender_name_are_removed(
     database_url: str, tmp_path: Path
@@ -129,11 +119,6 @@ def test_a_mail_with_unreadable_mime_is_not_lost(database_url: str, tmp_path: Pa
     assert "ack" in [e["kind"] for e in events]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 12: the decoder's note that the MIME structure was unreadable is not "
-    "recorded on the ticket, so nothing tells the agent to look at the raw mail",
-)
 @pytest.mark.timeout(120)
 def test_a_mail_with_unreadable_mime_is_marked_for_a_person(
     database_url: str, tmp_path: Path

@@ -197,7 +197,7 @@ async def test_healthz_is_degraded_not_down_when_a_platform_is_out(
                 body = await response.json()
                 assert response.status == 200 and body["status"] == "degraded"
                 assert body["problems"] == {"fake": "not started"}
-            inbox = app._tasks[0]
+            [inbox] = [task for task in app.loops() if task.get_name() == "tidings-inbox"]
             inbox.cancel()  # an internal loop stops: Tidings itself cannot work
             await asyncio.gather(inbox, return_exceptions=True)
             async with http.get(url) as response:

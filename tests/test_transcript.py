@@ -156,15 +156,11 @@ async def test_when_opening_together_fails_each_message_is_applied_alone(
 ) -> None:
     import core.intake.processor
 
-    async def refuse_groups(ctx: Any, session: Any, items: Any) -> list[int]:
+    def refuse_groups(ctx: Any, connection: Any, items: Any) -> list[int]:
         raise RuntimeError("simulated failure of the grouped insert")
 
-    def refuse_chunk(ctx: Any, connection: Any, items: Any) -> list[int]:
-        raise RuntimeError("simulated failure of the chunk's insert")
-
-    # Both ways of opening together fail: the chunk at once (SQLite) and groups in a batch.
-    monkeypatch.setattr(core.intake.processor, "open_tickets", refuse_groups)
-    monkeypatch.setattr(core.intake.processor, "open_tickets_now", refuse_chunk)
+    # Opening together fails (there is one way to open together now, on every backend).
+    monkeypatch.setattr(core.intake.processor, "open_tickets_now", refuse_groups)
     fake = desk_app.fake
     await fake.say("carol", "The VPN drops", message_id="m1")
     await fake.say("dave", "Printer jammed", message_id="m2")

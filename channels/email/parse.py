@@ -345,6 +345,10 @@ def _fallback(raw: bytes, envelope: Envelope, options: ParseOptions, error: Exce
         ticket_hint=ticket_hint(subject),
         received_at=envelope.received_at,
         note=f"MIME structure unreadable ({type(error).__name__}); showing the raw text",
+        for_a_person=(
+            f"The MIME structure of this mail was unreadable ({type(error).__name__}), so the "
+            "text shown is the raw mail; attachments and formatting may be missing."
+        ),
     )
 
 

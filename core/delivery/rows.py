@@ -122,13 +122,25 @@ async def enqueue(
             in_reply_to=in_reply_to, references=references,
         )
     )  # fmt: skip
-    if audience is Audience.CUSTOMER and kind in SETTLING:
+    if audience is Audience.CUSTOMER:
+        await place_notice(ctx, session, row)
+    else:
+        session.add(row)
+        await session.flush()
+    return row
+
+
+async def place_notice(ctx: Context, session: AsyncSession, row: OutboxRow) -> None:
+    """Add a customer message's outbox row to the session: a notice that settles waits a
+    moment before it may be sent, and one that supersedes cancels the older unsent ones."""
+    now = ctx.now()
+    if row.kind in SETTLING:
         row.next_attempt_at = now + ctx.settings.reminders.settle
     session.add(row)
     await session.flush()
-    if audience is Audience.CUSTOMER and kind in SUPERSEDES:
-        await _supersede_older_notices(session, row, SUPERSEDES[EventKind(kind)], now)
-    return row
+    kinds = SUPERSEDES.get(row.kind)  # type: ignore[call-overload]  # str keys equal the enums
+    if kinds:
+        await _supersede_older_notices(session, row, kinds, now)
 
 
 async def _supersede_older_notices(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,10 +14,20 @@ from core.commands.run import record_public_reply, run_words
 from core.context import Context
 from core.delivery.enqueue import alert_agents, refresh_cards
 from core.intake.opening import NewTicket, author_of, body_of, open_tickets
-from core.storage.models import AttachmentRow, OutboxRow, OutboxStatus, Status, Ticket, TicketRef
+from core.storage.models import (
+    AttachmentRow,
+    Contact,
+    EventKind,
+    OutboxRow,
+    OutboxStatus,
+    Status,
+    Ticket,
+    TicketRef,
+    Visibility,
+)
 from core.tickets.lifecycle import reopen
 from core.tickets.refs import register_keys, ticket_by_keys
-from core.tickets.timeline import INTERNAL, add_event
+from core.tickets.timeline import add_event
 
 log = logging.getLogger(__name__)
 
@@ -29,23 +40,61 @@ class Outcome:
     ticket_id: int | None = None
 
 
-async def _find_ticket(session: AsyncSession, message: InboundMessage) -> Ticket | None:
+class Action(StrEnum):
+    """What a person's message does to the desk: the one open-or-join decision."""
+
+    OPEN = "open"  # a new conversation: a new ticket
+    FOLLOW_UP = "follow_up"  # the conversation's ticket is closed, or past its reopen window
+    REOPEN = "reopen"  # resolved within the reopen window
+    JOIN = "join"  # an event on the active ticket
+    IGNORE = "ignore"  # joins only, and names no ticket (e.g. a chat thread not ours)
+
+
+def open_or_join(ctx: Context, message: InboundMessage, ticket: Ticket | None) -> Action:
+    """Decide for a person's message, given the ticket its conversation leads to (if any).
+
+    The inbox processor asks this too, for the rows whose conversation it knows is new, and
+    opens those together; every other row comes here through `apply_inbound`."""
+    if ticket is None:
+        return Action.IGNORE if message.join_only else Action.OPEN
+    if ticket.status == Status.CLOSED:
+        return Action.FOLLOW_UP
+    if ticket.status == Status.RESOLVED:
+        window = ctx.settings.reminders.reopen_window
+        if ticket.resolved_at is not None and ctx.now() - ticket.resolved_at > window:
+            return Action.FOLLOW_UP
+        return Action.REOPEN
+    return Action.JOIN
+
+
+async def find_ticket(session: AsyncSession, message: InboundMessage) -> Ticket | None:
+    """The ticket a message's conversation leads to.
+
+    Keys only our side or the platform can produce are trusted from anyone: our own outbound
+    message ids (unguessable tokens) and a chat thread (Slack, Discord: a colleague answering
+    in the customer's thread is part of that conversation, and the platform decides who can
+    post there). Keys anyone can type are trusted only from the ticket's requester: a quoted
+    `[T-42]`, and the customer's own Message-IDs in an email's In-Reply-To or References,
+    which every recipient of that mail can copy. A stranger's message naming them opens a
+    ticket of its own."""
     ticket = await ticket_by_keys(session, message.channel, message.thread_keys)
     if ticket is None and message.ticket_hint is not None:
         hinted = await session.get(Ticket, message.ticket_hint, with_for_update=True)
-        if hinted is not None:
-            # A quoted ticket number is only trusted from the person who opened the ticket.
-            requester = await contact_for_ticket(session, hinted)
-            if requester == (message.sender.channel, message.sender.address.lower()):
-                ticket = hinted
+        if hinted is not None and await _from_requester(session, hinted, message):
+            ticket = hinted
     if ticket is None:
-        ticket = await ticket_by_keys(session, message.channel, message.related_keys)
+        related = await ticket_by_keys(session, message.channel, message.related_keys)
+        if related is not None and await _from_requester(session, related, message):
+            ticket = related
     return ticket
 
 
-async def contact_for_ticket(session: AsyncSession, ticket: Ticket) -> tuple[str, str]:
-    from core.storage.models import Contact
+async def _from_requester(session: AsyncSession, ticket: Ticket, message: InboundMessage) -> bool:
+    requester = await contact_for_ticket(session, ticket)
+    return requester == (message.sender.channel, message.sender.address.lower())
 
+
+async def contact_for_ticket(session: AsyncSession, ticket: Ticket) -> tuple[str, str]:
     contact = await session.get(Contact, ticket.requester_id)
     return (contact.channel, contact.address.lower()) if contact else ("", "")
 
@@ -54,8 +103,11 @@ async def _record_message(
     ctx: Context, session: AsyncSession, ticket: Ticket, message: InboundMessage
 ) -> None:
     now = ctx.now()
+    if message.for_a_person:
+        await add_event(session, ticket, EventKind.NOTE, message.for_a_person, now,
+                        visibility=Visibility.INTERNAL, author="tidings")  # fmt: skip
     event = await add_event(
-        session, ticket, "customer_message", body_of(ctx, message), now,
+        session, ticket, EventKind.CUSTOMER_MESSAGE, body_of(ctx, message), now,
         author=author_of(message),
         channel=message.channel, external_id=message.external_id,
     )  # fmt: skip
@@ -85,20 +137,10 @@ async def open_ticket(
 
 async def apply_inbound(ctx: Context, session: AsyncSession, message: InboundMessage) -> Outcome:
     """Turn one customer message into a new ticket or an event on an existing one."""
-    now = ctx.now()
     if message.kind is InboundKind.BOUNCE:
         return await _apply_bounce(ctx, session, message)
     if message.kind is not InboundKind.MESSAGE:
-        ticket = await ticket_by_keys(session, message.channel, message.thread_keys)
-        if ticket is None:
-            return Outcome(f"ignored: {message.kind.value} ({message.note or 'no ticket'})")
-        # An auto-reply to one of our messages: on the record for agents, never answered.
-        await add_event(
-            session, ticket, "auto_reply", message.text[:2000], now, visibility=INTERNAL,
-            author=message.sender.address, channel=message.channel,
-        )  # fmt: skip
-        return Outcome(f"recorded {message.kind.value} on {ticket.ref}", ticket.id)
-
+        return await _apply_automatic(ctx, session, message)
     already = await session.scalar(
         select(TicketRef.ticket_id).where(
             TicketRef.channel == message.channel, TicketRef.key == message.external_id
@@ -106,27 +148,37 @@ async def apply_inbound(ctx: Context, session: AsyncSession, message: InboundMes
     )
     if already is not None:
         return Outcome(f"duplicate of a message already on T-{already}", already)
-
-    ticket = await _find_ticket(session, message)
-    if ticket is None and message.join_only:
+    ticket = await find_ticket(session, message)
+    action = open_or_join(ctx, message, ticket)
+    if action is Action.IGNORE:
         return Outcome("ignored: not part of any ticket's conversation")
-    if ticket is None:
+    if action is Action.OPEN:
         ticket = await open_ticket(ctx, session, message)
         return Outcome(f"opened {ticket.ref}", ticket.id)
-    if ticket.status == Status.CLOSED.value:
+    assert ticket is not None  # every other action names the ticket found
+    if action is Action.FOLLOW_UP:
         new = await open_ticket(ctx, session, message, linked=ticket)
-        return Outcome(f"opened {new.ref} (follows closed {ticket.ref})", new.id)
-    if ticket.status == Status.RESOLVED.value:
-        window = ctx.settings.reminders.reopen_window
-        if ticket.resolved_at is not None and now - ticket.resolved_at > window:
-            new = await open_ticket(ctx, session, message, linked=ticket)
-            return Outcome(f"opened {new.ref} (after {ticket.ref}'s reopen window)", new.id)
-        await _record_message(ctx, session, ticket, message)
+        if ticket.status == Status.CLOSED:
+            return Outcome(f"opened {new.ref} (follows closed {ticket.ref})", new.id)
+        return Outcome(f"opened {new.ref} (after {ticket.ref}'s reopen window)", new.id)
+    await _record_message(ctx, session, ticket, message)
+    if action is Action.REOPEN:
         await reopen(ctx, session, ticket, author=message.sender.name or "customer")
         return Outcome(f"reopened {ticket.ref}", ticket.id)
-    await _record_message(ctx, session, ticket, message)
     await refresh_cards(ctx, session, ticket)
     return Outcome(f"added to {ticket.ref}", ticket.id)
+
+
+async def _apply_automatic(ctx: Context, session: AsyncSession, message: InboundMessage) -> Outcome:
+    """An auto-reply to one of our messages: on the record for agents, never answered."""
+    ticket = await ticket_by_keys(session, message.channel, message.thread_keys)
+    if ticket is None:
+        return Outcome(f"ignored: {message.kind.value} ({message.note or 'no ticket'})")
+    await add_event(
+        session, ticket, EventKind.AUTO_REPLY, message.text[:2000], ctx.now(),
+        visibility=Visibility.INTERNAL, author=message.sender.address, channel=message.channel,
+    )  # fmt: skip
+    return Outcome(f"recorded {message.kind.value} on {ticket.ref}", ticket.id)
 
 
 async def _apply_bounce(ctx: Context, session: AsyncSession, message: InboundMessage) -> Outcome:
@@ -149,8 +201,9 @@ async def _apply_bounce(ctx: Context, session: AsyncSession, message: InboundMes
         row.last_error = f"bounced: {message.note or message.subject}"[:2000]
     reason = message.note or "the receiving mail server returned it"
     await add_event(
-        session, ticket, "delivery_failed", f"Bounce from {message.sender.address}: {reason}",
-        now, visibility=INTERNAL, author="tidings", channel=message.channel,
+        session, ticket, EventKind.DELIVERY_FAILED,
+        f"Bounce from {message.sender.address}: {reason}", now, visibility=Visibility.INTERNAL,
+        author="tidings", channel=message.channel,
     )  # fmt: skip
     excerpt = ticket.subject
     await alert_agents(

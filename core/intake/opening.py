@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,21 +14,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import Audience, InboundMessage
 from core.context import Context
-from core.delivery.enqueue import card_for, card_title, outbox_values, thread_refs
+from core.delivery.enqueue import card_for, card_title, outbox_values
 from core.storage.models import (
     AttachmentRow,
     Base,
     Contact,
+    EventKind,
+    OutboxKind,
     OutboxRow,
     Promise,
     Status,
     Ticket,
     TicketEvent,
     TicketRef,
+    Visibility,
     table_of,
 )
 from core.tickets.refs import insert_ignore, repoint_keys
-from core.tickets.timeline import INTERNAL, PUBLIC, contact_upsert, event_values, public_text
+from core.tickets.timeline import contact_upsert, customer_message, event_values, public_text
 
 _SUBJECT_MAX = 200
 
@@ -130,9 +133,8 @@ async def open_tickets(
 def open_tickets_now(ctx: Context, connection: Connection, items: Sequence[NewTicket]) -> list[int]:
     """Open one ticket per item, acknowledge each on its channel and queue its triage cards.
 
-    A handful of Core statements for the whole list, and synchronous, so that on SQLite the
-    inbox can run a whole chunk in one trip to the writer thread. Tickets whose conversation
-    keys overlap must not share a call: the keys are registered only after all tickets exist."""
+    A handful of Core statements for the whole list. Tickets whose conversation keys overlap
+    must not share a call: the keys are registered only after all tickets exist."""
     if not items:
         return []
     now = ctx.now()
@@ -140,19 +142,32 @@ def open_tickets_now(ctx: Context, connection: Connection, items: Sequence[NewTi
                for i in items]  # fmt: skip
     contacts = upsert_contacts(connection, senders, now)
     ticket_ids = allocate_ids(connection, Ticket, len(items))
-    per_ticket = [3 if item.linked is not None else 2 for item in items]
-    event_ids = iter(allocate_ids(connection, TicketEvent, sum(per_ticket)))
-    tickets: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
-    attachments: list[dict[str, Any]] = []
-    refs: list[dict[str, Any]] = []
-    promises: list[dict[str, Any]] = []
-    outbox: list[dict[str, Any]] = []
-    moves: list[tuple[str, tuple[str, ...], int]] = []
-    triage = ctx.triage_targets()
+    per_ticket = [2 + (item.linked is not None) + bool(item.message.for_a_person) for item in items]
+    rows = _Rows(ctx, now, iter(allocate_ids(connection, TicketEvent, sum(per_ticket))))
     for item, ticket_id in zip(items, ticket_ids, strict=True):
-        message, target = item.message, item.message.reply_target
-        requester_id, requester_name = contacts[(message.sender.channel, message.sender.address)]
+        sender = item.message.sender
+        rows.add(item, ticket_id, *contacts[(sender.channel, sender.address)])
+    rows.insert(connection)
+    return ticket_ids
+
+
+class _Rows:
+    """The rows of many new tickets, table by table, for one executemany per table."""
+
+    def __init__(self, ctx: Context, now: datetime, event_ids: Iterator[int]) -> None:
+        self.ctx, self.now, self.event_ids = ctx, now, event_ids
+        self.triage = ctx.triage_targets()
+        self.tickets: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.attachments: list[dict[str, Any]] = []
+        self.refs: list[dict[str, Any]] = []
+        self.promises: list[dict[str, Any]] = []
+        self.outbox: list[dict[str, Any]] = []
+        self.moves: list[tuple[str, tuple[str, ...], int]] = []
+
+    def add(self, item: NewTicket, ticket_id: int, requester_id: int, requester: str) -> None:
+        ctx, now, message = self.ctx, self.now, item.message
+        target = message.reply_target
         priority = priority_of(ctx, message)
         due = ctx.next_update_due(priority, Status.NEW.value, now)
         values = {
@@ -163,87 +178,79 @@ def open_tickets_now(ctx: Context, connection: Connection, items: Sequence[NewTi
             "linked_ticket_id": item.linked.id if item.linked is not None else None,
             "created_at": now, "updated_at": now, "next_update_due": due, "last_public_at": now,
         }  # fmt: skip
-        tickets.append(values)
-        ticket = Ticket(**values)  # never added to the session: only read to render texts
+        self.tickets.append(values)
+        ticket = Ticket(**values)  # never added to a session: only read to render texts
         if item.linked is not None:
-            moves.append((message.channel, message.thread_keys, ticket_id))
-            events.append(_event(next(event_ids), ticket_id, "note", now, visibility=INTERNAL,
-                                 text=f"Follows up on closed ticket {item.linked.ref}.",
-                                 author="tidings"))  # fmt: skip
+            self.moves.append((message.channel, message.thread_keys, ticket_id))
+            note = f"Follows up on closed ticket {item.linked.ref}."
+            self._event(event_values(ticket_id, EventKind.NOTE, note, now,
+                                     visibility=Visibility.INTERNAL, author="tidings"))  # fmt: skip
+        if message.for_a_person:
+            self._event(event_values(ticket_id, EventKind.NOTE, message.for_a_person, now,
+                                     visibility=Visibility.INTERNAL, author="tidings"))  # fmt: skip
         body = body_of(ctx, message)
-        message_event = next(event_ids)
-        events.append(_event(message_event, ticket_id, "customer_message", now, text=body,
-                             author=author_of(message), channel=message.channel,
-                             external_id=message.external_id))  # fmt: skip
-        attachments.extend(
-            {"ticket_id": ticket_id, "event_id": message_event, "name": attachment.name,
+        said = self._event(event_values(ticket_id, EventKind.CUSTOMER_MESSAGE, body, now,
+                                        author=author_of(message), channel=message.channel,
+                                        external_id=message.external_id))  # fmt: skip
+        self.attachments.extend(
+            {"ticket_id": ticket_id, "event_id": said, "name": attachment.name,
              "content_type": attachment.content_type, "size": attachment.size,
              "stored_at": attachment.stored_at}
             for attachment in message.attachments
         )  # fmt: skip
-        refs.extend(
+        self.refs.extend(
             {"channel": message.channel, "key": key, "ticket_id": ticket_id}
             for key in sorted({message.external_id, *message.thread_keys} - {""})
         )
-        promises.append({"ticket_id": ticket_id, "kind": "next_update", "due_at": due,
-                         "made_at": now, "settled_by": ""})  # fmt: skip
-        # The acknowledgement: what tell_customer does for one ticket, as rows.
-        ack = public_text(ctx, ticket, "ack", due, "tidings", now, name=message.sender.name)
-        ack_event = next(event_ids)
-        events.append(_event(ack_event, ticket_id, "ack", now, text=ack, author="tidings",
-                             channel=target.channel))  # fmt: skip
-        on_channel = [(message.external_id, "customer_message")]
-        in_reply_to, references = thread_refs(
-            on_channel if message.channel == target.channel and message.external_id else []
-        )
-        token = uuid.uuid4().hex
-        refs.append({"channel": target.channel, "key": token, "ticket_id": ticket_id})
-        outbox.append(
-            outbox_values(ticket, target, kind="ack", text=ack, automatic=True, token=token,
-                          now=now, event_id=ack_event, audience=Audience.CUSTOMER, card=None,
-                          in_reply_to=in_reply_to, references=references)
-        )  # fmt: skip
-        card = card_for(ticket, requester_name or message.sender.address, body)
-        outbox.extend(
-            outbox_values(ticket, place, kind="card", text=card_title(ticket), automatic=True,
-                          token=uuid.uuid4().hex, now=now, event_id=None,
+        self.promises.append({"ticket_id": ticket_id, "kind": "next_update", "due_at": due,
+                              "made_at": now, "settled_by": ""})  # fmt: skip
+        self._acknowledge(ticket, message, due)
+        card = card_for(ticket, requester or message.sender.address, body)
+        self.outbox.extend(
+            outbox_values(ticket, place, kind=OutboxKind.CARD, text=card_title(ticket),
+                          automatic=True, token=uuid.uuid4().hex, now=now, event_id=None,
                           audience=Audience.AGENTS, card=card, in_reply_to="", references=())
-            for place in triage
+            for place in self.triage
         )  # fmt: skip
-    # Core executemany on the tables (not the ORM's bulk path): nothing here needs the
-    # identity map, and each is one cached statement for the whole list.
-    connection.execute(insert(table_of(Ticket)), tickets)
-    for channel, keys, ticket_id in moves:
-        # The closed ticket's conversation keys now lead here (rare: one at a time); keys
-        # not known yet are among `refs` below.
-        if keys:
-            connection.execute(repoint_keys(channel, keys, ticket_id))
-    for model, rows in ((TicketEvent, events), (AttachmentRow, attachments), (Promise, promises),
-                        (OutboxRow, outbox)):  # fmt: skip
-        if rows:
-            connection.execute(insert(table_of(model)), rows)
-    connection.execute(
-        insert_ignore(connection.dialect.name)(table_of(TicketRef)).on_conflict_do_nothing(),
-        _first_claims(refs),
-    )
-    return ticket_ids
 
+    def _event(self, values: dict[str, Any]) -> int:
+        event_id = next(self.event_ids)
+        self.events.append({"id": event_id, **values})
+        return event_id
 
-def _event(
-    event_id: int,
-    ticket_id: int,
-    kind: str,
-    now: datetime,
-    *,
-    text: str,
-    author: str,
-    visibility: str = PUBLIC,
-    channel: str = "",
-    external_id: str = "",
-) -> dict[str, Any]:
-    return {"id": event_id, **event_values(ticket_id, kind, text, now, visibility=visibility,
-                                           author=author, channel=channel,
-                                           external_id=external_id)}  # fmt: skip
+    def _acknowledge(self, ticket: Ticket, message: InboundMessage, due: datetime) -> None:
+        """The acknowledgement, built as every other customer message is."""
+        ack = public_text(self.ctx, ticket, EventKind.ACK, due, "tidings", self.now,
+                          name=message.sender.name)  # fmt: skip
+        same_channel = message.channel == ticket.reply_channel and message.external_id
+        said = customer_message(
+            ticket, EventKind.ACK, ack, self.now, author="tidings", automatic=True,
+            conversation=[(message.external_id, EventKind.CUSTOMER_MESSAGE)] if same_channel
+            else [],
+            event_id=next(self.event_ids),
+        )  # fmt: skip
+        self.events.append({"id": said.outbox["event_id"], **said.event})
+        self.outbox.append(said.outbox)
+        self.refs.append({"channel": ticket.reply_channel, "key": said.token,
+                          "ticket_id": ticket.id})  # fmt: skip
+
+    def insert(self, connection: Connection) -> None:
+        # Core executemany on the tables (not the ORM's bulk path): nothing here needs the
+        # identity map, and each is one cached statement for the whole list.
+        connection.execute(insert(table_of(Ticket)), self.tickets)
+        for channel, keys, ticket_id in self.moves:
+            # The closed ticket's conversation keys now lead here (rare: one at a time); keys
+            # not known yet are among `refs` below.
+            if keys:
+                connection.execute(repoint_keys(channel, keys, ticket_id))
+        for model, rows in ((TicketEvent, self.events), (AttachmentRow, self.attachments),
+                            (Promise, self.promises), (OutboxRow, self.outbox)):  # fmt: skip
+            if rows:
+                connection.execute(insert(table_of(model)), rows)
+        connection.execute(
+            insert_ignore(connection.dialect.name)(table_of(TicketRef)).on_conflict_do_nothing(),
+            _first_claims(self.refs),
+        )
 
 
 def _first_claims(refs: list[dict[str, Any]]) -> list[dict[str, Any]]:

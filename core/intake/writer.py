@@ -71,7 +71,10 @@ class InboxWriter:
         unique: dict[tuple[str, str], RawInbound] = {}
         for raw, _ in batch:
             unique.setdefault((raw.channel, raw.external_id), raw)
-        return await self.db.write_now(lambda connection: self._store(connection, unique, now))
+        # Urgent: the platform waits for this commit to be acknowledged (see Database.write).
+        return await self.db.write(
+            lambda connection: self._store(connection, unique, now), urgent=True
+        )
 
     def _store(
         self,

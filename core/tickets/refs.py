@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.storage.models import Ticket, TicketRef
@@ -61,3 +63,27 @@ async def ticket_by_keys(
         if key in by_key:
             return await session.get(Ticket, by_key[key], with_for_update=True)
     return None
+
+
+def claim_conversations(connection: Connection, keys: set[tuple[str, str]]) -> None:
+    """Hold these conversation keys until the transaction ends (PostgreSQL; SQLite has one
+    writer at a time already).
+
+    Two processes applying messages of one conversation at once would each find no ticket
+    and open one apiece: the reply would look the key up before the opening committed it. So
+    a writer claims every key its messages name before looking any up, and a second writer
+    naming one of them waits for the first to commit, then finds its ticket. Claimed in one
+    statement, in sorted order, so two writers never wait for each other in a circle."""
+    if not keys or connection.dialect.name != "postgresql":
+        return
+    locks = sorted({_lock_id(channel, key) for channel, key in keys})
+    connection.execute(
+        text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:locks AS bigint[])) k"),
+        {"locks": locks},
+    )
+
+
+def _lock_id(channel: str, key: str) -> int:
+    """A signed 64-bit lock id for a key (two keys sharing one only wait for each other)."""
+    digest = hashlib.blake2b(f"{channel}\n{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, false, null, update
+from sqlalchemy import case, false, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.channel import Audience, ReplyTarget
 from core.context import Context
-from core.delivery.enqueue import enqueue
-from core.storage.models import ACTIVE_STATUSES, Contact, Promise, Status, Ticket, TicketEvent
-from core.tickets.refs import insert_ignore
+from core.delivery.enqueue import outbox_values, thread_refs
+from core.delivery.rows import place_notice
+from core.storage.models import (
+    ACTIVE_STATUSES,
+    Contact,
+    OutboxRow,
+    Promise,
+    Status,
+    Ticket,
+    TicketEvent,
+)
+from core.tickets.refs import insert_ignore, register_keys
 
 PUBLIC = "public"
 INTERNAL = "internal"
@@ -122,12 +134,73 @@ async def tell_customer(
     else:
         next_update = await promise_next_update(ctx, session, ticket, now, kind)
     text = public_text(ctx, ticket, render, next_update, author, now, **context)
-    event = await add_event(
-        session, ticket, kind, event_text if event_text is not None else text, now,
-        author=author, channel=ticket.reply_channel,
+    said = customer_message(
+        ticket, kind, text, now, author=author, automatic=automatic, event_text=event_text,
+        conversation=await _conversation(session, ticket),
     )  # fmt: skip
-    await enqueue(ctx, session, ticket, kind=kind, text=text, automatic=automatic, event=event)
+    event = TicketEvent(**said.event)
+    session.add(event)
+    ticket.updated_at = now
+    await session.flush()
+    await place_notice(ctx, session, OutboxRow(**{**said.outbox, "event_id": event.id}))
+    # Our own message id must lead back to this ticket even before delivery confirms it.
+    await register_keys(session, ticket.reply_channel, [said.token], ticket.id)
     return event
+
+
+@dataclass(frozen=True)
+class CustomerMessage:
+    """A message to the customer as rows: its timeline event and its outbox row (whose
+    `event_id` the caller fills in once the event has one), and the token naming it."""
+
+    event: dict[str, Any]
+    outbox: dict[str, Any]
+    token: str
+
+
+def customer_message(
+    ticket: Ticket,
+    kind: str,
+    text: str,
+    now: datetime,
+    *,
+    author: str,
+    automatic: bool,
+    conversation: list[tuple[str, str]],
+    event_text: str | None = None,
+    event_id: int | None = None,
+) -> CustomerMessage:
+    """The one builder of what a customer is told, on the ticket's reply target: used by
+    `tell_customer` and by the grouped opening's acknowledgement alike.
+
+    `conversation` is the ticket's (external id, kind) events on its channel, oldest first,
+    from which the reply's threading headers are taken."""
+    target = ReplyTarget(ticket.reply_channel, ticket.reply_address, ticket.reply_thread)
+    in_reply_to, references = thread_refs(conversation)
+    token = uuid.uuid4().hex
+    event = event_values(
+        ticket.id, kind, event_text if event_text is not None else text, now, author=author,
+        channel=ticket.reply_channel,
+    )  # fmt: skip
+    outbox = outbox_values(
+        ticket, target, kind=kind, text=text, automatic=automatic, token=token, now=now,
+        event_id=event_id, audience=Audience.CUSTOMER, card=None, in_reply_to=in_reply_to,
+        references=references,
+    )  # fmt: skip
+    return CustomerMessage(event, outbox, token)
+
+
+async def _conversation(session: AsyncSession, ticket: Ticket) -> list[tuple[str, str]]:
+    rows = await session.execute(
+        select(TicketEvent.external_id, TicketEvent.kind)
+        .where(
+            TicketEvent.ticket_id == ticket.id,
+            TicketEvent.channel == ticket.reply_channel,
+            TicketEvent.external_id != "",
+        )
+        .order_by(TicketEvent.id)
+    )
+    return [(external_id, kind) for external_id, kind in rows]
 
 
 def public_text(

@@ -255,22 +255,6 @@ class Database:
             with contextlib.suppress(Exception):  # it may be broken already; it goes anyway
                 await connection.close()
 
-    # Compatibility for callers in other modules not yet converted to `write` (they are being
-    # converted on their own branches); delete these three once grep finds no caller.
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """Deprecated: use `write(work)`."""
-        async with self._turn(), self._writers() as session, session.begin():
-            yield session
-
-    async def write_sync(self, work: Callable[[Connection], T]) -> T:
-        """Deprecated: use `write(work)`."""
-        return await self.write(work)
-
-    async def write_now(self, work: Callable[[Connection], T]) -> T:
-        """Deprecated: use `write(work, urgent=True)`."""
-        return await self.write(work, urgent=True)
-
     async def upgrade(self) -> None:
         """Apply every Alembic migration not yet applied."""
         async with self.engine.begin() as connection:

@@ -1,0 +1,128 @@
+"""`search <words>`: tickets whose subject or one message holds every word, from the text index.
+
+The index is kept by the database itself (migration 0002s): FTS5 tables on SQLite, GIN indexes
+on `to_tsvector('simple', …)` on PostgreSQL. Customer text is hostile and agents paste it, so
+the words are never spliced into a query: on SQLite each becomes one quoted FTS5 string (its
+quotes doubled), on PostgreSQL they go through `plainto_tsquery`, which knows no operators.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.channel import CommandReply
+from core.commands.act import Act
+from core.commands.grammar import CommandError
+from core.storage.models import Contact, Ticket
+from core.tickets.queries import ticket_summary
+
+MAX_WORDS = 8
+MAX_WORD_LENGTH = 64
+SHOWN = 20
+# A word must hold a letter or a digit: "*", "-" or '"' alone are no words to look for.
+_WORDLIKE = re.compile(r"\w")
+
+# Each word in the subject, or each word in one message people wrote (see the migration).
+_SQLITE = text(
+    "SELECT id FROM tickets WHERE id IN ("
+    " SELECT rowid FROM ticket_subject_fts WHERE ticket_subject_fts MATCH :query"
+    " UNION"
+    " SELECT ticket_id FROM ticket_events WHERE id IN ("
+    "  SELECT rowid FROM ticket_event_fts WHERE ticket_event_fts MATCH :query))"
+    " ORDER BY id DESC LIMIT :limit"
+)
+# The expressions and the `kind` condition are the indexed ones, so the GIN indexes apply.
+_POSTGRESQL = text(
+    "SELECT id FROM tickets WHERE id IN ("
+    " SELECT id FROM tickets"
+    "  WHERE to_tsvector('simple', subject) @@ plainto_tsquery('simple', :query)"
+    " UNION"
+    " SELECT ticket_id FROM ticket_events"
+    "  WHERE kind IN ('customer_message', 'agent_reply', 'note')"
+    "  AND to_tsvector('simple', text) @@ plainto_tsquery('simple', :query))"
+    " ORDER BY id DESC LIMIT :limit"
+)
+
+
+def search_words(phrase: str) -> list[str]:
+    """The words to look for; a CommandError says why there are none or too many."""
+    words = [word for word in phrase.split() if _WORDLIKE.search(word)]
+    if not words:
+        raise CommandError("search needs at least one word with letters or digits")
+    if len(words) > MAX_WORDS:
+        raise CommandError(f"search takes at most {MAX_WORDS} words; {len(words)} were given")
+    too_long = [word for word in words if len(word) > MAX_WORD_LENGTH]
+    if too_long:
+        raise CommandError(f"search words are at most {MAX_WORD_LENGTH} characters long")
+    return words
+
+
+def fts5_query(words: list[str]) -> str:
+    """Each word one FTS5 string: inside double quotes nothing is syntax but a doubled quote."""
+    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """The statement and its parameters for this database."""
+
+    statement: Any
+    parameters: dict[str, object]
+
+
+def search_query(dialect: str, words: list[str], limit: int) -> SearchQuery:
+    if dialect == "sqlite":
+        return SearchQuery(_SQLITE, {"query": fts5_query(words), "limit": limit})
+    return SearchQuery(_POSTGRESQL, {"query": " ".join(words), "limit": limit})
+
+
+async def matching_ids(session: AsyncSession, words: list[str], limit: int = SHOWN) -> list[int]:
+    """Numbers of the matching tickets, newest first."""
+    found = search_query(session.get_bind().dialect.name, words, limit)
+    return list((await session.scalars(found.statement, found.parameters)).all())
+
+
+async def search_summaries(
+    session: AsyncSession, phrase: str, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """Matching tickets as `tickets list --json` prints them, newest first."""
+    ids = await matching_ids(session, search_words(phrase), limit)
+    if not ids:
+        return []
+    query = select(Ticket, Contact).join(Contact, Contact.id == Ticket.requester_id)
+    rows = (await session.execute(query.where(Ticket.id.in_(ids)))).all()
+    by_id = {ticket.id: ticket_summary(ticket, contact) for ticket, contact in rows}
+    return [by_id[number] for number in ids if number in by_id]
+
+
+async def search(act: Act) -> CommandReply:
+    """The verb: a short list (ref, status, subject, when opened), newest first."""
+    try:
+        words = search_words(act.command.text)
+    except CommandError as exc:
+        return CommandReply(False, str(exc))
+    ids = await matching_ids(act.session, words, SHOWN + 1)
+    if not ids:
+        return CommandReply(True, f"no tickets match {' '.join(words)}")
+    rows = (await act.session.execute(_listed(ids[:SHOWN]))).all()
+    lines = [
+        _line(act, number, status, subject, opened) for number, status, subject, opened in rows
+    ]
+    if len(ids) > SHOWN:
+        lines.append(f"(the newest {SHOWN} shown; add words to narrow the search)")
+    return CommandReply(True, "\n".join(lines))
+
+
+def _listed(ids: list[int]) -> Any:
+    columns = (Ticket.id, Ticket.status, Ticket.subject, Ticket.created_at)
+    return select(*columns).where(Ticket.id.in_(ids)).order_by(Ticket.id.desc())
+
+
+def _line(act: Act, number: int, status: str, subject: str, opened: datetime) -> str:
+    return f"T-{number} [{status}] {subject[:80]} — opened {act.ctx.texts.when(opened, act.now)}"

@@ -17,7 +17,7 @@ VPN_RESET = (
     "{% if eta %}We expect it fixed by {{ eta }}.{% endif %}\n"
     "{{ assignee }} ({{ status }}, {{ priority }}{{ ', waiting on ' ~ waiting_on if waiting_on }})"
 )
-KNOWN = "blank, broken, escape, secret, thanks, vpn-reset"
+KNOWN = "blank, bomb, broken, divide, escape, power, range, secret, thanks, vpn-reset"
 SAVED = {
     "vpn-reset.j2": VPN_RESET,
     "thanks.j2": "\n\nThanks for your patience, {{ requester }}!",
@@ -25,6 +25,10 @@ SAVED = {
     "escape.j2": "{{ ref.__class__.__mro__[1].__subclasses__() }}",
     "broken.j2": "{% if %}",
     "blank.j2": "{% if eta %}{{ eta }}{% endif %}",
+    "bomb.j2": "{{ 'x' * 1000000000 }}",
+    "power.j2": "{{ 9 ** 9 ** 9 }}",
+    "range.j2": "{% for n in range(10000000) %}x{% endfor %}",
+    "divide.j2": "{{ 1 / 0 }}",
     "notes.txt": "not a saved reply: wrong suffix",
 }
 
@@ -69,8 +73,12 @@ async def test_replies_lists_each_saved_reply_with_its_first_line(desk: Any) -> 
     assert listed.ok
     assert listed.text.splitlines() == [
         "@blank — {% if eta %}{{ eta }}{% endif %}",
+        "@bomb — {{ 'x' * 1000000000 }}",
         "@broken — {% if %}",
+        "@divide — {{ 1 / 0 }}",
         "@escape — {{ ref.__class__.__mro__[1].__subclasses__() }}",
+        "@power — {{ 9 ** 9 ** 9 }}",
+        "@range — {% for n in range(10000000) %}x{% endfor %}",
         "@secret — {{ customer.password }}",
         "@thanks — Thanks for your patience, {{ requester }}!",
         "@vpn-reset — Hi {{ requester }}, about {{ ref }} ({{ subject }}): "
@@ -87,6 +95,14 @@ async def test_replies_lists_each_saved_reply_with_its_first_line(desk: Any) -> 
         ("reply T-1 @broken", 'saved reply "broken" cannot be used: Expected an expression'),
         ("reply T-1 @escape", 'saved reply "escape" cannot be used: access to attribute'),
         ("reply T-1 @blank", 'saved reply "blank" is empty for T-1; nothing was sent'),
+        (
+            "reply T-1 @bomb",
+            'saved reply "bomb" cannot be used: a saved reply repeats text to '
+            "at most 1000 characters",
+        ),
+        ("reply T-1 @power", 'saved reply "power" cannot be used: powers are not allowed'),
+        ("reply T-1 @range", 'saved reply "range" cannot be used: OverflowError: Range too big'),
+        ("reply T-1 @divide", 'saved reply "divide" cannot be used: ZeroDivisionError'),
     ],
 )
 async def test_a_saved_reply_that_cannot_be_sent_changes_nothing(

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context as TemplateContext
 from jinja2.sandbox import SandboxedEnvironment
 
 from core.channel import CommandReply
@@ -22,9 +24,26 @@ from core.commands.grammar import CommandError
 from core.storage.models import Contact, Ticket
 
 SUFFIX = ".j2"
+REPEAT_LIMIT = 1000
 # The whole reply text is `@name`: a saved reply. Anything else is sent as written.
 _SAVED = re.compile(r"@([A-Za-z0-9][A-Za-z0-9_-]{0,63})")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+class _Sandbox(SandboxedEnvironment):
+    """The stock sandbox, and no way to build a huge value: `"x" * 10**9` or `9 ** 9 ** 9`."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: TemplateContext, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            raise SecurityError("powers are not allowed in a saved reply")
+        text, times = (left, right) if isinstance(left, str) else (right, left)
+        if isinstance(text, str) and isinstance(times, int) and len(text) * times > REPEAT_LIMIT:
+            raise SecurityError(f"a saved reply repeats text to at most {REPEAT_LIMIT} characters")
+        if not isinstance(left, int | float | str) or not isinstance(right, int | float | str):
+            raise SecurityError("only numbers and text may be multiplied in a saved reply")
+        return super().call_binop(context, operator, left, right)
 
 
 def saved_name(text: str) -> str | None:
@@ -75,7 +94,7 @@ async def render(act: Act, ticket: Ticket, name: str) -> str:
     if name not in known:
         listed = ", ".join(known) or "none"
         raise CommandError(f'there is no saved reply "{name}"; saved replies: {listed}')
-    environment = SandboxedEnvironment(
+    environment = _Sandbox(
         loader=FileSystemLoader(folder),
         undefined=StrictUndefined,
         autoescape=False,  # plain text; each channel escapes for its platform
@@ -88,6 +107,9 @@ async def render(act: Act, ticket: Ticket, name: str) -> str:
         raise CommandError(f'there is no saved reply "{name}"') from exc
     except TemplateError as exc:
         raise CommandError(f'saved reply "{name}" cannot be used: {exc.message}') from exc
+    except Exception as exc:  # the file is code we did not write: 1/0, a too-big range, …
+        problem = f"{type(exc).__name__}: {exc}"
+        raise CommandError(f'saved reply "{name}" cannot be used: {problem}') from exc
     if not text:
         raise CommandError(f'saved reply "{name}" is empty for {ticket.ref}; nothing was sent')
     return text

@@ -1,27 +1,32 @@
 """Search benchmark: `search <words>` at 10k and 100k tickets, from the index and by LIKE.
 
 Run by hand from the repository root: `.venv/bin/python -m bench.search` (bench.core runs it
-too). The baseline is what the index replaces: `LIKE '%word%'` over every message, measured on
-the same database in the same run.
+too); with TIDINGS_BENCH_POSTGRESQL_URL (a server URL, as for the tests) also on PostgreSQL.
+The baseline is what the index replaces: `LIKE '%word%'` over every message, measured on the
+same database in the same run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import sqlite3
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from core.commands.search import matching_ids, search_query
 from core.storage.db import Database
+from core.storage.models import Contact, Ticket, TicketEvent, table_of
 
 STAMP = "2026-11-01 09:00:00.000000"
 # In 10 tickets: LIKE reads every message. In one ticket of 20: LIKE, reading the newest
@@ -117,20 +122,13 @@ async def _median(work: Callable[[], Awaitable[list[int]]], repeats: int = 5) ->
     return sorted(timings)[len(timings) // 2], found
 
 
-async def search_times(folder: Path, tickets: int) -> None:
-    """Print index and LIKE times for a rare and a common word among `tickets` tickets."""
-    for name in ("search", "plain"):
-        db = Database(f"sqlite+aiosqlite:///{folder}/{name}-{tickets}.db")
-        await db.upgrade()
-        await db.dispose()
-    drop_index(folder / f"plain-{tickets}.db")
-    plain = fill(folder / f"plain-{tickets}.db", tickets)
-    loaded = fill(folder / f"search-{tickets}.db", tickets)
-    print(f"-- {tickets // 1000}k tickets, {3 * tickets // 1000}k events: loaded in {loaded:.1f} s "
-          f"through the index triggers; baseline without the index {plain:.1f} s")  # fmt: skip
-    url = f"sqlite+aiosqlite:///{folder}/search-{tickets}.db"
+async def timings(url: str, tickets: int) -> None:
+    """Print index and LIKE times for a rare and a common word, and the query plan at 100k."""
     db = Database(url)
     async with db.sessions() as session:
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            await session.execute(text("ANALYZE"))
         for word in (RARE, COMMON):
 
             async def indexed(word: str = word) -> list[int]:
@@ -146,17 +144,90 @@ async def search_times(folder: Path, tickets: int) -> None:
                   f"baseline LIKE over every message {slow * 1000:7.2f} ms "
                   f"(baseline/index {slow / fast:6.1f}x)")  # fmt: skip
         if tickets >= 100_000:
-            query = search_query("sqlite", [RARE], 20)
-            plan = await session.execute(text("EXPLAIN QUERY PLAN " + str(query.statement)),
-                                         query.parameters)  # fmt: skip
-            print("query plan:", " | ".join(str(row[-1]) for row in plan))
+            query = search_query(dialect, [RARE], 20)
+            explain = "EXPLAIN QUERY PLAN " if dialect == "sqlite" else "EXPLAIN "
+            plan = await session.execute(text(explain + str(query.statement)), query.parameters)
+            print("query plan:", " | ".join(str(row[-1]).strip() for row in plan))
     await db.dispose()
+
+
+async def sqlite_times(folder: Path, tickets: int) -> None:
+    for name in ("search", "plain"):
+        db = Database(f"sqlite+aiosqlite:///{folder}/{name}-{tickets}.db")
+        await db.upgrade()
+        await db.dispose()
+    drop_index(folder / f"plain-{tickets}.db")
+    plain = fill(folder / f"plain-{tickets}.db", tickets)
+    loaded = fill(folder / f"search-{tickets}.db", tickets)
+    print(f"-- {tickets // 1000}k tickets, {3 * tickets // 1000}k events: loaded in {loaded:.1f} s "
+          f"through the index triggers; baseline without the index {plain:.1f} s")  # fmt: skip
+    await timings(f"sqlite+aiosqlite:///{folder}/search-{tickets}.db", tickets)
+
+
+async def postgresql_times(server: str, tickets: int) -> None:
+    """The same on a new PostgreSQL database on `server` (dropped afterwards)."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(server)
+    name = f"bench_search_{uuid.uuid4().hex[:8]}"
+    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(admin)
+    await connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = base.set(database=name).render_as_string(hide_password=False)
+        db = Database(url)
+        await db.upgrade()
+        loaded = await _fill_postgresql(db, tickets)
+        await db.dispose()
+        print(f"-- {tickets // 1000}k tickets, {3 * tickets // 1000}k events: "
+              f"loaded in {loaded:.1f} s with the GIN indexes")  # fmt: skip
+        await timings(url, tickets)
+    finally:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await connection.close()
+
+
+async def _fill_postgresql(db: Database, tickets: int) -> float:
+    at = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+    ticket_columns = ("status", "priority", "subject", "requester_id", "reply_channel",
+                      "reply_address", "reply_thread", "waiting_on")  # fmt: skip
+    ticket_rows, event_rows = [], []
+    for ticket, events in _rows(tickets):
+        ticket_rows.append(
+            {
+                **dict(zip(ticket_columns, ticket[:8], strict=True)),
+                "created_at": at,
+                "updated_at": at,
+            }
+        )
+        event_rows.extend(
+            {"ticket_id": number, "kind": kind, "visibility": "public", "author": "",
+             "text": words, "at": at, "channel": "email", "external_id": ""}
+            for number, kind, words, _ in events
+        )  # fmt: skip
+    start = time.perf_counter()
+    async with db.engine.begin() as connection:
+        await connection.execute(insert(table_of(Contact)), [
+            {"id": 1, "channel": "email", "address": "c@example.com", "name": "Carol",
+             "created_at": at}])  # fmt: skip
+        for rows, table in ((ticket_rows, Ticket), (event_rows, TicketEvent)):
+            for first in range(0, len(rows), 5000):
+                await connection.execute(insert(table_of(table)), rows[first : first + 5000])
+    return time.perf_counter() - start
 
 
 async def search_section(folder: Path) -> None:
     print("== search <words> (median of 5; SQLite FTS5) ==")
     for tickets in (10_000, 100_000):
-        await search_times(folder, tickets)
+        await sqlite_times(folder, tickets)
+    server = os.environ.get("TIDINGS_BENCH_POSTGRESQL_URL", "")
+    if server:
+        print("== search <words> (median of 5; PostgreSQL GIN) ==")
+        for tickets in (10_000, 100_000):
+            await postgresql_times(server, tickets)
+    else:
+        print("(set TIDINGS_BENCH_POSTGRESQL_URL to measure PostgreSQL too)")
 
 
 async def main() -> None:

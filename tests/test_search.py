@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import Actor
 from core.clock import FakeClock
+from core.commands import search as search_module
 from core.commands.search import MAX_WORDS, fts5_query, search_query
 from core.storage.models import Ticket
 from tests.fake_channel import FakeChannel
@@ -94,6 +97,16 @@ async def test_hostile_words_are_only_words(desk_app: Any, clock: FakeClock, hos
     found = {line.split()[0] for line in reply.text.splitlines() if line.startswith("T-")}
     assert found <= {"T-1", "T-3"}
     assert len(await desk_app.list_tickets()) == 3, "nothing was dropped"
+
+
+def test_the_migration_indexes_the_kinds_search_reads() -> None:
+    path = Path(search_module.__file__).parents[1] / "storage/migrations/versions/0002_search.py"
+    spec = importlib.util.spec_from_file_location("migration_0002s", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    assert migration._KINDS == search_module._KINDS
+    assert f"kind IN {search_module._KINDS}" in str(search_module._POSTGRESQL)
 
 
 def test_an_fts5_query_quotes_every_word() -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.channel import CommandReply
 from core.commands.act import Act
 from core.commands.grammar import CommandError
-from core.storage.models import Contact, Ticket
+from core.storage.models import Contact, EventKind, Ticket
 from core.tickets.queries import ticket_summary
 
 MAX_WORDS = 8
@@ -27,6 +27,10 @@ MAX_WORD_LENGTH = 64
 SHOWN = 20
 # A word must hold a letter or a digit: "*", "-" or '"' alone are no words to look for.
 _WORDLIKE = re.compile(r"\w")
+
+# What people wrote; the migration indexes exactly these (a test keeps the two in step).
+SEARCHED_KINDS = (EventKind.CUSTOMER_MESSAGE, EventKind.AGENT_REPLY, EventKind.NOTE)
+_KINDS = "(" + ", ".join(f"'{kind}'" for kind in SEARCHED_KINDS) + ")"
 
 # Each word in the subject, or each word in one message people wrote (see the migration). The
 # ids come straight from the index (every row names an existing ticket), so no scan of
@@ -44,7 +48,7 @@ _POSTGRESQL = text(
     " WHERE to_tsvector('simple', subject) @@ plainto_tsquery('simple', :query)"
     " UNION"
     " SELECT ticket_id FROM ticket_events"
-    " WHERE kind IN ('customer_message', 'agent_reply', 'note')"
+    f" WHERE kind IN {_KINDS}"
     " AND to_tsvector('simple', text) @@ plainto_tsquery('simple', :query)"
     " ORDER BY id DESC LIMIT :limit"
 )

@@ -86,6 +86,8 @@ async def test_the_index_follows_a_changed_subject(desk_app: Any, clock: FakeClo
         "vpn AND NOT printer",
         "'); DROP TABLE tickets; --",
         "vpn & !printer | (x:*)",
+        "vpn\x00printer",
+        "vpn\x00",
     ],
 )
 async def test_hostile_words_are_only_words(desk_app: Any, clock: FakeClock, hostile: str) -> None:
@@ -97,6 +99,18 @@ async def test_hostile_words_are_only_words(desk_app: Any, clock: FakeClock, hos
     found = {line.split()[0] for line in reply.text.splitlines() if line.startswith("T-")}
     assert found <= {"T-1", "T-3"}
     assert len(await desk_app.list_tickets()) == 3, "nothing was dropped"
+
+
+async def test_a_long_list_shows_the_newest_twenty_and_says_so(desk_app: Any) -> None:
+    for n in range(1, 23):
+        await desk_app.fake.say(f"user{n}", f"VPN trouble number {n}", message_id=f"m{n}")
+    await desk_app.drain()
+    lines = await _search(desk_app, "trouble")
+    assert [line.split()[0] for line in lines[:20]] == [f"T-{n}" for n in range(22, 2, -1)]
+    assert lines[20:] == ["(the newest 20 shown; add words to narrow the search)"]
+    assert await _search(desk_app, "trouble 7") == [
+        "T-7 [new] VPN trouble number 7 — opened Mon 23 Nov, 09:00 (UTC)"
+    ]
 
 
 def test_the_migration_indexes_the_kinds_search_reads() -> None:

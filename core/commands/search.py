@@ -56,7 +56,10 @@ _POSTGRESQL = text(
 
 def search_words(phrase: str) -> list[str]:
     """The words to look for; a CommandError says why there are none or too many."""
-    words = [word for word in phrase.split() if _WORDLIKE.search(word)]
+    # Control characters separate words: a NUL would end an FTS5 string early (an error) and
+    # PostgreSQL refuses it in text.
+    printable = "".join(char if char.isprintable() else " " for char in phrase)
+    words = [word for word in printable.split() if _WORDLIKE.search(word)]
     if not words:
         raise CommandError("search needs at least one word with letters or digits")
     if len(words) > MAX_WORDS:

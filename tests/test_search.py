@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.channel import Actor
 from core.clock import FakeClock
 from core.commands import search as search_module
-from core.commands.search import MAX_WORDS, fts5_query, search_query
+from core.commands.search import MAX_WORDS, fts5_string, search_query
 from core.storage.models import Ticket
 from tests.fake_channel import FakeChannel
 
@@ -54,6 +54,10 @@ async def test_search_finds_subjects_messages_and_notes_newest_first(
     ], "a follow-up message counts, in any letter case"
     assert [line.split()[0] for line in await _search(desk_app, "toner culprit")] == ["T-2"]
     assert await _search(desk_app, "vpn toner") == ["no tickets match vpn toner"]
+    assert [line.split()[0] for line in await _search(desk_app, "vpn wifi")] == ["T-1"], (
+        "one word in the subject, the other in a later message"
+    )
+    assert [line.split()[0] for line in await _search(desk_app, "printer culprit")] == ["T-2"]
     # Acknowledgements say the same words on every ticket; they are not searched.
     assert await _search(desk_app, "hear") == ["no tickets match hear"]
 
@@ -120,11 +124,18 @@ def test_the_migration_indexes_the_kinds_search_reads() -> None:
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
     assert migration._KINDS == search_module._KINDS
-    assert f"kind IN {search_module._KINDS}" in str(search_module._POSTGRESQL)
+    assert f"kind IN {search_module._KINDS}" in search_module._POSTGRESQL_WORD
 
 
-def test_an_fts5_query_quotes_every_word() -> None:
-    assert fts5_query(["vpn", 'say "hi"', "NEAR(x"]) == '"vpn" "say ""hi""" "NEAR(x"'
+def test_every_word_is_one_fts5_string_and_a_bound_parameter() -> None:
+    assert [fts5_string(word) for word in ["vpn", 'say"hi"', "NEAR(x"]] == [
+        '"vpn"',
+        '"say""hi"""',
+        '"NEAR(x"',
+    ]
+    query = search_query("sqlite", ["vpn", "'); DROP"], 20)
+    assert "vpn" not in str(query.statement) and "DROP" not in str(query.statement)
+    assert query.parameters == {"word0": '"vpn"', "word1": '"\'); DROP"', "limit": 20}
 
 
 async def test_bad_searches_say_what_is_wrong(desk_app: Any, clock: FakeClock) -> None:

@@ -1,4 +1,4 @@
-"""`search <words>`: tickets whose subject or one message holds every word, from the text index.
+"""`search <words>`: tickets holding every word in their subject or messages, from the index.
 
 The index is kept by the database itself (migration 0002s): FTS5 tables on SQLite, GIN indexes
 on `to_tsvector('simple', …)` on PostgreSQL. Customer text is hostile and agents paste it, so
@@ -32,25 +32,21 @@ _WORDLIKE = re.compile(r"\w")
 SEARCHED_KINDS = (EventKind.CUSTOMER_MESSAGE, EventKind.AGENT_REPLY, EventKind.NOTE)
 _KINDS = "(" + ", ".join(f"'{kind}'" for kind in SEARCHED_KINDS) + ")"
 
-# Each word in the subject, or each word in one message people wrote (see the migration). The
-# ids come straight from the index (every row names an existing ticket), so no scan of
-# `tickets` in id order is needed to put them newest first.
-_SQLITE = text(
-    "SELECT rowid AS id FROM ticket_subject_fts WHERE ticket_subject_fts MATCH :query"
-    " UNION"
-    " SELECT ticket_id FROM ticket_events WHERE id IN ("
-    "  SELECT rowid FROM ticket_event_fts WHERE ticket_event_fts MATCH :query)"
-    " ORDER BY id DESC LIMIT :limit"
+# The tickets that hold one word, in the subject or in a message people wrote (see the
+# migration). Only these fixed fragments and bound parameters make up a query: a ticket holds
+# every word when it is in each word's set. The ids come straight from the index (every row
+# names an existing ticket), so `tickets` is never read in id order to sort them.
+_SQLITE_WORD = (
+    "SELECT id FROM (SELECT rowid AS id FROM ticket_subject_fts WHERE ticket_subject_fts MATCH"
+    " :word{n} UNION SELECT ticket_id FROM ticket_events WHERE id IN ("
+    "SELECT rowid FROM ticket_event_fts WHERE ticket_event_fts MATCH :word{n}))"
 )
 # The expressions and the `kind` condition are the indexed ones, so the GIN indexes apply.
-_POSTGRESQL = text(
-    "SELECT id FROM tickets"
-    " WHERE to_tsvector('simple', subject) @@ plainto_tsquery('simple', :query)"
-    " UNION"
-    " SELECT ticket_id FROM ticket_events"
-    f" WHERE kind IN {_KINDS}"
-    " AND to_tsvector('simple', text) @@ plainto_tsquery('simple', :query)"
-    " ORDER BY id DESC LIMIT :limit"
+_POSTGRESQL_WORD = (
+    "SELECT id FROM (SELECT id FROM tickets WHERE to_tsvector('simple', subject)"
+    " @@ plainto_tsquery('simple', :word{n}) UNION SELECT ticket_id FROM ticket_events"
+    f" WHERE kind IN {_KINDS} AND to_tsvector('simple', text)"
+    " @@ plainto_tsquery('simple', :word{n})) AS word{n}"
 )
 
 
@@ -70,9 +66,9 @@ def search_words(phrase: str) -> list[str]:
     return words
 
 
-def fts5_query(words: list[str]) -> str:
-    """Each word one FTS5 string: inside double quotes nothing is syntax but a doubled quote."""
-    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
+def fts5_string(word: str) -> str:
+    """One FTS5 string: inside double quotes nothing is syntax but a doubled quote."""
+    return '"' + word.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
@@ -84,9 +80,13 @@ class SearchQuery:
 
 
 def search_query(dialect: str, words: list[str], limit: int) -> SearchQuery:
-    if dialect == "sqlite":
-        return SearchQuery(_SQLITE, {"query": fts5_query(words), "limit": limit})
-    return SearchQuery(_POSTGRESQL, {"query": " ".join(words), "limit": limit})
+    """Tickets holding every word, newest first: one set per word, intersected."""
+    fragment = _SQLITE_WORD if dialect == "sqlite" else _POSTGRESQL_WORD
+    sets = " INTERSECT ".join(fragment.format(n=n) for n in range(len(words)))
+    statement = text(f"{sets} ORDER BY id DESC LIMIT :limit")
+    quote = fts5_string if dialect == "sqlite" else str
+    parameters: dict[str, object] = {f"word{n}": quote(word) for n, word in enumerate(words)}
+    return SearchQuery(statement, parameters | {"limit": limit})
 
 
 async def matching_ids(session: AsyncSession, words: list[str], limit: int = SHOWN) -> list[int]:

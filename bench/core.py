@@ -137,6 +137,14 @@ async def main() -> None:
         large = await claim_time(folder, big)
         print(f"claim with 10k pending : {small * 1000:7.2f} ms")
         print(f"claim with {big // 1000}k pending: {large * 1000:7.2f} ms = {large / small:4.2f}x")
+        await search_benchmark(folder)
+
+
+async def search_benchmark(folder: Path) -> None:
+    """`search <words>` at 10k and 100k tickets: the text index against LIKE (bench.search)."""
+    from bench.search import search_section
+
+    await search_section(folder)
 
 
 if __name__ == "__main__":

@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     listing = t_sub.add_parser("list", parents=[config], help="list tickets")
     listing.add_argument("--status", choices=[str(status) for status in Status])
     listing.add_argument("--json", action="store_true", help="print a JSON array")
+    listing.add_argument("--search", metavar="WORDS", help="subject or a message holds every word")
     show = t_sub.add_parser("show", parents=[config], help="one ticket with its timeline")
     show.add_argument("ticket", help="T-42, #42 or 42")
     show.add_argument("--json", action="store_true", help="print a JSON object")
@@ -161,6 +162,8 @@ async def _with_desk(settings: Settings, work: Any) -> Any:
 
 def _tickets(settings: Settings, args: argparse.Namespace) -> int:
     texts = Texts.for_settings(settings)
+    if args.tickets_command == "list" and args.search is not None:
+        return _search(settings, args, texts)
     if args.tickets_command == "list":
         tickets = asyncio.run(_with_desk(settings, lambda desk: desk.list_tickets(args.status)))
         if args.json:
@@ -183,6 +186,28 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
         print(json.dumps(ticket, indent=2, ensure_ascii=False))
     else:
         print("\n".join(ticket_story(texts, ticket)))
+    return 0
+
+
+def _search(settings: Settings, args: argparse.Namespace, texts: Texts) -> int:
+    """`tickets list --search WORDS`: from the text index, newest first."""
+    from core.commands.grammar import CommandError
+    from core.commands.search import search_summaries, search_words
+
+    try:
+        search_words(args.search)  # before touching the database: bad input changes nothing
+    except CommandError as exc:
+        print(f"tidings: {exc}", file=sys.stderr)
+        return 2
+
+    async def found(desk: Desk) -> list[dict[str, Any]]:
+        async with desk.db.sessions() as session:
+            return await search_summaries(session, args.search)
+
+    tickets = asyncio.run(_with_desk(settings, found))
+    tickets = [t for t in tickets if not args.status or t["status"] == args.status]
+    print(json.dumps(tickets, indent=2, ensure_ascii=False) if args.json
+          else "\n".join(ticket_table(texts, tickets)))  # fmt: skip
     return 0
 
 

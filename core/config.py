@@ -204,6 +204,12 @@ class RemindersConfig(Section):
     business_hours: BusinessHoursConfig = Field(default_factory=BusinessHoursConfig)
 
 
+class RepliesConfig(Section):
+    """`[replies]`: the folder of saved replies, one `<name>.j2` each (`reply T-42 @name`)."""
+
+    dir: str = ""
+
+
 class AgentConfig(Section):
     display_name: str = ""  # how customers see them ("— Alice Smith, support"); else the key
     slack: str = ""
@@ -280,6 +286,7 @@ class Settings(BaseSettings):
     agents: dict[str, AgentConfig] = Field(default_factory=dict)
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    replies: RepliesConfig = Field(default_factory=RepliesConfig)
 
     @classmethod
     def settings_customise_sources(

@@ -125,6 +125,18 @@ def _priority(words: _Words) -> Command:
     return Command("priority", words.ticket, priority=level)
 
 
+def _search(rest: str) -> Command:
+    if not rest.strip():
+        raise CommandError(f"missing words; usage: {USAGE['search']}")
+    return Command("search", text=rest.strip())
+
+
+def _replies(rest: str) -> Command:
+    if rest.strip():
+        raise CommandError(f"unexpected words; usage: {USAGE['replies']}")
+    return Command("replies")
+
+
 def _list(rest: str) -> Command:
     which = rest.strip().lower() or "open"
     if which not in LIST_FILTERS:
@@ -135,7 +147,7 @@ def _list(rest: str) -> Command:
 # One row per verb: its usage line and how the words after it are read. Verbs about one ticket
 # read `<ticket>` first; verbs about the whole desk read whatever follows.
 TICKET_GRAMMAR: dict[str, tuple[str, Callable[[_Words], Command]]] = {
-    "reply": ("reply <ticket> <text>", _text_needed),
+    "reply": ("reply <ticket> <text>|@<saved reply>", _text_needed),
     "note": ("note <ticket> <text>", _text_needed),
     "eta": ("eta <ticket> <when> [text]", _eta),
     "wait": ("wait <ticket> <what> [text]", _wait),
@@ -157,6 +169,8 @@ def _since(rest: str) -> Command:
 DESK_GRAMMAR: dict[str, tuple[str, Callable[[str], Command]]] = {
     "list": ("list [mine|open|overdue|waiting]", _list),
     "stats": ("stats [since]", _since),
+    "search": ("search <words>", _search),
+    "replies": ("replies", _replies),
 }
 USAGE = {verb: usage for verb, (usage, _) in (TICKET_GRAMMAR | DESK_GRAMMAR).items()}
 

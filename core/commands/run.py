@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import CommandReply
-from core.commands import customer, team
+from core.commands import customer, saved, search, team
 from core.commands.act import Act, DeskVerb, TicketVerb
 from core.commands.customer import record_public_reply
 from core.commands.grammar import CommandError, parse
@@ -20,7 +20,7 @@ __all__ = ["DESK_VERBS", "TICKET_VERBS", "record_public_reply", "run_words"]
 TICKET_VERBS: Mapping[str, TicketVerb] = {
     "show": team.show,
     "note": team.note,
-    "reply": customer.reply,
+    "reply": saved.reply,  # a written reply, or `@name`: a saved one
     "eta": customer.eta,
     "wait": customer.wait,
     "resolve": customer.resolve,
@@ -33,6 +33,8 @@ TICKET_VERBS: Mapping[str, TicketVerb] = {
 DESK_VERBS: Mapping[str, DeskVerb] = {
     "list": team.list_tickets,
     "stats": team.stats,
+    "search": search.search,
+    "replies": saved.replies,
 }
 
 

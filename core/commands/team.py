@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core.channel import CommandReply
 from core.commands.act import Act, done
@@ -10,7 +10,15 @@ from core.commands.grammar import CommandError
 from core.delivery.enqueue import refresh_cards
 from core.stats.report import stats_text
 from core.stats.window import StatsError
-from core.storage.models import ACTIVE_STATUSES, EventKind, Status, Ticket, Visibility, is_active
+from core.storage.models import (
+    ACTIVE_STATUSES,
+    EventKind,
+    Status,
+    Ticket,
+    TicketEvent,
+    Visibility,
+    is_active,
+)
 from core.tickets.timeline import add_event
 
 # What an empty list says, in plain words, for each filter of `list`.
@@ -31,7 +39,37 @@ async def show(act: Act, ticket: Ticket) -> CommandReply:
     ]
     if ticket.waiting_on:
         lines.append(f"waiting on: {ticket.waiting_on}")
+    lines.extend(await _timeline(act, ticket))
     return done(ticket, "\n".join(lines))
+
+
+SHOWN_EVENTS = 20
+EVENT_TEXT = 70  # characters of each event: twenty of them still fit one Discord message
+
+
+async def _timeline(act: Act, ticket: Ticket) -> list[str]:
+    """The last events, oldest first, one line each; internal ones (notes…) marked."""
+    query = select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
+    events = (
+        await act.session.scalars(query.order_by(TicketEvent.id.desc()).limit(SHOWN_EVENTS))
+    ).all()
+    if not events:
+        return []
+    total = await act.session.scalar(
+        select(func.count()).select_from(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
+    )
+    texts = act.ctx.texts
+    shown = f"the last {len(events)} of {total}" if total and total > len(events) else "all"
+    lines = [f"timeline ({shown} events; times in {texts.tz.key}):"]
+    for event in reversed(events):
+        mark = " [internal]" if event.visibility == Visibility.INTERNAL else ""
+        words = " ".join(event.text.split())
+        words = words[:EVENT_TEXT] + ("…" if len(words) > EVENT_TEXT else "")
+        who = f" {event.author}" if event.author else ""
+        lines.append(
+            f"{texts.when(event.at, act.now, zone=False)} {event.kind}{mark}{who}: {words}"
+        )
+    return lines
 
 
 async def note(act: Act, ticket: Ticket) -> CommandReply:

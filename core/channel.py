@@ -75,6 +75,9 @@ class InboundMessage:
     # Set when the adapter could not read the message properly (say, broken MIME): what a person
     # should look at. Recorded as an internal note on the ticket the message opens or joins.
     for_a_person: str = ""
+    # Who else receives this message on its channel (email To and Cc, lower case): a reply-all
+    # that keeps the ticket's requester among them is part of the requester's conversation.
+    addressees: tuple[str, ...] = ()
     # Join the ticket the keys name, but never open one: e.g. a Slack thread reply outside the
     # intake channels, which belongs to Tidings only if that thread is already a ticket.
     join_only: bool = False

@@ -261,6 +261,7 @@ def decode_message(raw: bytes, envelope: Envelope, options: ParseOptions) -> Dec
     own_id = normalize_id(mime.header_text(msg, "message-id"))
     external_id = message_key(address, own_id) if own_id else hashed("sha256:", raw)
     subject = one_line(mime.header_text(msg, "subject"))[:500]
+    participants = _participants(msg, address)
     leaves = _leaves(msg)
     # Clipped before it is read: quotes and template answers are looked for in what is kept.
     text = _clip(storable(body_text(leaves)))
@@ -286,7 +287,8 @@ def decode_message(raw: bytes, envelope: Envelope, options: ParseOptions) -> Dec
         kind=verdict.kind,
         thread_keys=tuple(ours),
         ticket_hint=ticket_hint(subject),
-        related_keys=_related(others, _participants(msg, address)),
+        related_keys=_related(others, participants),
+        addressees=tuple(other.lower() for other in participants if other != address),
         bounced_keys=_bounced(verdict, options),
         attachments=tuple(files),
         received_at=envelope.received_at,

@@ -75,8 +75,10 @@ async def find_ticket(session: AsyncSession, message: InboundMessage) -> Ticket 
     in the customer's thread is part of that conversation, and the platform decides who can
     post there). Keys anyone can type are trusted only from the ticket's requester: a quoted
     `[T-42]`, and the customer's own Message-IDs in an email's In-Reply-To or References,
-    which every recipient of that mail can copy. A stranger's message naming them opens a
-    ticket of its own."""
+    which every recipient of that mail can copy. A Message-ID is also trusted from someone
+    who writes to the requester too (a colleague's reply-all keeps them in To or Cc): the
+    requester reads what was written, and our replies still go only to the requester. A
+    stranger's message naming them otherwise opens a ticket of its own."""
     ticket = await ticket_by_keys(session, message.channel, message.thread_keys)
     if ticket is None and message.ticket_hint is not None:
         hinted = await session.get(Ticket, message.ticket_hint, with_for_update=True)
@@ -84,14 +86,19 @@ async def find_ticket(session: AsyncSession, message: InboundMessage) -> Ticket 
             ticket = hinted
     if ticket is None:
         related = await ticket_by_keys(session, message.channel, message.related_keys)
-        if related is not None and await _from_requester(session, related, message):
+        if related is not None and await _from_requester(session, related, message, cc=True):
             ticket = related
     return ticket
 
 
-async def _from_requester(session: AsyncSession, ticket: Ticket, message: InboundMessage) -> bool:
-    requester = await contact_for_ticket(session, ticket)
-    return requester == (message.sender.channel, message.sender.address.lower())
+async def _from_requester(
+    session: AsyncSession, ticket: Ticket, message: InboundMessage, *, cc: bool = False
+) -> bool:
+    """Whether the requester wrote `message` (or, with `cc`, is among those it was sent to)."""
+    channel, address = await contact_for_ticket(session, ticket)
+    if channel != message.sender.channel:
+        return False
+    return address == message.sender.address.lower() or (cc and address in message.addressees)
 
 
 async def contact_for_ticket(session: AsyncSession, ticket: Ticket) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -83,3 +84,21 @@ async def public_incidents(session: AsyncSession, now: datetime) -> dict[str, An
         (recent if incident.state == IncidentState.RESOLVED else open_).append(view)
     changed = max((incident.updated_at for incident in incidents), default=None)
     return {"incidents": open_, "recent": recent, "changed_at": changed}
+
+
+def incident_lines(when: Callable[[datetime | None], str], view: dict[str, Any]) -> list[str]:
+    """An incident for people: a headline, its times and tickets, then its updates newest first."""
+
+    def at(value: str | None) -> str:
+        return when(datetime.fromisoformat(value) if value else None)
+
+    tickets = view.get("tickets") or []
+    lines = [
+        f"{view['ref']} [{view['state']}] {view['title']} — "
+        f"{len(tickets)} ticket(s), started {at(view['started_at'])}",
+        f"eta: {at(view['eta'])} · next update due: {at(view['next_update_due'])}"
+        + (f" · resolved {at(view['resolved_at'])}" if view["resolved_at"] else ""),
+        "tickets: " + (", ".join(tickets) or "none linked"),
+    ]
+    lines += [f"  {at(u['at'])} [{u['state']}] {u['text']}".rstrip() for u in view["updates"]]
+    return lines

@@ -1,0 +1,135 @@
+"""GET /status and /status.json over real HTTP: what the public sees, what it never sees, and
+the headers that let browsers and proxies carry an outage's load."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDict
+from sqlalchemy import event
+
+from core.clock import FakeClock
+from tests.fake_channel import FakeChannel
+
+PUBLIC_KEYS = ["ref", "title", "state", "service", "started_at", "eta", "next_update_due",
+               "resolved_at", "updates"]  # fmt: skip
+
+
+async def _agent(app: Any, words: str) -> None:
+    reply = await app.desk.run_as("alice", words)
+    assert reply.ok, reply.text
+
+
+async def _get(app: Any, path: str, **headers: str) -> tuple[int, CIMultiDict[str], bytes]:
+    url = f"http://127.0.0.1:{app.web_port}{path}"
+    async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as answer:
+        return answer.status, CIMultiDict(answer.headers), await answer.read()
+
+
+async def test_no_incidents_says_no_known_problems(desk_app: Any) -> None:
+    status, headers, body = await _get(desk_app, "/status")
+    assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "No known problems" in body.decode()
+    assert "Nothing was resolved in the last 14 days." in body.decode()
+    policy = headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "script-src" not in policy
+    assert "style-src 'sha256-" in policy and "frame-ancestors 'none'" in policy
+    assert headers["Cache-Control"].startswith("public, max-age=")
+    assert headers["ETag"].startswith('"') and headers["Last-Modified"].endswith("GMT")
+    status, headers, body = await _get(desk_app, "/status.json")
+    assert status == 200 and headers["Content-Type"].startswith("application/json")
+    assert json.loads(body) == {"incidents": [], "recent": []}
+
+
+async def test_the_page_shows_incidents_and_never_a_ticket_customer_or_note(
+    desk_app: Any, clock: FakeClock
+) -> None:
+    fake: FakeChannel = desk_app.fake
+    await fake.say("carol.secret", "Payroll export wrong for ACME-4471", message_id="m1",
+                   name="Carol Private")  # fmt: skip
+    await desk_app.drain()
+    await _agent(desk_app, "incident Old outage")
+    await _agent(desk_app, "resolve INC-1 Done.")
+    clock.advance(timedelta(days=15))  # INC-1 is now older than the page's 14 days
+    await _agent(desk_app, "incident Payroll <b>exports</b> & <script>alert(1)</script>")
+    await _agent(desk_app, "link T-1 INC-2")
+    await _agent(desk_app, "note T-1 internal-only: customer is on the legacy plan")
+    clock.advance(timedelta(minutes=20))
+    await _agent(desk_app, "reply INC-2 The export job used the wrong tax table.")
+    await _agent(desk_app, "eta INC-2 in 3h")
+    await _agent(desk_app, "incident Mail delayed")
+    await _agent(desk_app, "resolve INC-3 Queues drained.")
+
+    status, _, raw = await _get(desk_app, "/status.json")
+    data = json.loads(raw)
+    assert status == 200 and sorted(data) == ["incidents", "recent"]
+    [payroll] = data["incidents"]
+    [mail] = data["recent"]
+    assert sorted(payroll) == sorted(PUBLIC_KEYS) and sorted(mail) == sorted(PUBLIC_KEYS)
+    assert payroll["ref"] == "INC-2" and payroll["state"] == "identified"
+    assert payroll["eta"] == "2026-12-08T12:20:00Z"
+    assert [u["state"] for u in payroll["updates"]] == ["identified"] * 2 + ["investigating"]
+    assert payroll["updates"][1]["text"] == "The export job used the wrong tax table."
+    assert mail["ref"] == "INC-3" and mail["resolved_at"] is not None
+
+    _, _, page = await _get(desk_app, "/status")
+    html = page.decode()
+    assert "1 known problem right now" in html and "No known problems" not in html
+    assert "Payroll &lt;b&gt;exports&lt;/b&gt; &amp; &lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>" not in html
+    assert "The export job used the wrong tax table." in html
+    assert "Next update by" in html and "Mail delayed" in html and "Old outage" not in html
+    for secret in ("carol", "Carol", "ACME-4471", "T-1", "internal", "alice", "legacy plan"):
+        assert secret not in html and secret not in raw.decode(), secret
+
+
+async def test_conditional_requests_get_304_until_the_incident_changes(
+    desk_app: Any, clock: FakeClock
+) -> None:
+    await _agent(desk_app, "incident Slow dashboards")
+    for path in ("/status", "/status.json"):
+        status, headers, _ = await _get(desk_app, path)
+        etag, modified = headers["ETag"], headers["Last-Modified"]
+        status, again, body = await _get(desk_app, path, **{"If-None-Match": etag})
+        assert (status, body, again["ETag"]) == (304, b"", etag)
+        assert again["Cache-Control"] == headers["Cache-Control"]
+        status, _, body = await _get(desk_app, path, **{"If-Modified-Since": modified})
+        assert (status, body) == (304, b"")
+        status, _, _ = await _get(desk_app, path, **{"If-None-Match": '"something-else"'})
+        assert status == 200
+        status, _, _ = await _get(desk_app, path, **{"If-Modified-Since": "not a date"})
+        assert status == 200
+
+    _, before, _ = await _get(desk_app, "/status")
+    clock.advance(timedelta(minutes=5))
+    await _agent(desk_app, "reply INC-1 monitoring: A cache node was replaced.")
+    status, after, body = await _get(desk_app, "/status", **{"If-None-Match": before["ETag"]})
+    assert status == 200 and after["ETag"] != before["ETag"]
+    assert "A cache node was replaced." in body.decode()
+    assert after["Last-Modified"] != before["Last-Modified"]
+
+
+async def test_a_burst_of_hits_reads_the_database_once(desk_app: Any) -> None:
+    await _agent(desk_app, "incident Search is slow")
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "incident" in statement:
+            statements.append(statement)
+
+    engine = desk_app.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        url = f"http://127.0.0.1:{desk_app.web_port}/status"
+        async with aiohttp.ClientSession() as http:
+            for _ in range(30):
+                async with http.get(url) as answer:
+                    assert answer.status == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    # One rebuild reads the incidents and their updates; the page may be rebuilt once more if
+    # the burst outlasts the cache's short lifetime on a slow machine.
+    assert 2 <= len(statements) <= 4

@@ -127,7 +127,7 @@ class StatusPage:
         texts = self.app.ctx.texts
 
         def when(value: str | None) -> str:
-            return texts.when(datetime.fromisoformat(value) if value else None, now)
+            return texts.when(datetime.fromisoformat(value) if value else None, now, zone=False)
 
         return _pages.get_template("status.html.j2").render(
             incidents=data["incidents"], recent=data["recent"], when=when,

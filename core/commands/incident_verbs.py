@@ -107,8 +107,8 @@ async def incident_eta(act: Act, incident: Incident) -> CommandReply:
     incident.eta = when
     incident.next_update_due = _next_update(act)
     shown = act.ctx.texts.when(when)
-    add_update(act.session, incident, "eta", act.command.text or f"Expected fixed by {shown}.",
-               act.agent, act.now)  # fmt: skip
+    said = act.command.text or f"Expected to be fixed by {shown}."
+    add_update(act.session, incident, "eta", said, act.agent, act.now)
     count = await _fan_out(act, incident, customer.eta, _note(act, incident, act.command.text))
     return CommandReply(True, f"{incident.ref}: ETA {shown}; {_told(count)}")
 

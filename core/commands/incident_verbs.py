@@ -1,8 +1,10 @@
 """The incident verbs: open one, link and unlink tickets, and updates fanned out to them.
 
-An update to an incident goes to every linked open ticket through that ticket's own verb
+An update to an incident goes to every linked open ticket as that ticket's own verb would
 (reply, eta, wait, resolve): each customer hears it on their own channel and thread, each
-ticket's timeline records it, and it counts as that ticket's update.
+ticket's timeline records it, and it counts as that ticket's update. Reply, wait and resolve
+are written for all tickets at once (core/incidents/fanout.py); an ETA goes ticket by ticket
+through `eta`, whose notices settle and replace each other.
 
 State rule: an agent may set the state with a leading `investigating:`, `identified:` or
 `monitoring:` in a reply (`reply INC-3 monitoring: the fix is live`); a reply without one moves
@@ -23,6 +25,7 @@ from core.channel import CommandReply
 from core.commands import customer
 from core.commands.act import Act, done
 from core.commands.grammar import CommandError
+from core.incidents.fanout import Update, tell_linked_tickets
 from core.incidents.store import (
     OPENED,
     TICKET_LINKED,
@@ -35,7 +38,7 @@ from core.incidents.store import (
     mark_changed,
 )
 from core.storage.incident_models import Incident, IncidentLink, IncidentState
-from core.storage.models import Priority, Status, Ticket, Visibility, is_active
+from core.storage.models import EventKind, Priority, Status, Ticket, Visibility, is_active
 from core.tickets.timeline import add_event
 
 IncidentVerb = Callable[[Act, Incident], Awaitable[CommandReply]]
@@ -73,7 +76,8 @@ def _note(act: Act, incident: Incident, text: str, *, joined: bool = False, eta:
 async def _fan_out(
     act: Act, incident: Incident, verb: Callable[[Act, Ticket], Awaitable[CommandReply]], text: str
 ) -> int:
-    """Run one ticket verb on every linked open ticket, with the incident's words."""
+    """Run one ticket verb on every linked open ticket, with the incident's words (an ETA,
+    whose notices settle and replace each other, goes ticket by ticket through `eta`)."""
     tickets = await linked_open_tickets(act.session, incident.id)
     for ticket in tickets:
         command = replace(act.command, ticket=ticket.id, incident=None, text=text)
@@ -97,7 +101,8 @@ async def incident_reply(act: Act, incident: Incident) -> CommandReply:
         incident.state = IncidentState.IDENTIFIED
     incident.next_update_due = _next_update(act)
     add_update(act.session, incident, "reply", text, act.agent, act.now)
-    count = await _fan_out(act, incident, customer.reply, _note(act, incident, text))
+    update = Update(EventKind.AGENT_REPLY, act.agent, _note(act, incident, text))
+    count = await tell_linked_tickets(act.ctx, act.session, incident.id, update)
     return CommandReply(True, f"{incident.ref} ({incident.state}) updated; {_told(count)}")
 
 
@@ -118,7 +123,8 @@ async def incident_wait(act: Act, incident: Incident) -> CommandReply:
     incident.next_update_due = _next_update(act)
     add_update(act.session, incident, "wait", f"Waiting on {what}. {text}".strip(),
                act.agent, act.now)  # fmt: skip
-    count = await _fan_out(act, incident, customer.wait, _note(act, incident, text))
+    update = Update(EventKind.WAITING, act.agent, _note(act, incident, text), what=what)
+    count = await tell_linked_tickets(act.ctx, act.session, incident.id, update)
     return CommandReply(True, f"{incident.ref} is waiting on {what}; {_told(count)}")
 
 
@@ -127,7 +133,10 @@ async def incident_resolve(act: Act, incident: Incident) -> CommandReply:
     incident.resolved_at = act.now
     incident.next_update_due = None
     add_update(act.session, incident, "resolved", act.command.text, act.agent, act.now)
-    count = await _fan_out(act, incident, customer.resolve, _note(act, incident, act.command.text))
+    reopen_days = int(act.ctx.settings.reminders.reopen_window.total_seconds() // 86400)
+    note = _note(act, incident, act.command.text)
+    update = Update(EventKind.RESOLVED, act.agent, note, reopen_days=reopen_days)
+    count = await tell_linked_tickets(act.ctx, act.session, incident.id, update)
     resolved = "no linked open tickets" if count == 0 else f"{count} linked ticket(s) resolved"
     return CommandReply(True, f"{incident.ref} resolved; {resolved}, each told")
 

@@ -1,0 +1,101 @@
+"""An incident update does to each linked ticket exactly what the ticket's own verb does.
+
+The fan-out writes every linked ticket in grouped statements (core/incidents/fanout.py); the
+ticket verbs write one ticket through tell_customer. Here twin tickets go through the same
+history, then one hears an incident update and the other the same verb directly, at the same
+moment: state, promises, timeline and outbox rows must come out alike."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from core.clock import FakeClock
+from core.storage.models import OutboxRow
+from tests.fake_channel import FakeChannel
+
+SAME_KEYS = ("status", "priority", "assignee", "eta", "next_update_due", "waiting_on",
+             "first_response_at", "resolved_at", "closed_at")  # fmt: skip
+
+# (history both twins go through, the incident words, the same verb on the twin)
+CASES = {
+    "reply to a new ticket": ([], "reply INC-1 {text}", "reply T-2 {text}"),
+    "reply ends waiting": (['wait T-{n} "the bank" Asked them.'], "reply INC-1 {text}",
+                           "reply T-2 {text}"),
+    "wait on an urgent ticket bob holds": (
+        ["priority T-{n} urgent", "assign T-{n} bob", "reply T-{n} Looking."],
+        'wait INC-1 "the card processor" {text}', 'wait T-2 "the card processor" {text}',
+    ),
+    "resolve with an unsent ETA notice": (
+        ["eta T-{n} 2026-11-24 12:00", "reply T-{n} Looking."],
+        "resolve INC-1 {text}", "resolve T-2 {text}",
+    ),
+}  # fmt: skip
+
+
+async def _run(app: Any, words: str) -> None:
+    reply = await app.desk.run_as("alice", words)
+    assert reply.ok, (words, reply.text)
+
+
+async def _outbox(app: Any, ticket: int) -> list[dict[str, Any]]:
+    async with app.db.sessions() as session:
+        rows = (
+            await session.scalars(
+                select(OutboxRow).where(OutboxRow.ticket_id == ticket).order_by(OutboxRow.id)
+            )
+        ).all()
+    found = []
+    for row in rows:
+        message = json.loads(row.message)
+        found.append({
+            "kind": row.kind, "status": row.status, "automatic": row.automatic,
+            "audience": row.audience, "channel": row.channel, "due": row.next_attempt_at,
+            "replies_to_the_customer": bool(message["in_reply_to"]),
+            "references": len(message["references"]), "cancelled": "superseded" in row.last_error,
+        })  # fmt: skip
+    return found
+
+
+def _state(ticket: dict[str, Any]) -> dict[str, Any]:
+    # Who wrote the customer's message differs between the twins; everything else must not.
+    events = [
+        (e["kind"], e["visibility"], e["kind"] != "customer_message" and e["author"], e["at"])
+        for e in ticket["events"]
+        if not e["kind"].startswith("incident_")
+    ]
+    return {"ticket": {key: ticket[key] for key in SAME_KEYS}, "events": events,
+            "promises": ticket["promises"]}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+async def test_the_fan_out_matches_the_ticket_verb(
+    desk_app: Any, clock: FakeClock, case: str
+) -> None:
+    history, incident_words, ticket_words = CASES[case]
+    fake: FakeChannel = desk_app.fake
+    await fake.say("carol", "Payments fail", message_id="c1")
+    await fake.say("dan", "Payments fail here too", message_id="d1")
+    await desk_app.drain()
+    await _run(desk_app, "incident Card payments failing")
+    await _run(desk_app, "link T-1 INC-1")
+    for number in (1, 2):
+        for words in history:
+            await _run(desk_app, words.format(n=number))
+    clock.advance(timedelta(seconds=2))  # the ETA notices (if any) have not gone out yet
+
+    await _run(desk_app, incident_words.format(text="We are on it."))
+    await _run(desk_app, ticket_words.format(text="We are on it."))
+    clock.advance(timedelta(minutes=1))
+    await desk_app.drain()
+
+    linked, twin = await desk_app.show_ticket(1), await desk_app.show_ticket(2)
+    assert _state(linked) == _state(twin)
+    assert await _outbox(desk_app, 1) == await _outbox(desk_app, 2)
+    last_to_carol, last_to_dan = fake.texts_to("carol")[-1], fake.texts_to("dan")[-1]
+    assert "Card payments failing (INC-1)" in last_to_carol and "INC-1" not in last_to_dan
+    assert "We are on it." in last_to_carol and "We are on it." in last_to_dan

@@ -42,7 +42,8 @@ def _agent_help() -> str:
 
     verbs = "\n".join(f"  {usage}" for usage in USAGE.values())
     return (
-        f'verbs:\n{verbs}\n\n<ticket> is T-42, #42 or 42; <when> is "in 2h", "tomorrow 15:00", '
+        f"verbs:\n{verbs}\n\n<ticket> is T-42, #42 or 42 (reply, eta, wait, resolve and show also "
+        'take an incident, INC-7); <when> is "in 2h", "tomorrow 15:00", '
         '"next monday", "1 dec noon", "eod" or "2026-12-01 09:00".\n'
         "Each argument is one unit: quote a <what> of several words, e.g.\n"
         '  tidings agent --as alice wait T-1 "the vendor\'s fix" Expected Tuesday.'

@@ -110,17 +110,24 @@ class StatusPage:
         async with self.app.db.sessions() as session:
             data = await public_incidents(session, now)
         changed: datetime = data.pop("changed_at") or now
-        last_modified = changed.astimezone(UTC).replace(microsecond=0)
         json_body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
         html_body = self._html(data, now).encode()
-        pages = {
-            "json": _rendered(json_body, "application/json; charset=utf-8", last_modified),
-            "html": _rendered(html_body, "text/html; charset=utf-8", last_modified),
-        }
-        for kind, page in pages.items():
+        pages: dict[str, _Rendered] = {}
+        for kind, body, content_type in (
+            ("json", json_body, "application/json; charset=utf-8"),
+            ("html", html_body, "text/html; charset=utf-8"),
+        ):
             old = self._pages.get(kind)
-            if old is not None and old.etag == page.etag:
-                pages[kind] = old  # same bytes: keep the time they first changed
+            if old is not None and old.body == body:
+                pages[kind] = old  # same bytes: same ETag, and the time they last changed
+                continue
+            # A change seen after the first build happened by now at the latest (an incident
+            # leaving the 14 days changes the page without changing any incident), so the time
+            # never goes backwards and If-Modified-Since never hides a change.
+            moment = changed if old is None else max(changed, now, old.last_modified)
+            pages[kind] = _rendered(
+                body, content_type, moment.astimezone(UTC).replace(microsecond=0)
+            )
         self._pages, self._revision, self._built_at = pages, seen, time.monotonic()
 
     def _html(self, data: dict[str, Any], now: datetime) -> str:
@@ -131,7 +138,7 @@ class StatusPage:
 
         return _pages.get_template("status.html.j2").render(
             incidents=data["incidents"], recent=data["recent"], when=when,
-            style=Markup(_STYLE), zone=texts.tz.key, made_at=texts.when(now, now, zone=False),
+            style=Markup(_STYLE), zone=texts.tz.key,
         )  # fmt: skip
 
 

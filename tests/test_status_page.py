@@ -133,3 +133,29 @@ async def test_a_burst_of_hits_reads_the_database_once(desk_app: Any) -> None:
     # One rebuild reads the incidents and their updates; the page may be rebuilt once more if
     # the burst outlasts the cache's short lifetime on a slow machine.
     assert 2 <= len(statements) <= 4
+
+
+async def test_an_incident_leaving_the_14_days_is_a_change_not_a_304(
+    desk_app: Any, clock: FakeClock
+) -> None:
+    from email.utils import parsedate_to_datetime
+
+    from core.incidents.store import mark_changed
+
+    await _agent(desk_app, "incident Search slow")  # stays open, last changed before INC-2
+    clock.advance(timedelta(minutes=1))
+    await _agent(desk_app, "incident Mail delayed")
+    await _agent(desk_app, "resolve INC-2 Queues drained.")
+    _, first, body = await _get(desk_app, "/status")
+    assert "Mail delayed" in body.decode()
+    clock.advance(timedelta(days=15))
+    mark_changed()  # as any change in this process would; else the cache's lifetime ends it
+    status, later, body = await _get(
+        desk_app, "/status", **{"If-Modified-Since": first["Last-Modified"]}
+    )
+    assert status == 200 and "Mail delayed" not in body.decode()
+    assert "Search slow" in body.decode()
+    assert later["ETag"] != first["ETag"]
+    assert parsedate_to_datetime(later["Last-Modified"]) > parsedate_to_datetime(
+        first["Last-Modified"]
+    )

@@ -83,6 +83,9 @@ async def bench(tickets: int, url: str) -> None:
         fan_out = time.perf_counter() - start
         assert reply.ok, reply.text
         queued = await _outbox_count(app) - before
+        start = time.perf_counter()
+        assert (await app.desk.run_as("alice", "eta INC-1 in 4h Rerouting payments.")).ok
+        eta_fan_out = time.perf_counter() - start
 
         start = time.perf_counter()
         for n in range(tickets + 1, tickets + SAMPLE + 1):
@@ -92,9 +95,10 @@ async def bench(tickets: int, url: str) -> None:
     print(
         f"  reply INC-1 fanned out, one transaction   {fan_out:7.2f} s  ({queued} messages queued)"
     )
+    print(f"  eta INC-1 fanned out, one transaction     {eta_fan_out:7.2f} s")
     print(f"  the same reply ticket by ticket (baseline) {one_by_one:7.2f} s  "
           f"(scaled from {SAMPLE} commands)")  # fmt: skip
-    print(f"target: enqueued within 5 s: {'met' if fan_out <= 5 else 'NOT met'}")
+    print(f"target: enqueued within 5 s: {'met' if max(fan_out, eta_fan_out) <= 5 else 'NOT met'}")
 
 
 async def _on_postgresql(tickets: int, url: str) -> None:

@@ -2,9 +2,9 @@
 
 An update to an incident goes to every linked open ticket as that ticket's own verb would
 (reply, eta, wait, resolve): each customer hears it on their own channel and thread, each
-ticket's timeline records it, and it counts as that ticket's update. Reply, wait and resolve
-are written for all tickets at once (core/incidents/fanout.py); an ETA goes ticket by ticket
-through `eta`, whose notices settle and replace each other.
+ticket's timeline records it, and it counts as that ticket's update. The tickets are written
+all at once (core/incidents/fanout.py); tests/test_incidents_fanout.py holds that to what the
+ticket verbs in core/commands/customer.py do.
 
 State rule: an agent may set the state with a leading `investigating:`, `identified:` or
 `monitoring:` in a reply (`reply INC-3 monitoring: the fix is live`); a reply without one moves
@@ -33,7 +33,6 @@ from core.incidents.store import (
     add_update,
     is_resolved,
     latest_news,
-    linked_open_tickets,
     locked_incident,
     mark_changed,
 )
@@ -73,18 +72,6 @@ def _note(act: Act, incident: Incident, text: str, *, joined: bool = False, eta:
     )  # fmt: skip
 
 
-async def _fan_out(
-    act: Act, incident: Incident, verb: Callable[[Act, Ticket], Awaitable[CommandReply]], text: str
-) -> int:
-    """Run one ticket verb on every linked open ticket, with the incident's words (an ETA,
-    whose notices settle and replace each other, goes ticket by ticket through `eta`)."""
-    tickets = await linked_open_tickets(act.session, incident.id)
-    for ticket in tickets:
-        command = replace(act.command, ticket=ticket.id, incident=None, text=text)
-        await verb(replace(act, command=command), ticket)
-    return len(tickets)
-
-
 def _told(count: int) -> str:
     return "no linked open tickets" if count == 0 else f"{count} linked ticket(s) told"
 
@@ -114,7 +101,9 @@ async def incident_eta(act: Act, incident: Incident) -> CommandReply:
     shown = act.ctx.texts.when(when)
     said = act.command.text or f"Expected to be fixed by {shown}."
     add_update(act.session, incident, "eta", said, act.agent, act.now)
-    count = await _fan_out(act, incident, customer.eta, _note(act, incident, act.command.text))
+    note = _note(act, incident, act.command.text)
+    update = Update(EventKind.ETA_SET, act.agent, note, when=when)
+    count = await tell_linked_tickets(act.ctx, act.session, incident.id, update)
     return CommandReply(True, f"{incident.ref}: ETA {shown}; {_told(count)}")
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.channel import Audience, ReplyTarget
 from core.context import Context
 from core.delivery.enqueue import refresh_cards
-from core.delivery.rows import SUPERSEDES, outbox_values, thread_refs
+from core.delivery.rows import SETTLING, SUPERSEDES, outbox_values, thread_refs
 from core.promises.writes import EVENTS, OUTBOX, PROMISES, TICKETS, Writes, detached_ticket
 from core.storage.incident_models import IncidentLink
 from core.storage.models import (
@@ -34,19 +34,25 @@ from core.storage.models import (
 from core.tickets.timeline import event_values, public_text
 
 CHUNK = 1000  # tickets per statement: well under every driver's limit on bound parameters
-_MOVED = ("status", "waiting_on", "first_response_at", "assignee", "resolved_at",
-          "next_update_due", "nudged_for", "last_public_at", "updated_at")  # fmt: skip
+_MOVED = ("status", "waiting_on", "first_response_at", "assignee", "resolved_at", "eta",
+          "eta_apologized", "next_update_due", "nudged_for", "last_public_at",
+          "updated_at")  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Update:
     """What the agent said to every linked ticket: which verb, and its words."""
 
-    kind: EventKind  # AGENT_REPLY, WAITING or RESOLVED
+    kind: EventKind  # AGENT_REPLY, ETA_SET, WAITING or RESOLVED
     author: str
     text: str  # the words each customer reads after the incident's
     what: str = ""  # for `wait`: what we wait on
     reopen_days: int = 0  # for `resolve`
+    when: datetime | None = None  # for `eta`
+
+
+RENDER = {EventKind.AGENT_REPLY: "agent_reply", EventKind.ETA_SET: "eta_set",
+          EventKind.WAITING: "waiting", EventKind.RESOLVED: "resolved"}  # fmt: skip
 
 
 def _chunks(numbers: Sequence[int]) -> list[Sequence[int]]:
@@ -123,6 +129,32 @@ def _cancel_unsent(
         )  # fmt: skip
 
 
+def _unsent_eta(connection: Connection, numbers: Sequence[int], now: datetime) -> set[int]:
+    """Tickets whose last ETA notice has not gone out (the customer never read that ETA)."""
+    found: set[int] = set()
+    for chunk in _chunks(numbers):
+        found.update(connection.execute(
+            select(OUTBOX.c.ticket_id).where(
+                OUTBOX.c.ticket_id.in_(chunk), OUTBOX.c.kind == EventKind.ETA_SET.value,
+                OUTBOX.c.audience == Audience.CUSTOMER.value,
+                OUTBOX.c.status == OutboxStatus.PENDING.value,
+                (OUTBOX.c.lease_until.is_(None)) | (OUTBOX.c.lease_until < now),
+            )
+        ).scalars())  # fmt: skip
+    return found
+
+
+def _new_eta(ticket: Ticket, when: datetime, now: datetime, unsent: bool) -> dict[str, Any]:
+    """customer.eta for one ticket: the missed ETA not yet apologised for, and the earlier
+    estimate the customer heard (not one whose notice never went out); then the new one."""
+    missed = ticket.eta
+    if missed is None or missed > now or missed == ticket.eta_apologized:
+        missed = None
+    previous = ticket.eta if ticket.eta is not None and ticket.eta > now and not unsent else None
+    ticket.eta, ticket.eta_apologized = when, None
+    return {"missed_eta": missed, "previous_eta": previous}
+
+
 def _move(ctx: Context, ticket: Ticket, update: Update, now: datetime) -> datetime | None:
     """The ticket's state after the verb (as customer.py moves it); its next update's time."""
     if update.kind == EventKind.RESOLVED:
@@ -132,7 +164,8 @@ def _move(ctx: Context, ticket: Ticket, update: Update, now: datetime) -> dateti
     else:
         if update.kind == EventKind.WAITING:
             ticket.status, ticket.waiting_on = Status.WAITING, update.what
-        elif ticket.status == Status.WAITING:  # a reply ends waiting (mark_worked)
+        elif update.kind == EventKind.AGENT_REPLY and ticket.status == Status.WAITING:
+            # A reply ends waiting (mark_worked); an ETA keeps it.
             ticket.status, ticket.waiting_on = Status.OPEN, ""
         if ticket.status == Status.NEW:
             ticket.status = Status.OPEN
@@ -144,18 +177,25 @@ def _move(ctx: Context, ticket: Ticket, update: Update, now: datetime) -> dateti
     return ticket.next_update_due
 
 
+def _promise(ticket: Ticket, kind: str, due: datetime, now: datetime) -> dict[str, Any]:
+    return {"ticket_id": ticket.id, "kind": kind, "due_at": due, "made_at": now, "kept": None,
+            "settled_at": None, "settled_by": ""}  # fmt: skip
+
+
 def _writes(ctx: Context, ticket: Ticket, update: Update, now: datetime,
-            thread: list[tuple[str, str]]) -> Writes:  # fmt: skip
-    """One ticket's rows: its new state, promise, timeline event, outbox row and thread key."""
+            thread: list[tuple[str, str]], unsent_eta: bool) -> Writes:  # fmt: skip
+    """One ticket's rows: its new state, promises, timeline event, outbox row and thread key."""
     writes = Writes()
+    extra: dict[str, Any] = {}
+    if update.kind == EventKind.RESOLVED:
+        extra["reopen_days"] = update.reopen_days
+    if update.kind == EventKind.ETA_SET and update.when is not None:
+        extra = _new_eta(ticket, update.when, now, unsent_eta)
+        writes.promises.append(_promise(ticket, "eta", update.when, now))
     due = _move(ctx, ticket, update, now)
     if due is not None:
-        writes.promises.append({"ticket_id": ticket.id, "kind": "next_update", "due_at": due,
-                                "made_at": now, "kept": None, "settled_at": None,
-                                "settled_by": ""})  # fmt: skip
-    render = {EventKind.AGENT_REPLY: "agent_reply", EventKind.WAITING: "waiting",
-              EventKind.RESOLVED: "resolved"}[update.kind]  # fmt: skip
-    extra = {"reopen_days": update.reopen_days} if update.kind == EventKind.RESOLVED else {}
+        writes.promises.append(_promise(ticket, "next_update", due, now))
+    render = RENDER[update.kind]
     text = public_text(ctx, ticket, render, due, update.author, now, text=update.text, **extra)
     said = update.text if update.kind == EventKind.AGENT_REPLY else text
     index = writes.event(event_values(ticket.id, update.kind, said, now, author=update.author,
@@ -168,6 +208,8 @@ def _writes(ctx: Context, ticket: Ticket, update: Update, now: datetime,
         event_id=None, audience=Audience.CUSTOMER, card=None, in_reply_to=in_reply_to,
         references=references,
     ), index))  # fmt: skip
+    if update.kind in SETTLING:  # an ETA notice waits a moment for a newer one
+        writes.outbox[-1][0]["next_attempt_at"] = now + ctx.settings.reminders.settle
     writes.refs.append({"channel": target.channel, "key": token, "ticket_id": ticket.id})
     writes.tickets.append({"ticket_id": ticket.id, **{c: getattr(ticket, c) for c in _MOVED}})
     return writes
@@ -180,13 +222,18 @@ def _fan_out(ctx: Context, connection: Connection, incident_id: int, update: Upd
     if not numbers:
         return []
     threads = _threads(connection, numbers)
+    unsent = _unsent_eta(connection, numbers, now) if update.kind == EventKind.ETA_SET else set()
     if update.kind == EventKind.RESOLVED:
         _settle(connection, numbers, "eta", now, "resolved")
+    if update.kind == EventKind.ETA_SET:
+        _settle(connection, numbers, "eta", now, "superseded")
     _settle(connection, numbers, "next_update", now, str(update.kind))
     _cancel_unsent(connection, numbers, update.kind, now)
     everything = Writes()
     for ticket in tickets:
-        everything.extend(_writes(ctx, ticket, update, now, threads[ticket.id]))
+        everything.extend(
+            _writes(ctx, ticket, update, now, threads[ticket.id], ticket.id in unsent)
+        )
     everything.apply(connection)
     return numbers
 

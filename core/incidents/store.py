@@ -9,7 +9,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.storage.incident_models import Incident, IncidentLink, IncidentState, IncidentUpdate
-from core.storage.models import ACTIVE_STATUSES, Ticket
 
 # The kind of the update that opens an incident: a fact, not news a customer needs to hear.
 OPENED = "opened"
@@ -62,18 +61,6 @@ async def latest_news(session: AsyncSession, incident_id: int) -> IncidentUpdate
         .limit(1)
     )
     return (await session.scalars(query)).first()
-
-
-async def linked_open_tickets(session: AsyncSession, incident_id: int) -> Sequence[Ticket]:
-    """The linked tickets still owed an answer, locked, in ticket order (no deadlocks)."""
-    query = (
-        select(Ticket)
-        .join(IncidentLink, IncidentLink.ticket_id == Ticket.id)
-        .where(IncidentLink.incident_id == incident_id, Ticket.status.in_(ACTIVE_STATUSES))
-        .order_by(Ticket.id)
-        .with_for_update(of=Ticket)
-    )
-    return (await session.scalars(query)).all()
 
 
 async def linked_refs(session: AsyncSession, incident_id: int) -> list[str]:

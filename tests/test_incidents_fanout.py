@@ -125,3 +125,41 @@ async def test_the_fan_out_matches_the_ticket_verb(
     assert last_to_carol[:start] + last_to_carol[end:] == last_to_dan.replace("T-2", "T-1")
     if case == "eta after a missed eta":
         assert "and we missed that. We are sorry." in last_to_dan
+
+
+async def test_the_fan_out_refreshes_each_ticket_s_triage_card(
+    desk_app: Any, clock: FakeClock, settings_factory: Any
+) -> None:
+    from core.commands.run import run_words
+    from core.context import Context
+
+    fake: FakeChannel = desk_app.fake
+    await fake.say("carol", "Payments fail", message_id="c1")
+    await fake.say("dan", "Payments fail here too", message_id="d1")
+    await desk_app.drain()
+    await _run(desk_app, "incident Card payments failing")
+    await _run(desk_app, "link T-1 INC-1")
+    await _run(desk_app, "link T-2 INC-1")
+    # The same desk as seen by a process with a Slack triage channel (nothing is sent here).
+    slack = {"enabled": True, "bot_token": "xoxb-test", "signing_secret": "test",
+             "triage_channel": "CTRIAGE"}  # fmt: skip
+    triage = settings_factory(slack=slack)
+    ctx = Context(triage, clock)
+    async with desk_app.db.transaction() as session:
+        reply = await run_words(ctx, session, "alice", 'wait INC-1 "the processor" Asked them.')
+    assert reply.ok, reply.text
+    async with desk_app.db.sessions() as session:
+        cards = (
+            await session.scalars(
+                select(OutboxRow).where(OutboxRow.kind == "card").order_by(OutboxRow.ticket_id)
+            )
+        ).all()
+    assert [(c.ticket_id, c.channel, c.address, c.audience) for c in cards] == [
+        (1, "slack", "CTRIAGE", "agents"), (2, "slack", "CTRIAGE", "agents"),
+    ]  # fmt: skip
+    for row in cards:
+        card = json.loads(row.message)["card"]
+        assert (card["status"], card["assignee"], card["waiting_on"]) == (
+            "waiting", "alice", "the processor",
+        )  # fmt: skip
+        assert card["next_update_due"] is not None

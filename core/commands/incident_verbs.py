@@ -174,7 +174,9 @@ async def run_incident_verb(act: Act, number: int) -> CommandReply:
 async def _open_incident_for(act: Act, ticket: Ticket) -> Incident:
     number = act.command.incident
     assert number is not None  # the grammar always sets it for `link`
-    incident = await locked_incident(act.session, number)
+    # Read, not locked: the ticket is locked already, and an update locks the incident before
+    # its tickets; taking them here in the other order could deadlock with one.
+    incident = await act.session.get(Incident, number)
     if incident is None:
         raise CommandError(f"there is no incident INC-{number}")
     if is_resolved(incident):

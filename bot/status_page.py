@@ -10,6 +10,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from core.incidents.views import public_incidents
 if TYPE_CHECKING:
     from bot.app import App
 
+log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
 # How long a rendered page is served before the database is read again (changes made in this
 # process show at once; another process's changes within this many seconds).
@@ -99,8 +101,19 @@ class StatusPage:
         if self._stale():
             async with self._lock:  # one reader rebuilds; the rest of the burst waits for it
                 if self._stale():
-                    await self._rebuild()
+                    await self._rebuild_or_keep()
         return self._pages[kind]
+
+    async def _rebuild_or_keep(self) -> None:
+        """The outage may be the database's own: then the last page served stays up, and the
+        database is asked again when the cache's lifetime ends, not on every hit."""
+        try:
+            await self._rebuild()
+        except Exception:
+            if not self._pages:
+                raise
+            log.warning("status page: cannot read incidents; serving the last page", exc_info=True)
+            self._revision, self._built_at = revision(), time.monotonic()
 
     def _stale(self) -> bool:
         return time.monotonic() - self._built_at >= FRESH_SECONDS or self._revision != revision()

@@ -159,3 +159,24 @@ async def test_an_incident_leaving_the_14_days_is_a_change_not_a_304(
     assert parsedate_to_datetime(later["Last-Modified"]) > parsedate_to_datetime(
         first["Last-Modified"]
     )
+
+
+async def test_the_last_page_stays_up_when_the_database_cannot_be_read(desk_app: Any) -> None:
+    from sqlalchemy import text
+
+    from core.incidents.store import mark_changed
+
+    await _agent(desk_app, "incident Database cluster degraded")
+    status, first, body = await _get(desk_app, "/status")
+    assert status == 200 and "Database cluster degraded" in body.decode()
+
+    async with desk_app.db.engine.begin() as connection:  # the incident tables are gone
+        for table in ("incident_links", "incident_updates", "incidents"):
+            await connection.execute(text(f"DROP TABLE {table}"))
+    mark_changed()  # so the next hit tries the database again
+    for path, expected in (("/status", first["ETag"]), ("/status", first["ETag"])):
+        status, again, body = await _get(desk_app, path)
+        assert status == 200 and again["ETag"] == expected
+        assert "Database cluster degraded" in body.decode()
+    status, _, _ = await _get(desk_app, "/status.json")
+    assert status == 200

@@ -235,6 +235,7 @@ async def test_bad_incident_commands_say_what_is_wrong_and_change_nothing(
         "resolve INC-2": "INC-2 is resolved; open a new incident for a new problem",
         "reply INC-1": "missing text; usage: reply <ticket> <text>",
         "reply INC-1 monitoring:": "missing text after the state; e.g. reply INC-3 monitoring: …",
+        "reply INC-1 Resolved: all good": "to resolve an incident, use `resolve INC-1 [text]`",
         "eta INC-1 2026-11-20 09:00": "that time is in the past; an ETA must be in the future",
     }
     for words, refusal in refusals.items():

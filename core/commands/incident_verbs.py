@@ -42,6 +42,7 @@ from core.tickets.timeline import add_event
 
 IncidentVerb = Callable[[Act, Incident], Awaitable[CommandReply]]
 _STATE_PREFIX = re.compile(r"^(investigating|identified|monitoring)\s*:\s*", re.IGNORECASE)
+_RESOLVED_PREFIX = re.compile(r"^resolved\s*:", re.IGNORECASE)
 
 
 def _next_update(act: Act) -> Any:
@@ -78,6 +79,8 @@ def _told(count: int) -> str:
 
 async def incident_reply(act: Act, incident: Incident) -> CommandReply:
     text = act.command.text
+    if _RESOLVED_PREFIX.match(text):
+        raise CommandError(f"to resolve an incident, use `resolve {incident.ref} [text]`")
     chosen = _STATE_PREFIX.match(text)
     if chosen:
         incident.state = chosen.group(1).lower()

@@ -259,3 +259,24 @@ async def test_show_an_incident_to_an_agent(desk_app: Any, clock: FakeClock) -> 
     assert shown[0] == "INC-1 [identified] Mail delayed"
     assert shown[2] == "tickets: T-1"
     assert shown[3].endswith("[identified] A relay is congested.")
+
+
+async def test_with_a_public_url_the_customer_can_follow_the_incident_on_the_status_page(
+    settings_factory: Any, clock: FakeClock
+) -> None:
+    fake = FakeChannel()
+    settings = settings_factory(web={"port": 0, "public_url": "https://help.example.com/"})
+    async with App(settings, clock=clock, channels=[fake], background=False) as app:
+        await fake.say("carol", "Uploads fail", message_id="m1")
+        await app.drain()
+        await _agent(app, "incident Uploads failing")
+        await _agent(app, "link T-1 INC-1")
+        await _agent(app, "reply INC-1 A storage node is full.")
+        await app.drain()
+        assert (
+            "You can follow it at https://help.example.com/status#INC-1"
+            in (fake.texts_to("carol")[-1])
+        )
+        await _agent(app, "resolve INC-1 Space freed.")
+        await app.drain()
+        assert "/status" not in fake.texts_to("carol")[-1], "nothing to follow once it is fixed"

@@ -120,7 +120,7 @@ async def test_the_fan_out_matches_the_ticket_verb(
     assert "Card payments failing (INC-1)" in last_to_carol and "INC-1" not in last_to_dan
     # Carol reads the incident's words before the agent's; the rest is Dan's message, word for
     # word (an apology for a missed ETA, "earlier we said", the next update's time...).
-    start = last_to_carol.index("Update on Card payments failing (INC-1)")
+    start = last_to_carol.index("About Card payments failing (INC-1)")
     end = last_to_carol.index("We are on it.")
     assert last_to_carol[:start] + last_to_carol[end:] == last_to_dan.replace("T-2", "T-1")
     if case == "eta after a missed eta":

@@ -67,9 +67,11 @@ async def open_incident(act: Act) -> CommandReply:
 
 def _note(act: Act, incident: Incident, text: str, *, joined: bool = False, eta: Any = None) -> str:
     """The words each linked customer reads before the agent's own."""
+    public = act.ctx.settings.web.public_url.rstrip("/")
     return act.ctx.texts.render(
         "incident_note", incident=incident.ref, title=incident.title, state=incident.state,
         text=text, joined=joined, eta=eta,
+        status_url=f"{public}/status#{incident.ref}" if public else "",
     )  # fmt: skip
 
 

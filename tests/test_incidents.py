@@ -215,9 +215,12 @@ async def test_bad_incident_commands_say_what_is_wrong_and_change_nothing(
     before = [await desk_app.show_ticket(n) for n in (1, 2)], await _incident(desk_app, 1)
 
     refusals = {
-        "incident": "missing title; usage: incident <title>",
-        "incident    ": "missing title; usage: incident <title>",
+        "incident": "missing title; usage: incident <title> [[service]]",
+        "incident    ": "missing title; usage: incident <title> [[service]]",
         "incident " + "x" * 201: "the title has 201 characters; at most 200",
+        "incident [payments]": "missing title; usage: incident <title> [[service]]",
+        "incident Payments down [ ]": "the [service] after the title is empty",
+        "incident Down [" + "s" * 101 + "]": "the service has 101 characters; at most 100",
         "reply INC-9 hello": "there is no incident INC-9",
         "show INC-9": "there is no incident INC-9",
         "link T-2 INC-1": "T-2 is closed; only an open ticket can be linked",
@@ -280,3 +283,16 @@ async def test_with_a_public_url_the_customer_can_follow_the_incident_on_the_sta
         await _agent(app, "resolve INC-1 Space freed.")
         await app.drain()
         assert "/status" not in fake.texts_to("carol")[-1], "nothing to follow once it is fixed"
+
+
+async def test_an_incident_may_name_the_service_it_affects(desk_app: Any) -> None:
+    opened = await _agent(desk_app, "incident Card payments failing [Payments API]")
+    assert opened.startswith("INC-1 opened: Card payments failing (investigating)")
+    incident = await _incident(desk_app, 1)
+    assert (incident["title"], incident["service"]) == ("Card payments failing", "Payments API")
+    shown = await _agent(desk_app, "show INC-1")
+    assert shown.splitlines()[0] == (
+        "INC-1 [investigating] Card payments failing (service: Payments API)"
+    )
+    await _agent(desk_app, "incident Fix [urgent] label rendering")  # brackets inside: a title
+    assert (await _incident(desk_app, 2))["service"] is None

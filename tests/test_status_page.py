@@ -54,7 +54,7 @@ async def test_the_page_shows_incidents_and_never_a_ticket_customer_or_note(
     await _agent(desk_app, "incident Old outage")
     await _agent(desk_app, "resolve INC-1 Done.")
     clock.advance(timedelta(days=15))  # INC-1 is now older than the page's 14 days
-    await _agent(desk_app, "incident Payroll <b>exports</b> & <script>alert(1)</script>")
+    await _agent(desk_app, "incident Payroll <b>exports</b> & <script>alert(1)</script> [Payroll]")
     await _agent(desk_app, "link T-1 INC-2")
     await _agent(desk_app, "note T-1 internal-only: customer is on the legacy plan")
     clock.advance(timedelta(minutes=20))
@@ -70,6 +70,7 @@ async def test_the_page_shows_incidents_and_never_a_ticket_customer_or_note(
     [mail] = data["recent"]
     assert sorted(payroll) == sorted(PUBLIC_KEYS) and sorted(mail) == sorted(PUBLIC_KEYS)
     assert payroll["ref"] == "INC-2" and payroll["state"] == "identified"
+    assert payroll["service"] == "Payroll" and mail["service"] is None
     assert payroll["eta"] == "2026-12-08T12:20:00Z"
     assert [u["state"] for u in payroll["updates"]] == ["identified"] * 2 + ["investigating"]
     assert payroll["updates"][1]["text"] == "The export job used the wrong tax table."
@@ -81,6 +82,7 @@ async def test_the_page_shows_incidents_and_never_a_ticket_customer_or_note(
     assert "Payroll &lt;b&gt;exports&lt;/b&gt; &amp; &lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script>" not in html
     assert "The export job used the wrong tax table." in html
+    assert "<dt>Affects</dt><dd>Payroll</dd>" in html
     assert "Next update by" in html and "Mail delayed" in html and "Old outage" not in html
     for secret in ("carol", "Carol", "ACME-4471", "T-1", "internal", "alice", "legacy plan"):
         assert secret not in html and secret not in raw.decode(), secret

@@ -16,6 +16,7 @@ _INCIDENT = re.compile(r"^inc-(\d{1,12})$", re.IGNORECASE)
 # The verbs whose <ticket> may also be an incident: the update goes to every linked ticket.
 INCIDENT_AWARE = frozenset({"reply", "eta", "wait", "resolve", "show"})
 TITLE_MAX = 200
+SERVICE_MAX = 100
 
 
 # A quoted <what>: "…", “…” or '…', ended by its closing mark before a space or the end (so
@@ -147,12 +148,20 @@ def _link(words: _Words) -> Command:
 
 
 def _incident(rest: str) -> Command:
-    title = " ".join(rest.split())
+    """`incident <title> [<service>]`: a title ending in brackets names the affected service."""
+    title, service = " ".join(rest.split()), ""
+    if title.endswith("]") and "[" in title:
+        opening = title.rindex("[")
+        title, service = title[:opening].strip(), title[opening + 1 : -1].strip()
+        if not service:
+            raise CommandError("the [service] after the title is empty")
+        if len(service) > SERVICE_MAX:
+            raise CommandError(f"the service has {len(service)} characters; at most {SERVICE_MAX}")
     if not title:
         raise CommandError(f"missing title; usage: {USAGE['incident']}")
     if len(title) > TITLE_MAX:
         raise CommandError(f"the title has {len(title)} characters; at most {TITLE_MAX}")
-    return Command("incident", text=title)
+    return Command("incident", text=title, what=service)
 
 
 def _list(rest: str) -> Command:
@@ -181,7 +190,7 @@ TICKET_GRAMMAR: dict[str, tuple[str, Callable[[_Words], Command]]] = {
 }
 DESK_GRAMMAR: dict[str, tuple[str, Callable[[str], Command]]] = {
     "list": ("list [mine|open|overdue|waiting]", _list),
-    "incident": ("incident <title>", _incident),
+    "incident": ("incident <title> [[service]]", _incident),
 }
 USAGE = {verb: usage for verb, (usage, _) in (TICKET_GRAMMAR | DESK_GRAMMAR).items()}
 

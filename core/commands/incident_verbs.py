@@ -53,7 +53,8 @@ def _next_update(act: Act) -> Any:
 async def open_incident(act: Act) -> CommandReply:
     now = act.now
     incident = Incident(
-        title=act.command.text, state=IncidentState.INVESTIGATING, service="", public=True,
+        title=act.command.text, state=IncidentState.INVESTIGATING, service=act.command.what,
+        public=True,
         opened_by=act.agent, started_at=now, updated_at=now, next_update_due=_next_update(act),
     )  # fmt: skip
     act.session.add(incident)
@@ -142,7 +143,8 @@ async def incident_show(act: Act, incident: Incident) -> CommandReply:
     assert view is not None  # the caller found it
     when = act.ctx.texts.when
     lines = [
-        f"{incident.ref} [{incident.state}] {incident.title}",
+        f"{incident.ref} [{incident.state}] {incident.title}"
+        + (f" (service: {incident.service})" if incident.service else ""),
         f"started {when(incident.started_at)} · eta: {when(incident.eta)} · "
         f"next update due: {when(incident.next_update_due)}",
         "tickets: " + (", ".join(view["tickets"]) or "none linked"),

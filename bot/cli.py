@@ -1,4 +1,4 @@
-"""The `tidings` command line: run, db upgrade, tickets, agent, check-config."""
+"""The `tidings` command line: run, db upgrade, tickets, incidents, agent, check-config."""
 
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def _agent_help() -> str:
 
     verbs = "\n".join(f"  {usage}" for usage in USAGE.values())
     return (
-        f'verbs:\n{verbs}\n\n<ticket> is T-42, #42 or 42; <when> is "in 2h", "tomorrow 15:00", '
+        f"verbs:\n{verbs}\n\n<ticket> is T-42, #42 or 42 (reply, eta, wait, resolve and show also "
+        'take an incident, INC-7); <when> is "in 2h", "tomorrow 15:00", '
         '"next monday", "1 dec noon", "eod" or "2026-12-01 09:00".\n'
         "Each argument is one unit: quote a <what> of several words, e.g.\n"
         '  tidings agent --as alice wait T-1 "the vendor\'s fix" Expected Tuesday.'
@@ -83,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     agent.add_argument("words", nargs=argparse.REMAINDER, help='e.g. reply T-1 "On it."')
     sub.add_parser("check-config", parents=[config], help="validate and print the configuration")
     _add_stats_parser(sub, config)
+    _add_incidents_parser(sub, config)
     return parser
 
 
@@ -102,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "agent": _agent,
         "check-config": _check_config,
         "stats": _stats,
+        "incidents": _incidents,
     }
     try:
         return handlers[args.command](settings, args)
@@ -271,4 +274,56 @@ def _stats(settings: Settings, args: argparse.Namespace) -> int:
 
     found = asyncio.run(figures())
     print(json.dumps(found, indent=2) if args.json else "\n".join(summary_lines(found)))
+    return 0
+
+
+# -- tidings incidents ------------------------------------------------------------------------
+
+
+def _add_incidents_parser(sub: Any, config: argparse.ArgumentParser) -> None:
+    incidents = sub.add_parser("incidents", help="look at incidents")
+    i_sub = incidents.add_subparsers(dest="incidents_command", required=True)
+    listing = i_sub.add_parser("list", parents=[config], help="every incident, newest first")
+    listing.add_argument("--json", action="store_true", help="print a JSON array")
+    show = i_sub.add_parser("show", parents=[config], help="one incident with its updates")
+    show.add_argument("incident", help="INC-7")
+    show.add_argument("--json", action="store_true", help="print a JSON object")
+
+
+def _incidents(settings: Settings, args: argparse.Namespace) -> int:
+    from core.commands.grammar import CommandError, parse_incident
+    from core.incidents.views import incident_lines, list_incidents, show_incident
+
+    texts = Texts.for_settings(settings)
+    if args.incidents_command == "list":
+
+        async def everything(desk: Desk) -> Any:
+            async with desk.db.sessions() as session:
+                return await list_incidents(session)
+
+        incidents = asyncio.run(_with_desk(settings, everything))
+        if args.json:
+            print(json.dumps(incidents, indent=2, ensure_ascii=False))
+        else:
+            lines = [line for view in incidents for line in incident_lines(texts.when, view)[:1]]
+            print("\n".join(lines) or "no incidents")
+        return 0
+    try:
+        number = parse_incident(args.incident)
+    except CommandError as exc:
+        print(f"tidings: {exc}", file=sys.stderr)
+        return 2
+
+    async def one(desk: Desk) -> Any:
+        async with desk.db.sessions() as session:
+            return await show_incident(session, number)
+
+    incident = asyncio.run(_with_desk(settings, one))
+    if incident is None:
+        print(f"tidings: there is no incident INC-{number}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(incident, indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(incident_lines(texts.when, incident)))
     return 0

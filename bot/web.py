@@ -1,4 +1,4 @@
-"""The one aiohttp server: health, metrics, statistics, and the routes channels contribute."""
+"""The one aiohttp server: health, metrics, statistics, status, and the channels' routes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from aiohttp import web
 
 from bot.health import healthz_handler
 from bot.stats_page import stats_routes
+from bot.status_page import status_routes
 from core import metrics
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ def build_web_app(app: App) -> web.Application:
     web_app.router.add_get("/healthz", healthz_handler(app))
     web_app.router.add_get("/metrics", metrics_page)
     web_app.router.add_routes(stats_routes(app))
+    web_app.router.add_routes(status_routes(app))
     for channel in app.channels.values():
         routes = getattr(channel, "routes", None)
         if callable(routes):

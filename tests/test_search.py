@@ -118,8 +118,8 @@ async def test_a_long_list_shows_the_newest_twenty_and_says_so(desk_app: Any) ->
 
 
 def test_the_migration_indexes_the_kinds_search_reads() -> None:
-    path = Path(search_module.__file__).parents[1] / "storage/migrations/versions/0002_search.py"
-    spec = importlib.util.spec_from_file_location("migration_0002s", path)
+    path = Path(search_module.__file__).parents[1] / "storage/migrations/versions/0003_search.py"
+    spec = importlib.util.spec_from_file_location("migration_0003", path)
     assert spec is not None and spec.loader is not None
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)

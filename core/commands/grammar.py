@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
@@ -12,6 +12,11 @@ from core.commands.timeparse import DEFAULT_CLOSE, DEFAULT_HOUR, TimePhraseError
 from core.storage.models import PRIORITIES
 
 _TICKET = re.compile(r"^(?:t-|#)?(\d{1,12})$", re.IGNORECASE)
+_INCIDENT = re.compile(r"^inc-(\d{1,12})$", re.IGNORECASE)
+# The verbs whose <ticket> may also be an incident: the update goes to every linked ticket.
+INCIDENT_AWARE = frozenset({"reply", "eta", "wait", "resolve", "show"})
+TITLE_MAX = 200
+SERVICE_MAX = 100
 
 
 # A quoted <what>: "…", “…” or '…', ended by its closing mark before a space or the end (so
@@ -40,12 +45,20 @@ class Command:
     agent: str = ""
     priority: str = ""
     filter: str = "open"
+    incident: int | None = None
 
 
 def parse_ticket(word: str) -> int:
     match = _TICKET.match(word.strip())
     if not match:
         raise CommandError(f'"{word}" is not a ticket; write T-42, #42 or 42')
+    return int(match.group(1))
+
+
+def parse_incident(word: str) -> int:
+    match = _INCIDENT.match(word.strip())
+    if not match:
+        raise CommandError(f'"{word}" is not an incident; write INC-7')
     return int(match.group(1))
 
 
@@ -137,6 +150,32 @@ def _replies(rest: str) -> Command:
     return Command("replies")
 
 
+def _link(words: _Words) -> Command:
+    incident_word, extra = _split(words.rest)
+    if not incident_word:
+        raise words.missing("incident")
+    if extra:
+        raise CommandError(f"unexpected words after the incident; usage: {USAGE['link']}")
+    return Command("link", words.ticket, incident=parse_incident(incident_word))
+
+
+def _incident(rest: str) -> Command:
+    """`incident <title> [<service>]`: a title ending in brackets names the affected service."""
+    title, service = " ".join(rest.split()), ""
+    if title.endswith("]") and "[" in title:
+        opening = title.rindex("[")
+        title, service = title[:opening].strip(), title[opening + 1 : -1].strip()
+        if not service:
+            raise CommandError("the [service] after the title is empty")
+        if len(service) > SERVICE_MAX:
+            raise CommandError(f"the service has {len(service)} characters; at most {SERVICE_MAX}")
+    if not title:
+        raise CommandError(f"missing title; usage: {USAGE['incident']}")
+    if len(title) > TITLE_MAX:
+        raise CommandError(f"the title has {len(title)} characters; at most {TITLE_MAX}")
+    return Command("incident", text=title, what=service)
+
+
 def _list(rest: str) -> Command:
     which = rest.strip().lower() or "open"
     if which not in LIST_FILTERS:
@@ -158,6 +197,8 @@ TICKET_GRAMMAR: dict[str, tuple[str, Callable[[_Words], Command]]] = {
     "assign": ("assign <ticket> <agent>", _assign),
     "priority": ("priority <ticket> urgent|high|normal|low", _priority),
     "show": ("show <ticket>", _ticket_only),
+    "link": ("link <ticket> <INC-n>", _link),
+    "unlink": ("unlink <ticket>", _ticket_only),
 }
 
 
@@ -171,6 +212,7 @@ DESK_GRAMMAR: dict[str, tuple[str, Callable[[str], Command]]] = {
     "stats": ("stats [since]", _since),
     "search": ("search <words>", _search),
     "replies": ("replies", _replies),
+    "incident": ("incident <title> [[service]]", _incident),
 }
 USAGE = {verb: usage for verb, (usage, _) in (TICKET_GRAMMAR | DESK_GRAMMAR).items()}
 
@@ -214,5 +256,14 @@ def parse(
     ticket_word, rest = _split(rest)
     if not ticket_word:
         raise CommandError(f"missing ticket; usage: {USAGE[verb]}")
+    reader = TICKET_GRAMMAR[verb][1]
+    if _INCIDENT.match(ticket_word):
+        # `reply INC-7 …`: read like a ticket verb, then aimed at the incident instead.
+        if verb not in INCIDENT_AWARE:
+            aware = ", ".join(sorted(INCIDENT_AWARE))
+            raise CommandError(f"`{verb}` takes a ticket, not an incident; incidents take {aware}")
+        number = parse_incident(ticket_word)
+        command = reader(_Words(verb, number, rest.strip(), now, tz, opens, closes))
+        return replace(command, ticket=None, incident=number)
     words = _Words(verb, parse_ticket(ticket_word), rest.strip(), now, tz, opens, closes)
-    return TICKET_GRAMMAR[verb][1](words)
+    return reader(words)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import CommandReply
-from core.commands import customer, saved, search, team
+from core.commands import customer, incident_verbs, saved, search, team
 from core.commands.act import Act, DeskVerb, TicketVerb
 from core.commands.customer import record_public_reply
 from core.commands.grammar import CommandError, parse
@@ -29,12 +29,15 @@ TICKET_VERBS: Mapping[str, TicketVerb] = {
     "take": team.take,
     "assign": team.assign,
     "priority": team.priority,
+    "link": incident_verbs.link,
+    "unlink": incident_verbs.unlink,
 }
 DESK_VERBS: Mapping[str, DeskVerb] = {
     "list": team.list_tickets,
     "stats": team.stats,
     "search": search.search,
     "replies": saved.replies,
+    "incident": incident_verbs.open_incident,
 }
 
 
@@ -49,6 +52,8 @@ async def run_words(ctx: Context, session: AsyncSession, agent: str, text: str) 
     act = Act(ctx, session, agent, command, now)
     if command.verb in DESK_VERBS:
         return await DESK_VERBS[command.verb](act)
+    if command.incident is not None and command.ticket is None:
+        return await incident_verbs.run_incident_verb(act, command.incident)
     handler = TICKET_VERBS.get(command.verb)
     if handler is None or command.ticket is None:
         return CommandReply(False, f'unknown command "{command.verb}"')

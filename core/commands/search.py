@@ -1,6 +1,6 @@
 """`search <words>`: tickets holding every word in their subject or messages, from the index.
 
-The index is kept by the database itself (migration 0002s): FTS5 tables on SQLite, GIN indexes
+The index is kept by the database itself (migration 0003): FTS5 tables on SQLite, GIN indexes
 on `to_tsvector('simple', …)` on PostgreSQL. Customer text is hostile and agents paste it, so
 the words are never spliced into a query: on SQLite each becomes one quoted FTS5 string (its
 quotes doubled), on PostgreSQL they go through `plainto_tsquery`, which knows no operators.

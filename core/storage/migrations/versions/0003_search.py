@@ -6,15 +6,15 @@ FTS tables hold only the index), kept in step by triggers. PostgreSQL: GIN index
 indexed (customer messages, agent replies, notes): acknowledgements and reminders are the same
 words on every ticket and would match everything.
 
-Revision ID: 0002s
+Revision ID: 0003
 Revises: 0001
 Create Date: 2026-11-29
 """
 
 from alembic import op
 
-revision = "0002s"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -35,6 +35,11 @@ SAMPLE: dict[str, Any] = {
     "reason": "mailbox full",
     "excerpt": "Status of T-7",
     "now": NOW,
+    # An incident's note to a linked ticket (incident_note.j2).
+    "joined": True,
+    "title": "Card payments failing",
+    "incident": "INC-1",
+    "status_url": "https://desk.example.com/status",
 }
 CUSTOMER_FACING = ["ack", "agent_reply", "apology", "eta_set", "reopened", "resolved",
                    "status_update", "waiting"]  # fmt: skip

@@ -263,6 +263,9 @@ class IntakeConfig(Section):
     fields: list[IntakeField] = Field(default_factory=_default_intake_fields)
     # How each answer of the `impact` choice maps to a priority.
     impact_priority: dict[str, Priority] = Field(default_factory=_default_impact_priority)
+    # Acknowledgements one address may receive in an hour: beyond it a new ticket is still
+    # opened, but not acknowledged (so the desk cannot be made to mail someone over and over).
+    acks_per_address_per_hour: int = Field(default=5, ge=1)
 
 
 DEMO_AGENT = "alice"

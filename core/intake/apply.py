@@ -14,6 +14,7 @@ from core.commands.run import record_public_reply, run_words
 from core.context import Context
 from core.delivery.enqueue import alert_agents, refresh_cards
 from core.intake.opening import NewTicket, author_of, body_of, open_tickets
+from core.intake.thanks import is_thanks
 from core.storage.models import (
     AttachmentRow,
     Contact,
@@ -46,6 +47,7 @@ class Action(StrEnum):
     OPEN = "open"  # a new conversation: a new ticket
     FOLLOW_UP = "follow_up"  # the conversation's ticket is closed, or past its reopen window
     REOPEN = "reopen"  # resolved within the reopen window
+    THANKS = "thanks"  # only a thank-you on a resolved ticket: on the record, not reopened
     JOIN = "join"  # an event on the active ticket
     IGNORE = "ignore"  # joins only, and names no ticket (e.g. a chat thread not ours)
 
@@ -63,7 +65,8 @@ def open_or_join(ctx: Context, message: InboundMessage, ticket: Ticket | None) -
         window = ctx.settings.reminders.reopen_window
         if ticket.resolved_at is not None and ctx.now() - ticket.resolved_at > window:
             return Action.FOLLOW_UP
-        return Action.REOPEN
+        # Conservative: only a short message made of thanks and "it works" words is one.
+        return Action.THANKS if is_thanks(message.text) else Action.REOPEN
     return Action.JOIN
 
 
@@ -172,6 +175,9 @@ async def apply_inbound(ctx: Context, session: AsyncSession, message: InboundMes
     if action is Action.REOPEN:
         await reopen(ctx, session, ticket, author=message.sender.name or "customer")
         return Outcome(f"reopened {ticket.ref}", ticket.id)
+    if action is Action.THANKS:
+        await refresh_cards(ctx, session, ticket)
+        return Outcome(f"thank-you recorded on {ticket.ref} (stays {ticket.status})", ticket.id)
     await refresh_cards(ctx, session, ticket)
     return Outcome(f"added to {ticket.ref}", ticket.id)
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.channel import Audience, InboundMessage
 from core.context import Context
 from core.delivery.enqueue import card_for, card_title, outbox_values
+from core.intake.ack_limits import AckLimits, read_ack_limits
 from core.storage.models import (
     AttachmentRow,
     Base,
@@ -143,7 +144,9 @@ def open_tickets_now(ctx: Context, connection: Connection, items: Sequence[NewTi
     contacts = upsert_contacts(connection, senders, now)
     ticket_ids = allocate_ids(connection, Ticket, len(items))
     per_ticket = [2 + (item.linked is not None) + bool(item.message.for_a_person) for item in items]
-    rows = _Rows(ctx, now, iter(allocate_ids(connection, TicketEvent, sum(per_ticket))))
+    limits = read_ack_limits(connection, [item.message for item in items], now,
+                             ctx.settings.intake.acks_per_address_per_hour)  # fmt: skip
+    rows = _Rows(ctx, now, iter(allocate_ids(connection, TicketEvent, sum(per_ticket))), limits)
     for item, ticket_id in zip(items, ticket_ids, strict=True):
         sender = item.message.sender
         rows.add(item, ticket_id, *contacts[(sender.channel, sender.address)])
@@ -154,8 +157,10 @@ def open_tickets_now(ctx: Context, connection: Connection, items: Sequence[NewTi
 class _Rows:
     """The rows of many new tickets, table by table, for one executemany per table."""
 
-    def __init__(self, ctx: Context, now: datetime, event_ids: Iterator[int]) -> None:
-        self.ctx, self.now, self.event_ids = ctx, now, event_ids
+    def __init__(
+        self, ctx: Context, now: datetime, event_ids: Iterator[int], limits: AckLimits
+    ) -> None:
+        self.ctx, self.now, self.event_ids, self.limits = ctx, now, event_ids, limits
         self.triage = ctx.triage_targets()
         self.tickets: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
@@ -219,9 +224,30 @@ class _Rows:
         return event_id
 
     def _acknowledge(self, ticket: Ticket, message: InboundMessage, due: datetime) -> None:
-        """The acknowledgement, built as every other customer message is."""
+        """The acknowledgement, built as every other customer message is, within the limits
+        on acknowledgements (see core/intake/ack_limits.py)."""
+        target = (ticket.reply_channel, ticket.reply_address)
+        if not self.limits.take(target):
+            note = (
+                f"No acknowledgement sent: {ticket.reply_address} already had "
+                f"{self.limits.per_hour} in the last hour (intake.acks_per_address_per_hour)."
+            )
+            self._event(
+                event_values(
+                    ticket.id,
+                    EventKind.NOTE,
+                    note,
+                    self.now,
+                    visibility=Visibility.INTERNAL,
+                    author="tidings",
+                )
+            )
+            return
+        # To an address that only a Reply-To named, we say nothing the sender wrote.
+        quoted = {} if self.limits.may_quote(target) else {"subject": ""}
+        name = message.sender.name if self.limits.may_quote(target) else ""
         ack = public_text(self.ctx, ticket, EventKind.ACK, due, "tidings", self.now,
-                          name=message.sender.name)  # fmt: skip
+                          name=name, **quoted)  # fmt: skip
         same_channel = message.channel == ticket.reply_channel and message.external_id
         said = customer_message(
             ticket, EventKind.ACK, ack, self.now, author="tidings", automatic=True,

@@ -244,6 +244,8 @@ class OutboxRow(Base):
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_ticket", "ticket_id"),
         Index("ix_outbox_contact_auto", "contact_id", "automatic", "created_at"),
+        # Acknowledgements sent to one address lately (the per-address limit).
+        Index("ix_outbox_target", "channel", "address", "kind", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -212,18 +212,13 @@ def public_text(
     now: datetime,
     **context: Any,
 ) -> str:
-    """What the customer reads: the template with everything it may say about the ticket."""
-    return ctx.texts.render(
-        render,
-        ref=ticket.ref,
-        subject=ticket.subject,
-        next_update=next_update,
-        agent=author,
-        eta=ticket.eta,
-        waiting_on=ticket.waiting_on,
-        now=now,
-        **context,
-    )
+    """What the customer reads: the template with everything it may say about the ticket
+    (`context` adds to it, or overrides it: an acknowledgement may leave the subject out)."""
+    values: dict[str, Any] = {
+        "ref": ticket.ref, "subject": ticket.subject, "next_update": next_update,
+        "agent": author, "eta": ticket.eta, "waiting_on": ticket.waiting_on, "now": now,
+    }  # fmt: skip
+    return ctx.texts.render(render, **{**values, **context})
 
 
 def is_active(ticket: Ticket) -> bool:

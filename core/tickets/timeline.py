@@ -15,7 +15,6 @@ from core.context import Context
 from core.delivery.enqueue import outbox_values, thread_refs
 from core.delivery.rows import place_notice
 from core.storage.models import (
-    ACTIVE_STATUSES,
     Contact,
     OutboxRow,
     Promise,
@@ -219,7 +218,3 @@ def public_text(
         "agent": author, "eta": ticket.eta, "waiting_on": ticket.waiting_on, "now": now,
     }  # fmt: skip
     return ctx.texts.render(render, **{**values, **context})
-
-
-def is_active(ticket: Ticket) -> bool:
-    return ticket.status in {status.value for status in ACTIVE_STATUSES}

@@ -42,20 +42,24 @@ class Claimed:
     attempts: int
 
 
+async def conversation_of(session: AsyncSession, ticket: Ticket) -> list[tuple[str, str]]:
+    """The ticket's (external id, kind) events on its reply channel, oldest first: what a
+    reply's threading headers are taken from (see `thread_refs`)."""
+    rows = await session.execute(
+        select(TicketEvent.external_id, TicketEvent.kind)
+        .where(
+            TicketEvent.ticket_id == ticket.id,
+            TicketEvent.channel == ticket.reply_channel,
+            TicketEvent.external_id != "",
+        )
+        .order_by(TicketEvent.id)
+    )
+    return [(external_id, kind) for external_id, kind in rows]
+
+
 async def _thread_refs(session: AsyncSession, ticket: Ticket) -> tuple[str, tuple[str, ...]]:
     """(the customer's latest message id, the conversation's ids oldest first) on its channel."""
-    rows = (
-        await session.execute(
-            select(TicketEvent.external_id, TicketEvent.kind)
-            .where(
-                TicketEvent.ticket_id == ticket.id,
-                TicketEvent.channel == ticket.reply_channel,
-                TicketEvent.external_id != "",
-            )
-            .order_by(TicketEvent.id)
-        )
-    ).all()
-    return thread_refs([(external_id, kind) for external_id, kind in rows])
+    return thread_refs(await conversation_of(session, ticket))
 
 
 def thread_refs(events: list[tuple[str, str]]) -> tuple[str, tuple[str, ...]]:

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, false, null, select, update
+from sqlalchemy import case, false, null, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import Audience, ReplyTarget
 from core.context import Context
 from core.delivery.enqueue import outbox_values, thread_refs
-from core.delivery.rows import place_notice
+from core.delivery.rows import conversation_of, place_notice
 from core.storage.models import (
     Contact,
     OutboxRow,
@@ -135,7 +135,7 @@ async def tell_customer(
     text = public_text(ctx, ticket, render, next_update, author, now, **context)
     said = customer_message(
         ticket, kind, text, now, author=author, automatic=automatic, event_text=event_text,
-        conversation=await _conversation(session, ticket),
+        conversation=await conversation_of(session, ticket),
     )  # fmt: skip
     event = TicketEvent(**said.event)
     session.add(event)
@@ -187,19 +187,6 @@ def customer_message(
         references=references,
     )  # fmt: skip
     return CustomerMessage(event, outbox, token)
-
-
-async def _conversation(session: AsyncSession, ticket: Ticket) -> list[tuple[str, str]]:
-    rows = await session.execute(
-        select(TicketEvent.external_id, TicketEvent.kind)
-        .where(
-            TicketEvent.ticket_id == ticket.id,
-            TicketEvent.channel == ticket.reply_channel,
-            TicketEvent.external_id != "",
-        )
-        .order_by(TicketEvent.id)
-    )
-    return [(external_id, kind) for external_id, kind in rows]
 
 
 def public_text(

@@ -14,6 +14,7 @@ from core.channel import Audience, ReplyTarget
 from core.context import Context
 from core.delivery.enqueue import outbox_values, thread_refs
 from core.delivery.rows import place_notice
+from core.pages.tokens import page_url
 from core.storage.models import (
     ACTIVE_STATUSES,
     Contact,
@@ -137,6 +138,7 @@ async def tell_customer(
     said = customer_message(
         ticket, kind, text, now, author=author, automatic=automatic, event_text=event_text,
         conversation=await _conversation(session, ticket),
+        page_link=page_link(ctx, await page_url(ctx.settings, session, ticket.id, now)),
     )  # fmt: skip
     event = TicketEvent(**said.event)
     session.add(event)
@@ -169,12 +171,14 @@ def customer_message(
     conversation: list[tuple[str, str]],
     event_text: str | None = None,
     event_id: int | None = None,
+    page_link: str = "",
 ) -> CustomerMessage:
     """The one builder of what a customer is told, on the ticket's reply target: used by
     `tell_customer` and by the grouped opening's acknowledgement alike.
 
     `conversation` is the ticket's (external id, kind) events on its channel, oldest first,
-    from which the reply's threading headers are taken."""
+    from which the reply's threading headers are taken. `page_link` (the line naming the
+    ticket's page, see core/pages/tokens.py) ends the message sent, not the timeline's copy."""
     target = ReplyTarget(ticket.reply_channel, ticket.reply_address, ticket.reply_thread)
     in_reply_to, references = thread_refs(conversation)
     token = uuid.uuid4().hex
@@ -182,8 +186,9 @@ def customer_message(
         ticket.id, kind, event_text if event_text is not None else text, now, author=author,
         channel=ticket.reply_channel,
     )  # fmt: skip
+    sent = f"{text}\n\n{page_link}" if page_link else text
     outbox = outbox_values(
-        ticket, target, kind=kind, text=text, automatic=automatic, token=token, now=now,
+        ticket, target, kind=kind, text=sent, automatic=automatic, token=token, now=now,
         event_id=event_id, audience=Audience.CUSTOMER, card=None, in_reply_to=in_reply_to,
         references=references,
     )  # fmt: skip
@@ -201,6 +206,11 @@ async def _conversation(session: AsyncSession, ticket: Ticket) -> list[tuple[str
         .order_by(TicketEvent.id)
     )
     return [(external_id, kind) for external_id, kind in rows]
+
+
+def page_link(ctx: Context, url: str) -> str:
+    """The line that ends every message to the customer when the ticket has a page."""
+    return ctx.texts.render("page_link", url=url) if url else ""
 
 
 def public_text(

@@ -33,7 +33,7 @@ STATIC = Path(__file__).parent / "static"
 ASSETS = "/t-assets"
 # The page's own script and style only; it posts only to itself and fetches only its JSON.
 POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 HEADERS = {

@@ -16,7 +16,7 @@ from core.texts import Texts
 # nudges, assignments, delivery failures and auto-replies stay with the agents, even when a
 # row is marked public.
 SHOWN = {
-    EventKind.CUSTOMER_MESSAGE: "You wrote",
+    EventKind.CUSTOMER_MESSAGE: "Message",
     EventKind.ACK: "We logged your message",
     EventKind.AGENT_REPLY: "Reply",
     EventKind.STATUS_UPDATE: "Status update",

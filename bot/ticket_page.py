@@ -90,14 +90,18 @@ class TicketPage:
         async with self.app.db.sessions() as session:
             return await ticket_for_token(session, request.match_info["token"])
 
-    async def _data(self, ticket_id: int) -> dict[str, Any] | None:
+    async def _data(self, request: web.Request) -> dict[str, Any] | None:
+        """The page's data for the token in the URL (one session: a hit reads three rows
+        sets, the token's, the ticket's with its incident, and the public events)."""
         ctx = self.app.ctx
         async with self.app.db.sessions() as session:
+            ticket_id = await ticket_for_token(session, request.match_info["token"])
+            if ticket_id is None:
+                return None
             return await ticket_page_data(session, ctx.texts, ticket_id, ctx.now())
 
     async def page(self, request: web.Request) -> web.Response:
-        ticket_id = await self._ticket(request)
-        data = None if ticket_id is None else await self._data(ticket_id)
+        data = await self._data(request)
         if data is None:
             return web.Response(status=404, text=_NOT_FOUND)
         token = request.match_info["token"]
@@ -110,8 +114,7 @@ class TicketPage:
         return web.Response(text=html, content_type="text/html", headers=HEADERS)
 
     async def data(self, request: web.Request) -> web.Response:
-        ticket_id = await self._ticket(request)
-        data = None if ticket_id is None else await self._data(ticket_id)
+        data = await self._data(request)
         if data is None:
             return web.Response(status=404, text=_NOT_FOUND)
         etag = _etag(data)

@@ -7,6 +7,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -131,6 +132,26 @@ async def test_the_link_in_every_mail_opens_only_the_public_story(desk: PageDesk
     async with desk.http.get(desk.local(path + ".json"), headers={"If-None-Match": etag}) as again:
         assert again.status == 200
         assert (await again.json())["incident"]["ref"] == "INC-1"
+
+
+async def test_automatic_updates_and_incident_news_carry_the_link_too(
+    desk: PageDesk, clock: FakeClock
+) -> None:
+    path = await _ann_writes(desk)
+    clock.advance(timedelta(days=2))  # past the promised next update: Tidings writes itself
+    assert await desk.app.promises.tick() >= 1
+    await desk.app.drain()
+    await desk.agent("incident VPN gateway overloaded")
+    await desk.agent("link T-1 INC-1")
+    await desk.agent("reply INC-1 We are adding a second gateway.")
+    mails = await desk.relay.wait_for(3)
+    kinds = [m.message["Subject"] for m in mails]
+    assert len(mails) == 3, kinds
+    assert "We are adding a second gateway." in mails[2].text
+    assert [LINK.search(m.text).group(1) for m in mails] == [path] * 3  # type: ignore[union-attr]
+    shown = await desk.app.show_ticket(1)
+    assert shown is not None
+    assert not any(path in event["text"] for event in shown["events"]), "not in the timeline"
 
 
 @pytest.mark.parametrize(

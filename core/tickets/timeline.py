@@ -14,7 +14,7 @@ from core.channel import Audience, ReplyTarget
 from core.context import Context
 from core.delivery.enqueue import outbox_values, thread_refs
 from core.delivery.rows import place_notice
-from core.pages.tokens import page_url
+from core.pages.tokens import page_links, page_url
 from core.storage.models import (
     ACTIVE_STATUSES,
     Contact,
@@ -211,6 +211,13 @@ async def _conversation(session: AsyncSession, ticket: Ticket) -> list[tuple[str
 def page_link(ctx: Context, url: str) -> str:
     """The line that ends every message to the customer when the ticket has a page."""
     return ctx.texts.render("page_link", url=url) if url else ""
+
+
+def with_page_link(ctx: Context, ticket_id: int, text: str) -> str:
+    """`text` as sent, for the grouped writers (promise loop, incident fan-out) that build
+    their rows without a session: the link is computed, its hash stored at opening."""
+    links = page_links(ctx.settings)
+    return f"{text}\n\n{page_link(ctx, links.url(ticket_id))}" if links is not None else text
 
 
 def public_text(

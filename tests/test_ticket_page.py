@@ -226,3 +226,20 @@ def test_check_config_warns_when_mail_is_real_but_has_no_page_link(settings_fact
     assert not any("public_url" in warning for warning in config_warnings(linked))
     keyless = settings_factory(web={"public_url": PUBLIC})
     assert any("need a key" in warning for warning in config_warnings(keyless))
+
+
+async def test_times_are_in_the_desks_zone_with_the_year_only_when_not_this_year(
+    desk: PageDesk, clock: FakeClock
+) -> None:
+    from core.pages.view import ticket_page_data
+    from core.texts import Texts
+
+    await _ann_writes(desk)
+    await desk.agent("eta T-1 2027-01-15 10:00")
+    berlin = Texts("", "Europe/Berlin", clock=clock)
+    async with desk.app.db.sessions() as session:
+        data = await ticket_page_data(session, berlin, 1, clock.now())
+    assert data is not None
+    assert data["eta"] == "Fri 15 Jan 2027, 11:00 (Europe/Berlin)"
+    assert data["events"][0]["at"] == "Mon 23 Nov, 10:00 (Europe/Berlin)"
+    assert data["assignee"] == "alice" and data["waiting_on"] == "nothing"

@@ -243,3 +243,35 @@ async def test_times_are_in_the_desks_zone_with_the_year_only_when_not_this_year
     assert data["eta"] == "Fri 15 Jan 2027, 11:00 (Europe/Berlin)"
     assert data["events"][0]["at"] == "Mon 23 Nov, 10:00 (Europe/Berlin)"
     assert data["assignee"] == "alice" and data["waiting_on"] == "nothing"
+
+
+async def test_a_ticket_without_a_stored_token_gets_one_with_its_next_message(
+    desk: PageDesk,
+) -> None:
+    from sqlalchemy import delete
+
+    from core.pages.tokens import TicketToken
+
+    path = await _ann_writes(desk)
+
+    async def forget(session: Any) -> None:  # as for a ticket opened before links were set
+        await session.execute(delete(TicketToken))
+
+    await desk.app.db.write(forget)
+    async with desk.http.get(desk.local(path)) as answer:
+        assert answer.status == 404
+    assert (await desk.app.show_ticket(1) or {})["page_url"] is None, "no link that 404s"
+    await desk.agent("reply T-1 We are on it.")
+    last = (await desk.relay.wait_for(2))[-1]
+    assert LINK.search(last.text).group(1) == path  # type: ignore[union-attr]
+    async with desk.http.get(desk.local(path)) as answer:
+        assert answer.status == 200
+
+
+def test_a_stored_page_post_that_cannot_be_read_is_ignored_not_a_crash() -> None:
+    from core.channel import Ignored
+    from core.pages.form import decode_post
+
+    for payload in (b"", b"{", b'{"id": "x"}', b'{"id": "x", "ticket": "T-1", "text": "",'
+                    b' "sender": ["email"], "reply": []}'):  # fmt: skip
+        assert isinstance(decode_post(payload), Ignored)

@@ -44,6 +44,7 @@
   }
 
   async function poll() {
+    if (sending) return;  // the page is being replaced by the answer to the form
     try {
       const answer = await fetch(url, { headers: etag ? { "If-None-Match": etag } : {},
                                         cache: "no-store", credentials: "omit" });
@@ -56,6 +57,10 @@
     }
     window.setTimeout(poll, every);
   }
+
+  let sending = false;
+  const form = document.querySelector("form");
+  if (form) form.addEventListener("submit", () => { sending = true; });
 
   window.setTimeout(poll, every);
 })();

@@ -1,10 +1,12 @@
-"""Status page benchmark: GET /status at 64 concurrent connections vs a hello-world handler.
+"""Page benchmark: GET /status and /t/{token} at 64 concurrent connections vs a hello-world handler.
 
 Run by hand: `.venv/bin/python -m bench.web [--seconds 5] [--connections 64]`.
 Both servers run in this process on the same event loop; the load comes from a separate
 process (aiohttp client, one connection per worker), so the servers do not share their core
 with the client. The target is /status at no less than half the hello-world rate measured in
-the same run. The desk has three open incidents with updates and two lately resolved ones.
+the same run. The desk has three open incidents with updates and two lately resolved ones,
+and one ticket with a dozen public events whose page (/t/{token}, and its JSON the open page
+polls) is read from the database on every hit: it is one customer's, not cached.
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ import time
 from pathlib import Path
 
 from aiohttp import ClientSession, TCPConnector, web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import App
+from core.channel import Contact, InboundMessage, ReplyTarget
 from core.config import load_settings
+from core.intake.opening import NewTicket, open_tickets
+from core.pages.tokens import page_links
 
 
 async def _load(url: str, seconds: float, connections: int) -> None:
@@ -88,21 +94,46 @@ async def _seed(app: App) -> None:
         assert reply.ok, reply.text
 
 
+async def _ticket(app: App) -> str:
+    """One ticket with a public story; the path of its page."""
+    message = InboundMessage(
+        channel="bench", external_id="bench-1", sender=Contact("bench", "ann", "Ann"),
+        reply_target=ReplyTarget("bench", "ann"), text="The VPN drops every 5 minutes.",
+        subject="VPN drops",
+    )  # fmt: skip
+
+    async def work(session: AsyncSession) -> list[int]:
+        return await open_tickets(app.ctx, session, [NewTicket(message)])
+
+    [ticket_id] = await app.db.write(work)
+    for n in range(10):
+        reply = await app.desk.run_as("alice", f"reply T-{ticket_id} Update {n}: still on it.")
+        assert reply.ok, reply.text
+    links = page_links(app.settings)
+    assert links is not None
+    return f"/t/{links.token(ticket_id)}"
+
+
 async def bench(seconds: float, connections: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         settings = load_settings(
             None, database={"url": f"sqlite+aiosqlite:///{folder}/bench.db"},
-            email={"enabled": False}, web={"host": "127.0.0.1", "port": 0},
+            email={"enabled": False},
+            web={"host": "127.0.0.1", "port": 0, "public_url": "http://127.0.0.1",
+                 "secret": "bench only"},
             agents={"alice": {"email": "alice@example.com"}},
         )  # fmt: skip
         async with App(settings, channels=[], background=False) as app:
             await _seed(app)
+            page = await _ticket(app)
             runner, hello_port = await _hello_server()
             try:
                 urls = {
                     "hello-world handler (baseline)": f"http://127.0.0.1:{hello_port}/",
                     "GET /status": f"http://127.0.0.1:{app.web_port}/status",
                     "GET /status.json": f"http://127.0.0.1:{app.web_port}/status.json",
+                    "GET /t/{token}": f"http://127.0.0.1:{app.web_port}{page}",
+                    "GET /t/{token}.json": f"http://127.0.0.1:{app.web_port}{page}.json",
                 }
                 rates: dict[str, list[float]] = {name: [] for name in urls}
                 for _ in range(2):  # alternate, so a noisy neighbour hits both alike

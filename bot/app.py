@@ -19,6 +19,8 @@ from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.context import Context
 from core.desk import Desk
+from core.pages.form import CHANNEL as PAGE_CHANNEL
+from core.pages.form import PageFormChannel
 from core.promises.loop import PromiseLoop
 from core.storage.db import Database
 
@@ -56,7 +58,9 @@ class App:
         self.db = Database(settings.database.url)
         built = list(channels) if channels is not None else build_channels(settings)
         self.channels: dict[str, Channel] = {channel.name: channel for channel in built}
-        self.desk = Desk(self.db, self.ctx, self.channels)
+        # The ticket page's posts come in through the inbox as a channel of the desk's own;
+        # it is no platform, so it has no health of its own and is not started.
+        self.desk = Desk(self.db, self.ctx, {**self.channels, PAGE_CHANNEL: PageFormChannel()})
         self.promises = PromiseLoop(self.db, self.ctx)
         self.background = background
         self.web_enabled = web_enabled

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from core.config import DEMO_AGENT, AgentConfig, Settings, format_duration
 from core.context import Context
+from core.pages.tokens import page_key
 
 
 def config_problems(settings: Settings) -> list[str]:
@@ -41,6 +42,7 @@ def config_warnings(settings: Settings) -> list[str]:
             "discord.token is set but discord.enabled is false, so Discord stays off; "
             "set [discord] enabled = true (or TIDINGS_DISCORD__ENABLED=true)"
         )
+    warnings.extend(_page_link_warnings(settings))
     if not settings.agents:
         warnings.append(
             "no agents are configured ([agents.<name>]): nobody may act on tickets, and "
@@ -52,6 +54,22 @@ def config_warnings(settings: Settings) -> list[str]:
             f"{DEMO_AGENT} may act, and only from the command line"
         )
     return warnings
+
+
+def _page_link_warnings(settings: Settings) -> list[str]:
+    """Customers get their ticket page's link only with a public address and a key."""
+    web, email = settings.web, settings.email
+    if email.enabled and email.outbound.transport == "smtp" and not web.public_url:
+        return [
+            "email goes out for real ([email.outbound] transport = smtp) but [web] public_url "
+            "is empty: customers' messages carry no link to their ticket's page"
+        ]
+    if web.public_url and page_key(settings) is None:
+        return [
+            "[web] public_url is set but [web] secret and admin_token are empty: ticket page "
+            "links need a key, so customers' messages carry none; set [web] secret"
+        ]
+    return []
 
 
 def config_summary(settings: Settings) -> list[str]:

@@ -9,6 +9,7 @@ from aiohttp import web
 from bot.health import healthz_handler
 from bot.stats_page import stats_routes
 from bot.status_page import status_routes
+from bot.ticket_page import ticket_page_routes
 from core import metrics
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ def build_web_app(app: App) -> web.Application:
     web_app.router.add_get("/metrics", metrics_page)
     web_app.router.add_routes(stats_routes(app))
     web_app.router.add_routes(status_routes(app))
+    web_app.router.add_routes(ticket_page_routes(app))
     for channel in app.channels.values():
         routes = getattr(channel, "routes", None)
         if callable(routes):

@@ -158,4 +158,4 @@ class Desk:
 
     async def show_ticket(self, number: int) -> dict[str, Any] | None:
         async with self.db.sessions() as session:
-            return await show_ticket(session, number)
+            return await show_ticket(session, number, self.ctx.settings)

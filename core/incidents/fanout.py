@@ -31,7 +31,7 @@ from core.storage.models import (
     Status,
     Ticket,
 )
-from core.tickets.timeline import event_values, public_text
+from core.tickets.timeline import event_values, public_text, with_page_link
 
 CHUNK = 1000  # tickets per statement: well under every driver's limit on bound parameters
 _MOVED = ("status", "waiting_on", "first_response_at", "assignee", "resolved_at", "eta",
@@ -204,7 +204,8 @@ def _writes(ctx: Context, ticket: Ticket, update: Update, now: datetime,
     in_reply_to, references = thread_refs(thread)
     target = ReplyTarget(ticket.reply_channel, ticket.reply_address, ticket.reply_thread)
     writes.outbox.append((outbox_values(
-        ticket, target, kind=update.kind, text=text, automatic=False, token=token, now=now,
+        ticket, target, kind=update.kind, text=with_page_link(ctx, ticket.id, text),
+        automatic=False, token=token, now=now,
         event_id=None, audience=Audience.CUSTOMER, card=None, in_reply_to=in_reply_to,
         references=references,
     ), index))  # fmt: skip

@@ -16,6 +16,7 @@ from core.channel import Audience, InboundMessage
 from core.context import Context
 from core.delivery.enqueue import card_for, card_title, outbox_values
 from core.intake.ack_limits import AckLimits, read_ack_limits
+from core.pages.tokens import insert_tokens, page_links
 from core.storage.models import (
     AttachmentRow,
     Base,
@@ -32,7 +33,13 @@ from core.storage.models import (
     table_of,
 )
 from core.tickets.refs import insert_ignore, repoint_keys
-from core.tickets.timeline import contact_upsert, customer_message, event_values, public_text
+from core.tickets.timeline import (
+    contact_upsert,
+    customer_message,
+    event_values,
+    page_link,
+    public_text,
+)
 
 _SUBJECT_MAX = 200
 
@@ -162,6 +169,8 @@ class _Rows:
     ) -> None:
         self.ctx, self.now, self.event_ids, self.limits = ctx, now, event_ids, limits
         self.triage = ctx.triage_targets()
+        self.links = page_links(ctx.settings)
+        self.tokens: list[dict[str, Any]] = []
         self.tickets: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.attachments: list[dict[str, Any]] = []
@@ -209,7 +218,11 @@ class _Rows:
         )
         self.promises.append({"ticket_id": ticket_id, "kind": "next_update", "due_at": due,
                               "made_at": now, "settled_by": ""})  # fmt: skip
-        self._acknowledge(ticket, message, due)
+        url = ""
+        if self.links is not None:
+            self.tokens.append(self.links.row(ticket_id, now))
+            url = self.links.url(ticket_id)
+        self._acknowledge(ticket, message, due, url)
         card = card_for(ticket, requester or message.sender.address, body)
         self.outbox.extend(
             outbox_values(ticket, place, kind=OutboxKind.CARD, text=card_title(ticket),
@@ -223,7 +236,9 @@ class _Rows:
         self.events.append({"id": event_id, **values})
         return event_id
 
-    def _acknowledge(self, ticket: Ticket, message: InboundMessage, due: datetime) -> None:
+    def _acknowledge(
+        self, ticket: Ticket, message: InboundMessage, due: datetime, url: str
+    ) -> None:
         """The acknowledgement, built as every other customer message is, within the limits
         on acknowledgements (see core/intake/ack_limits.py)."""
         target = (ticket.reply_channel, ticket.reply_address)
@@ -253,7 +268,7 @@ class _Rows:
             ticket, EventKind.ACK, ack, self.now, author="tidings", automatic=True,
             conversation=[(message.external_id, EventKind.CUSTOMER_MESSAGE)] if same_channel
             else [],
-            event_id=next(self.event_ids),
+            event_id=next(self.event_ids), page_link=page_link(self.ctx, url),
         )  # fmt: skip
         self.events.append({"id": said.outbox["event_id"], **said.event})
         self.outbox.append(said.outbox)
@@ -273,6 +288,8 @@ class _Rows:
                             (Promise, self.promises), (OutboxRow, self.outbox)):  # fmt: skip
             if rows:
                 connection.execute(insert(table_of(model)), rows)
+        if self.tokens:
+            connection.execute(insert_tokens(connection.dialect.name), self.tokens)
         connection.execute(
             insert_ignore(connection.dialect.name)(table_of(TicketRef)).on_conflict_do_nothing(),
             _first_claims(self.refs),

@@ -22,7 +22,7 @@ from core.promises.kinds import PromiseKind
 from core.promises.reads import DAY, BatchReads
 from core.promises.writes import Writes
 from core.storage.models import OutboxKind, Ticket, Visibility
-from core.tickets.timeline import event_values, public_text
+from core.tickets.timeline import event_values, public_text, with_page_link
 
 AUTHOR = "tidings"
 
@@ -104,7 +104,8 @@ class Step:
         # Our own message ids must lead back to this ticket even before delivery confirms them.
         self.writes.refs.append({"channel": target.channel, "key": token, "ticket_id": ticket.id})
         values = outbox_values(
-            ticket, target, kind=kind, text=text, automatic=True, token=token, now=self.now,
+            ticket, target, kind=kind, text=with_page_link(self.ctx, ticket.id, text),
+            automatic=True, token=token, now=self.now,
             event_id=None, audience=Audience.CUSTOMER, card=None, in_reply_to=in_reply_to,
             references=references,
         )  # fmt: skip

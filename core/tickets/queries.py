@@ -8,6 +8,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.config import Settings
+from core.pages.tokens import stored_page_url
+from core.storage.incident_models import IncidentLink
 from core.storage.models import AttachmentRow, Contact, Promise, Ticket, TicketEvent
 
 
@@ -58,12 +61,23 @@ async def list_tickets(
     return [ticket_summary(ticket, contact) for ticket, contact in rows]
 
 
-async def show_ticket(session: AsyncSession, number: int) -> dict[str, Any] | None:
+async def show_ticket(
+    session: AsyncSession, number: int, settings: Settings | None = None
+) -> dict[str, Any] | None:
+    """One ticket with its timeline, promises and attachments; with `settings`, also the link
+    to its page (`page_url`, None when the desk has no `[web] public_url`)."""
     ticket = await session.get(Ticket, number)
     if ticket is None:
         return None
     contact = await session.get(Contact, ticket.requester_id)
     data = ticket_summary(ticket, contact)
+    incident = await session.scalar(
+        select(IncidentLink.incident_id).where(IncidentLink.ticket_id == number)
+    )
+    data["incident"] = f"INC-{incident}" if incident is not None else None
+    data["page_url"] = (
+        await stored_page_url(settings, session, number) if settings is not None else None
+    )
     events = (
         await session.scalars(
             select(TicketEvent).where(TicketEvent.ticket_id == number).order_by(TicketEvent.id)

@@ -14,6 +14,7 @@ from core.channel import Audience, ReplyTarget
 from core.context import Context
 from core.delivery.enqueue import outbox_values, thread_refs
 from core.delivery.rows import conversation_of, place_notice
+from core.pages.tokens import page_links, page_url
 from core.storage.models import (
     Contact,
     OutboxRow,
@@ -136,6 +137,7 @@ async def tell_customer(
     said = customer_message(
         ticket, kind, text, now, author=author, automatic=automatic, event_text=event_text,
         conversation=await conversation_of(session, ticket),
+        page_link=page_link(ctx, await page_url(ctx.settings, session, ticket.id, now)),
     )  # fmt: skip
     event = TicketEvent(**said.event)
     session.add(event)
@@ -168,12 +170,14 @@ def customer_message(
     conversation: list[tuple[str, str]],
     event_text: str | None = None,
     event_id: int | None = None,
+    page_link: str = "",
 ) -> CustomerMessage:
     """The one builder of what a customer is told, on the ticket's reply target: used by
     `tell_customer` and by the grouped opening's acknowledgement alike.
 
     `conversation` is the ticket's (external id, kind) events on its channel, oldest first,
-    from which the reply's threading headers are taken."""
+    from which the reply's threading headers are taken. `page_link` (the line naming the
+    ticket's page, see core/pages/tokens.py) ends the message sent, not the timeline's copy."""
     target = ReplyTarget(ticket.reply_channel, ticket.reply_address, ticket.reply_thread)
     in_reply_to, references = thread_refs(conversation)
     token = uuid.uuid4().hex
@@ -181,12 +185,25 @@ def customer_message(
         ticket.id, kind, event_text if event_text is not None else text, now, author=author,
         channel=ticket.reply_channel,
     )  # fmt: skip
+    sent = f"{text}\n\n{page_link}" if page_link else text
     outbox = outbox_values(
-        ticket, target, kind=kind, text=text, automatic=automatic, token=token, now=now,
+        ticket, target, kind=kind, text=sent, automatic=automatic, token=token, now=now,
         event_id=event_id, audience=Audience.CUSTOMER, card=None, in_reply_to=in_reply_to,
         references=references,
     )  # fmt: skip
     return CustomerMessage(event, outbox, token)
+
+
+def page_link(ctx: Context, url: str) -> str:
+    """The line that ends every message to the customer when the ticket has a page."""
+    return ctx.texts.render("page_link", url=url) if url else ""
+
+
+def with_page_link(ctx: Context, ticket_id: int, text: str) -> str:
+    """`text` as sent, for the grouped writers (promise loop, incident fan-out) that build
+    their rows without a session: the link is computed, its hash stored at opening."""
+    links = page_links(ctx.settings)
+    return f"{text}\n\n{page_link(ctx, links.url(ticket_id))}" if links is not None else text
 
 
 def public_text(

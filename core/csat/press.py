@@ -18,13 +18,19 @@ from core.storage.models import Contact, OutboxRow, Ticket, TicketEvent
 BUTTON_CHANNELS = frozenset({"slack", "discord"})
 
 
+def buttons_on(message: str, channel: str, scale: int) -> str:
+    """An outbox row's message (JSON) with the rating buttons, on the channels that show them
+    (email asks in words). Still the one message: nothing more counts toward the cap."""
+    if channel not in BUTTON_CHANNELS:
+        return message
+    return encode_message(replace(decode_message(message), rating_scale=scale))
+
+
 async def offer_buttons(session: AsyncSession, event: TicketEvent, scale: int) -> None:
-    """The resolution message just queued for `event` carries the rating buttons (chat only;
-    email asks in words). Still the one message: nothing more counts toward the cap."""
+    """The resolution message just queued for `event` carries the rating buttons."""
     row = await session.scalar(select(OutboxRow).where(OutboxRow.event_id == event.id))
-    if row is None or row.channel not in BUTTON_CHANNELS:
-        return
-    row.message = encode_message(replace(decode_message(row.message), rating_scale=scale))
+    if row is not None:
+        row.message = buttons_on(row.message, row.channel, scale)
 
 
 async def rate_from_button(

@@ -23,6 +23,10 @@ _ROBOT = re.compile(
 )
 
 
+# A ticket with one of these is not asked: asked already, or a call logged on the spot.
+NOT_AGAIN = (EventKind.CSAT_ASKED, EventKind.LOGGED)
+
+
 class RatingError(ValueError):
     """A rating that cannot be taken: the message says why; nothing was changed."""
 
@@ -34,11 +38,16 @@ async def _has_event(session: AsyncSession, ticket: Ticket, kind: str) -> bool:
     return bool(found)
 
 
+def is_robot_address(address: str) -> bool:
+    """An address no person reads (no-reply, mailer-daemon…): never asked anything."""
+    return _ROBOT.match(address) is not None
+
+
 async def is_auto_responder(session: AsyncSession, ticket: Ticket) -> bool:
     """The requester is a machine: a no-reply address, or one that has answered us
     automatically on this ticket (an out-of-office would answer the question too)."""
     contact = await session.get(Contact, ticket.requester_id)
-    if contact is not None and _ROBOT.match(contact.address):
+    if contact is not None and is_robot_address(contact.address):
         return True
     return await _has_event(session, ticket, EventKind.AUTO_REPLY)
 
@@ -48,16 +57,19 @@ async def should_ask(ctx: Context, session: AsyncSession, ticket: Ticket) -> boo
     call logged on the spot, not an auto-responder."""
     if not ctx.settings.csat.enabled:
         return False
-    for kind in (EventKind.CSAT_ASKED, EventKind.LOGGED):
+    for kind in NOT_AGAIN:
         if await _has_event(session, ticket, kind):
             return False
     return not await is_auto_responder(session, ticket)
 
 
+def asked_text(scale: int) -> str:
+    return f"Asked for a rating from 1 to {scale}."
+
+
 async def mark_asked(ctx: Context, session: AsyncSession, ticket: Ticket) -> None:
     """On the record (internal): the resolution message asked the question."""
-    scale = ctx.settings.csat.scale
-    await add_event(session, ticket, EventKind.CSAT_ASKED, f"Asked for a rating from 1 to {scale}.",
+    await add_event(session, ticket, EventKind.CSAT_ASKED, asked_text(ctx.settings.csat.scale),
                     ctx.now(), visibility=Visibility.INTERNAL, author="tidings")  # fmt: skip
 
 

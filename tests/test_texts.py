@@ -35,6 +35,12 @@ SAMPLE: dict[str, Any] = {
     "reason": "mailbox full",
     "excerpt": "Status of T-7",
     "now": NOW,
+    "csat_scale": 5,
+    "scale": 5,
+    "rating_url": "",
+    "who": "Carol",
+    "score": 2,
+    "comment": "took three days",
 }
 CUSTOMER_FACING = ["ack", "agent_reply", "apology", "eta_set", "reopened", "resolved",
                    "status_update", "waiting"]  # fmt: skip

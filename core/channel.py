@@ -168,6 +168,9 @@ class OutboundMessage:
     references: tuple[str, ...] = ()  # earlier message ids of this conversation, oldest first
     card: TicketCard | None = None  # set when kind == "card"
     edit_external_id: str = ""  # when set, edit this earlier message (a card) instead of posting
+    # When > 0 the message asks for a rating: chat adapters add buttons 1..rating_scale, whose
+    # press comes back through Intake.rate.
+    rating_scale: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +217,10 @@ class Intake(Protocol):
 
     async def search_tickets(self, text: str, limit: int = 25) -> list[tuple[str, str]]:
         """Active tickets whose ref or subject matches `text`: (ref, subject), for autocomplete."""
+        ...
+
+    async def rate(self, actor: Actor, ref: str, score: int) -> CommandReply:
+        """A customer pressed a rating button on ticket `ref`'s resolution message."""
         ...
 
 

@@ -268,6 +268,14 @@ class IntakeConfig(Section):
     acks_per_address_per_hour: int = Field(default=5, ge=1)
 
 
+class CsatConfig(Section):
+    """`[csat]`: the one satisfaction question after resolution."""
+
+    enabled: bool = True
+    # At most 5: the statistics read a rating as its event's first character, 1–5.
+    scale: int = Field(default=5, ge=2, le=5)
+
+
 DEMO_AGENT = "alice"
 
 _config_path: ContextVar[str | None] = ContextVar("tidings_config_path", default=None)
@@ -290,6 +298,7 @@ class Settings(BaseSettings):
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     replies: RepliesConfig = Field(default_factory=RepliesConfig)
+    csat: CsatConfig = Field(default_factory=CsatConfig)
 
     @classmethod
     def settings_customise_sources(

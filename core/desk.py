@@ -15,6 +15,7 @@ from core.agents import authorise, refusal
 from core.channel import Actor, Channel, CommandReply, RawInbound
 from core.commands.run import run_words
 from core.context import Context
+from core.csat.press import rate_from_button
 from core.delivery.worker import DeliveryWorker
 from core.intake.processor import InboxProcessor
 from core.intake.writer import InboxWriter
@@ -138,6 +139,21 @@ class Desk:
             return refused.reply
         log.info("agent %s: %s -> %s", agent, text.split(None, 2)[:2], reply.text.splitlines()[0])
         return reply
+
+    async def rate(self, actor: Actor, ref: str, score: int) -> CommandReply:
+        """A rating button: the requester's one answer (core.csat.press); refused, nothing
+        changes."""
+
+        async def work(session: AsyncSession) -> CommandReply:
+            reply = await rate_from_button(self.ctx, session, actor, ref, score)
+            if not reply.ok:
+                raise _Refused(reply)
+            return reply
+
+        try:
+            return await self.db.write(work)
+        except _Refused as refused:
+            return refused.reply
 
     async def search_tickets(self, text: str, limit: int = 25) -> list[tuple[str, str]]:
         needle = text.strip().lstrip("#").upper().removeprefix("T-")

@@ -40,6 +40,12 @@ SAMPLE: dict[str, Any] = {
     "title": "Card payments failing",
     "incident": "INC-1",
     "status_url": "https://desk.example.com/status",
+    "csat_scale": 5,
+    "scale": 5,
+    "rating_url": "",
+    "who": "Carol",
+    "score": 2,
+    "comment": "took three days",
 }
 CUSTOMER_FACING = ["ack", "agent_reply", "apology", "eta_set", "reopened", "resolved",
                    "status_update", "waiting"]  # fmt: skip

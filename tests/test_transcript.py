@@ -61,6 +61,7 @@ async def test_agent_reply_resolve_and_reopen_within_window(
         "ack",
         "agent_reply",
         "resolved",
+        "csat_asked",  # the resolution asked how we did
         "customer_message",
         "reopened",
     ]

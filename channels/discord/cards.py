@@ -11,6 +11,8 @@ from core.channel import TicketCard
 # Buttons carry everything they need in their custom id, so a click after a restart still
 # names its ticket: "tidings:<action>:<ticket number>".
 CUSTOM_ID = re.compile(r"^tidings:(?P<action>take|eta|wait|resolve|reopen):(?P<number>\d{1,9})$")
+# A customer's rating button on a resolution message: "tidings:rate:<ticket number>:<score>".
+RATING_ID = re.compile(r"^tidings:rate:(?P<number>\d{1,9}):(?P<score>[1-9])$")
 
 COLOURS = {"urgent": 0xE03131, "high": 0xF08C00, "normal": 0x1C7ED6, "low": 0x868E96}
 DONE_COLOUR = 0x2F9E44
@@ -29,6 +31,10 @@ DONE_BUTTONS = (("reopen", "Reopen", 2),)
 
 def custom_id(action: str, number: int) -> str:
     return f"tidings:{action}:{number}"
+
+
+def rating_id(number: int, score: int) -> str:
+    return f"tidings:rate:{number}:{score}"
 
 
 def parse_custom_id(value: str) -> tuple[str, int] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Literal
+from typing import Any, Literal
 
 import aiohttp
 import discord
@@ -15,7 +15,7 @@ import yarl
 from channels.discord.cards import card_embed
 from channels.discord.client import NO_MENTIONS, TidingsClient
 from channels.discord.translate import FormSpec, Routing, decode, split_text, thread_name
-from channels.discord.views import MODAL_ITEMS, card_view
+from channels.discord.views import MODAL_ITEMS, card_view, rating_view
 from core.channel import (
     Audience,
     Decoded,
@@ -215,8 +215,13 @@ class DiscordChannel:
             destination = target.thread
         messageable = client.get_partial_messageable(int(destination))
         ids = []
-        for chunk in chunks:
-            sent = await messageable.send(chunk, allowed_mentions=NO_MENTIONS)
+        for index, chunk in enumerate(chunks):
+            extra: dict[str, Any] = {}
+            if message.rating_scale and index == len(chunks) - 1:
+                # The satisfaction question's buttons go under the message's last part.
+                number = int(message.ticket_ref.removeprefix("T-"))
+                extra["view"] = rating_view(number, message.rating_scale)
+            sent = await messageable.send(chunk, allowed_mentions=NO_MENTIONS, **extra)
             ids.append(str(sent.id))
         keys = tuple(ids[1:])
         if message.audience is Audience.CUSTOMER and not target.thread:

@@ -71,12 +71,12 @@ class TidingsClient(discord.Client):
 
     async def setup_hook(self) -> None:
         from channels.discord.commands import TicketGroup
-        from channels.discord.views import CardButton
+        from channels.discord.views import CardButton, RatingButton
 
         self.tree.add_command(TicketGroup())
         # Dynamic items match custom ids by pattern, so buttons on cards posted before a
         # restart keep working without re-registering a view per message.
-        self.add_dynamic_items(CardButton)
+        self.add_dynamic_items(CardButton, RatingButton)
 
     async def sync_commands(self) -> None:
         guild = self.settings.discord.guild
@@ -234,6 +234,15 @@ class TidingsClient(discord.Client):
             )
             return
         await self.answer(interaction, self.intake.command(actor_of(interaction.user), words))
+
+    async def rate(self, interaction: discord.Interaction[Any], ref: str, score: int) -> None:
+        """A customer's rating button: recorded through the desk, answered only to them."""
+        if self.intake is None:
+            await interaction.response.send_message(
+                "Tidings is starting; try again.", ephemeral=True
+            )
+            return
+        await self.answer(interaction, self.intake.rate(actor_of(interaction.user), ref, score))
 
     async def submit_form(
         self, interaction: discord.Interaction[Any], answers: dict[str, str]

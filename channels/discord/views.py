@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
-from channels.discord.cards import CUSTOM_ID, card_buttons, custom_id
+from channels.discord.cards import CUSTOM_ID, RATING_ID, card_buttons, custom_id, rating_id
 from channels.discord.translate import FormSpec, command_words
 from core.channel import TicketCard
 from core.config import IntakeField
@@ -149,4 +149,39 @@ def card_view(card: TicketCard) -> discord.ui.View:
         match = CUSTOM_ID.match(cid)
         assert match is not None  # card_buttons builds ids from the same pattern
         view.add_item(CardButton(match["action"], int(match["number"]), label, style))
+    return view
+
+
+class RatingButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=RATING_ID):
+    """A customer's rating on a resolution message; its custom id names ticket and score."""
+
+    def __init__(self, number: int, score: int) -> None:
+        button: discord.ui.Button[Any] = discord.ui.Button(
+            label=str(score),
+            style=discord.ButtonStyle.secondary,
+            custom_id=rating_id(number, score),
+        )
+        super().__init__(button)
+        self.number = number
+        self.score = score
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> RatingButton:
+        return cls(int(match["number"]), int(match["score"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _client(interaction).rate(interaction, f"T-{self.number}", self.score)
+
+
+def rating_view(number: int, scale: int) -> discord.ui.View:
+    """Buttons 1..scale under a resolution message; the dynamic item handles clicks forever."""
+    view = discord.ui.View(timeout=None)
+    for score in range(1, scale + 1):
+        view.add_item(RatingButton(number, score))
     return view

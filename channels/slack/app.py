@@ -25,7 +25,7 @@ from channels.slack.inbound import (
     worth_storing,
 )
 from channels.slack.markup import clip, escape
-from channels.slack.outbound import RESOLVE, SET_ETA, TAKE, WAITING
+from channels.slack.outbound import RATE, RESOLVE, SET_ETA, TAKE, WAITING
 from channels.slack.views import (
     ETA_VIEW,
     WAIT_VIEW,
@@ -133,6 +133,16 @@ class Listeners:
         reply = await self.intake.command(actor, words)
         await _whisper(client, (body.get("channel") or {}).get("id", ""), actor.user_id, reply.text)
 
+    async def on_rating(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        """A customer's rating button: recorded through the desk, answered only to them."""
+        await ack()
+        actor = _actor(body)
+        score = int(action["action_id"].removeprefix(RATE))
+        reply = await self.intake.rate(actor, str(action.get("value", "")), score)
+        await _whisper(client, (body.get("channel") or {}).get("id", ""), actor.user_id, reply.text)
+
     async def on_form_button(
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
@@ -196,6 +206,7 @@ class Listeners:
         app.command(self.settings.slack.command)(self.on_command)
         app.action(re.compile(f"^({TAKE}|{RESOLVE})$"))(self.on_button)
         app.action(re.compile(f"^({SET_ETA}|{WAITING})$"))(self.on_form_button)
+        app.action(re.compile(f"^{RATE}[1-9]$"))(self.on_rating)
         app.view(re.compile(f"^({ETA_VIEW}|{WAIT_VIEW})$"))(self.on_form)
         app.view(INTAKE_VIEW)(self.on_intake_form)
         app.shortcut(OPEN_TICKET_SHORTCUT)(self.on_open_ticket)

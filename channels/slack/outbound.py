@@ -10,6 +10,8 @@ from core.channel import OutboundMessage, ReplyTarget, TicketCard
 
 # action_ids of the card buttons; the button value is the ticket ref ("T-4").
 TAKE, SET_ETA, WAITING, RESOLVE = "tidings_take", "tidings_eta", "tidings_wait", "tidings_resolve"
+# A rating button's action_id is this and its score ("tidings_rate_4"); its value the ticket ref.
+RATE = "tidings_rate_"
 _SECTION_LIMIT = 2900  # a section's text may hold 3,000 characters
 _FIELD_LIMIT = 1900  # each section field 2,000
 
@@ -35,7 +37,22 @@ def message_args(target: ReplyTarget, message: OutboundMessage) -> dict[str, Any
     }
     if target.thread:
         args["thread_ts"] = target.thread
+    if message.rating_scale:
+        args["blocks"] = rating_blocks(message)
     return args
+
+
+def rating_blocks(message: OutboundMessage) -> list[Block]:
+    """The message's text, then one button per score: the customer's answer in one click."""
+    text = clip(escape(message.text), 10 * _SECTION_LIMIT)
+    chunks = [text[start : start + _SECTION_LIMIT] for start in range(0, len(text), _SECTION_LIMIT)]
+    blocks: list[Block] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": chunk}} for chunk in chunks
+    ]
+    scores = range(1, message.rating_scale + 1)
+    elements = [_button(str(score), f"{RATE}{score}", message.ticket_ref) for score in scores]
+    blocks.append({"type": "actions", "block_id": "tidings_rating", "elements": elements})
+    return blocks
 
 
 def _field(label: str, value: str) -> Block:

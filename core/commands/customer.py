@@ -8,6 +8,8 @@ from core.channel import CommandReply
 from core.commands.act import Act, done, mark_worked, require_active
 from core.commands.grammar import CommandError
 from core.context import Context
+from core.csat.press import offer_buttons
+from core.csat.record import mark_asked, should_ask
 from core.delivery.enqueue import refresh_cards
 from core.delivery.rows import has_unsent_notice
 from core.storage.models import EventKind, Promise, Status, Ticket, Visibility, is_active
@@ -80,12 +82,19 @@ async def resolve(act: Act, ticket: Ticket) -> CommandReply:
         ticket.first_response_at = now
     await settle_promises(act.session, ticket, "eta", now, "resolved")
     reopen_days = int(act.ctx.settings.reminders.reopen_window.total_seconds() // 86400)
-    await tell_customer(
+    # The question rides in the resolution message itself: one message, no extra one to cap.
+    ask = await should_ask(act.ctx, act.session, ticket)
+    scale = act.ctx.settings.csat.scale if ask else 0
+    said = await tell_customer(
         act.ctx, act.session, ticket, EventKind.RESOLVED, "resolved", author=act.agent,
-        automatic=False, text=act.command.text, reopen_days=reopen_days,
+        automatic=False, text=act.command.text, reopen_days=reopen_days, csat_scale=scale,
+        scale=scale, rating_url="",
     )  # fmt: skip
+    if ask:
+        await offer_buttons(act.session, said, scale)
+        await mark_asked(act.ctx, act.session, ticket)
     await refresh_cards(act.ctx, act.session, ticket)
-    return done(ticket, f"{ticket.ref} resolved; customer told")
+    return done(ticket, f"{ticket.ref} resolved; customer told" + ("; rating asked" if ask else ""))
 
 
 async def close(act: Act, ticket: Ticket) -> CommandReply:

@@ -176,6 +176,23 @@ def _incident(rest: str) -> Command:
     return Command("incident", text=title, what=service)
 
 
+def _log(rest: str) -> Command:
+    """`log <who> <text>`: <who> is one word (an address, a mention) or a quoted name."""
+    if not rest.strip():
+        raise CommandError(f"missing who and text; usage: {USAGE['log']}")
+    quoted = _QUOTED.match(rest)
+    if quoted:
+        who = next(group for group in quoted.groups()[:3] if group is not None).strip()
+        text = quoted.group(4).strip()
+    else:
+        who, text = _split(rest)
+    if not who:
+        raise CommandError(f"missing who; usage: {USAGE['log']}")
+    if not text.strip():
+        raise CommandError(f"missing text: what was the call about? usage: {USAGE['log']}")
+    return Command("log", what=who, text=text.strip())
+
+
 def _list(rest: str) -> Command:
     which = rest.strip().lower() or "open"
     if which not in LIST_FILTERS:
@@ -213,6 +230,7 @@ DESK_GRAMMAR: dict[str, tuple[str, Callable[[str], Command]]] = {
     "search": ("search <words>", _search),
     "replies": ("replies", _replies),
     "incident": ("incident <title> [[service]]", _incident),
+    "log": ("log <who> <text>", _log),
 }
 USAGE = {verb: usage for verb, (usage, _) in (TICKET_GRAMMAR | DESK_GRAMMAR).items()}
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import CommandReply
-from core.commands import customer, incident_verbs, saved, search, team
+from core.commands import customer, incident_verbs, log_verb, saved, search, team
 from core.commands.act import Act, DeskVerb, TicketVerb
 from core.commands.customer import record_public_reply
 from core.commands.grammar import CommandError, parse
@@ -38,6 +38,7 @@ DESK_VERBS: Mapping[str, DeskVerb] = {
     "search": search.search,
     "replies": saved.replies,
     "incident": incident_verbs.open_incident,
+    "log": log_verb.log_call,  # a call solved on the spot: opened resolved, nobody messaged
 }
 
 

@@ -20,6 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import Audience, ReplyTarget
 from core.context import Context
+from core.csat.group import askable
+from core.csat.press import buttons_on
+from core.csat.record import asked_text
 from core.delivery.enqueue import refresh_cards
 from core.delivery.rows import SETTLING, SUPERSEDES, outbox_values, thread_refs
 from core.promises.writes import EVENTS, OUTBOX, PROMISES, TICKETS, Writes, detached_ticket
@@ -30,6 +33,7 @@ from core.storage.models import (
     OutboxStatus,
     Status,
     Ticket,
+    Visibility,
 )
 from core.tickets.timeline import event_values, public_text, with_page_link
 
@@ -183,12 +187,14 @@ def _promise(ticket: Ticket, kind: str, due: datetime, now: datetime) -> dict[st
 
 
 def _writes(ctx: Context, ticket: Ticket, update: Update, now: datetime,
-            thread: list[tuple[str, str]], unsent_eta: bool) -> Writes:  # fmt: skip
-    """One ticket's rows: its new state, promises, timeline event, outbox row and thread key."""
+            thread: list[tuple[str, str]], unsent_eta: bool, ask: bool) -> Writes:  # fmt: skip
+    """One ticket's rows: its new state, promises, timeline event, outbox row and thread key;
+    `ask`: the resolution asks the satisfaction question (as customer.resolve does)."""
     writes = Writes()
     extra: dict[str, Any] = {}
+    scale = ctx.settings.csat.scale if ask else 0
     if update.kind == EventKind.RESOLVED:
-        extra["reopen_days"] = update.reopen_days
+        extra.update(reopen_days=update.reopen_days, csat_scale=scale, scale=scale, rating_url="")
     if update.kind == EventKind.ETA_SET and update.when is not None:
         extra = _new_eta(ticket, update.when, now, unsent_eta)
         writes.promises.append(_promise(ticket, "eta", update.when, now))
@@ -211,6 +217,11 @@ def _writes(ctx: Context, ticket: Ticket, update: Update, now: datetime,
     ), index))  # fmt: skip
     if update.kind in SETTLING:  # an ETA notice waits a moment for a newer one
         writes.outbox[-1][0]["next_attempt_at"] = now + ctx.settings.reminders.settle
+    if ask:
+        values = writes.outbox[-1][0]
+        values["message"] = buttons_on(values["message"], values["channel"], scale)
+        writes.event(event_values(ticket.id, EventKind.CSAT_ASKED, asked_text(scale), now,
+                                  visibility=Visibility.INTERNAL, author="tidings"))  # fmt: skip
     writes.refs.append({"channel": target.channel, "key": token, "ticket_id": ticket.id})
     writes.tickets.append({"ticket_id": ticket.id, **{c: getattr(ticket, c) for c in _MOVED}})
     return writes
@@ -230,11 +241,11 @@ def _fan_out(ctx: Context, connection: Connection, incident_id: int, update: Upd
         _settle(connection, numbers, "eta", now, "superseded")
     _settle(connection, numbers, "next_update", now, str(update.kind))
     _cancel_unsent(connection, numbers, update.kind, now)
+    ask = askable(ctx, connection, tickets) if update.kind == EventKind.RESOLVED else set()
     everything = Writes()
     for ticket in tickets:
-        everything.extend(
-            _writes(ctx, ticket, update, now, threads[ticket.id], ticket.id in unsent)
-        )
+        everything.extend(_writes(ctx, ticket, update, now, threads[ticket.id],
+                                  ticket.id in unsent, ticket.id in ask))  # fmt: skip
     everything.apply(connection)
     return numbers
 

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.channel import AgentMessage, InboundKind, InboundMessage
 from core.commands.run import record_public_reply, run_words
 from core.context import Context
+from core.csat.rating import read_rating
+from core.csat.record import RatingState, rating_state, record_rating
 from core.delivery.enqueue import alert_agents, refresh_cards
 from core.intake.opening import NewTicket, author_of, body_of, open_tickets
 from core.intake.thanks import is_thanks
@@ -48,12 +50,21 @@ class Action(StrEnum):
     FOLLOW_UP = "follow_up"  # the conversation's ticket is closed, or past its reopen window
     REOPEN = "reopen"  # resolved within the reopen window
     THANKS = "thanks"  # only a thank-you on a resolved ticket: on the record, not reopened
+    RATING = "rating"  # only a rating, answering the satisfaction question: not reopened
+    RATED_AGAIN = "rated_again"  # a further rating: recorded as a message, replaces nothing
     JOIN = "join"  # an event on the active ticket
     IGNORE = "ignore"  # joins only, and names no ticket (e.g. a chat thread not ours)
 
 
-def open_or_join(ctx: Context, message: InboundMessage, ticket: Ticket | None) -> Action:
-    """Decide for a person's message, given the ticket its conversation leads to (if any).
+def open_or_join(
+    ctx: Context,
+    message: InboundMessage,
+    ticket: Ticket | None,
+    *,
+    rating: RatingState = RatingState.NONE,
+) -> Action:
+    """Decide for a person's message, given the ticket its conversation leads to (if any)
+    and where that ticket's satisfaction question stands.
 
     The inbox processor asks this too, for the rows whose conversation it knows is new, and
     opens those together; every other row comes here through `apply_inbound`."""
@@ -65,6 +76,8 @@ def open_or_join(ctx: Context, message: InboundMessage, ticket: Ticket | None) -
         window = ctx.settings.reminders.reopen_window
         if ticket.resolved_at is not None and ctx.now() - ticket.resolved_at > window:
             return Action.FOLLOW_UP
+        if rating is not RatingState.NONE and read_rating(message.text, ctx.settings.csat.scale):
+            return Action.RATING if rating is RatingState.AWAITED else Action.RATED_AGAIN
         # Conservative: only a short message made of thanks and "it works" words is one.
         return Action.THANKS if is_thanks(message.text) else Action.REOPEN
     return Action.JOIN
@@ -159,13 +172,16 @@ async def apply_inbound(ctx: Context, session: AsyncSession, message: InboundMes
     if already is not None:
         return Outcome(f"duplicate of a message already on T-{already}", already)
     ticket = await find_ticket(session, message)
-    action = open_or_join(ctx, message, ticket)
+    state = RatingState.NONE if ticket is None else await rating_state(session, ticket)
+    action = open_or_join(ctx, message, ticket, rating=state)
     if action is Action.IGNORE:
         return Outcome("ignored: not part of any ticket's conversation")
     if action is Action.OPEN:
         ticket = await open_ticket(ctx, session, message)
         return Outcome(f"opened {ticket.ref}", ticket.id)
     assert ticket is not None  # every other action names the ticket found
+    if action is Action.RATING:
+        return await _apply_rating(ctx, session, ticket, message)
     if action is Action.FOLLOW_UP:
         new = await open_ticket(ctx, session, message, linked=ticket)
         if ticket.status == Status.CLOSED:
@@ -178,8 +194,24 @@ async def apply_inbound(ctx: Context, session: AsyncSession, message: InboundMes
     if action is Action.THANKS:
         await refresh_cards(ctx, session, ticket)
         return Outcome(f"thank-you recorded on {ticket.ref} (stays {ticket.status})", ticket.id)
+    if action is Action.RATED_AGAIN:
+        await refresh_cards(ctx, session, ticket)
+        return Outcome(f"{ticket.ref} is already rated; recorded as a message", ticket.id)
     await refresh_cards(ctx, session, ticket)
     return Outcome(f"added to {ticket.ref}", ticket.id)
+
+
+async def _apply_rating(
+    ctx: Context, session: AsyncSession, ticket: Ticket, message: InboundMessage
+) -> Outcome:
+    """The answer to the satisfaction question: a `csat` event; the ticket stays resolved."""
+    rating = read_rating(message.text, ctx.settings.csat.scale)
+    assert rating is not None  # open_or_join read it before choosing RATING
+    await record_rating(ctx, session, ticket, rating, author=author_of(message),
+                        channel=message.channel, external_id=message.external_id)  # fmt: skip
+    await register_keys(session, message.channel, (message.external_id, *message.thread_keys),
+                        ticket.id)  # fmt: skip
+    return Outcome(f"rating {rating.score} recorded on {ticket.ref}", ticket.id)
 
 
 async def _apply_automatic(ctx: Context, session: AsyncSession, message: InboundMessage) -> Outcome:

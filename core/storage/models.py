@@ -98,6 +98,9 @@ class EventKind(StrEnum):
     NUDGE = "nudge"
     DELIVERY_FAILED = "delivery_failed"
     AUTO_REPLY = "auto_reply"
+    CSAT_ASKED = "csat_asked"  # the satisfaction question went out with the resolution
+    CSAT = "csat"  # the customer's rating: the score's digit(s) first, then any comment
+    LOGGED = "logged"  # a call an agent solved on the spot and logged with `log`
 
 
 class OutboxKind(StrEnum):

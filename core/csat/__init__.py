@@ -1,0 +1,1 @@
+"""Satisfaction (CSAT): one question after resolution, one rating per ticket."""

@@ -40,6 +40,7 @@ SAMPLE: dict[str, Any] = {
     "title": "Card payments failing",
     "incident": "INC-1",
     "status_url": "https://desk.example.com/status",
+    "url": "https://desk.example.com/t/abc",  # the ticket page link (page_link.j2)
     "csat_scale": 5,
     "scale": 5,
     "rating_url": "",

@@ -69,6 +69,9 @@ def environment(tmp_path: Path, database_url: str, **extra: str) -> dict[str, st
         "TIDINGS_EMAIL__ATTACHMENTS_DIR": str(tmp_path / "attachments"),
         "TIDINGS_WEB__PORT": str(free_port()),
         "TIDINGS_REMINDERS__TICK": "1s",
+        # A burst gives each test customer a dozen tickets within minutes; the per-address
+        # limit on acknowledgements (tests/test_ack_limits.py) is not what these tests probe.
+        "TIDINGS_INTAKE__ACKS_PER_ADDRESS_PER_HOUR": "1000",
         **extra,
     }
     env.pop("TIDINGS_CONFIG", None)

@@ -5,10 +5,11 @@ Run by hand: `.venv/bin/python -m bench.email_intake [--messages N] [--burst N]
 Each figure is printed next to a null aiosmtpd handler (answers 250, stores nothing) measured in
 the same run with the same client, which runs in its own process so it does not share the
 server's event loop. Accepted = SMTP DATA -> inbox row committed -> 250. End to end = first
-MAIL FROM until the last ticket (with its acknowledgement queued) is committed. The burst (issue
-12): `--burst` mails at 16 connections into the running desk, each message's time to 250 (p50,
+MAIL FROM until the last ticket (with its acknowledgement queued) is committed. The burst:
+`--burst` mails at 16 connections into the running desk, each message's time to 250 (p50,
 p99) beside the null handler's, the time until every ticket is open and every acknowledgement
-delivered, and this process's peak memory.
+delivered, and this process's peak memory. A PostgreSQL `--database-url` names where to make
+a database for the run (the rates share one, the burst has its own), dropped after it.
 
 Not named email.py: in bench/ that would shadow the stdlib `email` package for every script
 run from there (bench/core.py included).
@@ -318,44 +319,48 @@ async def main() -> None:
     parser.add_argument("--burst", type=int, default=10_000, help="mails in the burst; 0: none")
     parser.add_argument("--burst-only", action="store_true", help="skip the rates, burst only")
     args = parser.parse_args()
-    total, rounds = args.messages, args.rounds
+    where = args.database_url.split("@")[-1] if args.database_url else "a SQLite file"
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        where = args.database_url.split("@")[-1] if args.database_url else "a SQLite file"
         if args.burst_only:
             print(f"database: {where}")
-            await burst_section(folder, args.database_url, args.burst)
-            return
-        print(f"{total} messages of {len(sample(0, 'x'))} bytes, median of {rounds} "
-              f"alternating runs; database: {where}")  # fmt: skip
-        baselines: dict[int, Rate] = {}
-        for connections in (1, 16):
-            nulls, accepted, memory = [], [], []
-            for round_ in range(rounds):
-                nulls.append(await null_rate(total, connections))
-                memory.append(await memory_rate(folder, total, connections))
-                url = args.database_url
-                accepted.append(await accepted_rate(folder / f"r{round_}", url, total, connections))
-            null = baselines[connections] = _median(nulls)
-            rate = _median(accepted)
-            ratio = rate.per_second / null.per_second
-            print(f"{connections:>2} conn: null handler {null.per_second:7.0f} msg/s | "
-                  f"accepted {rate.per_second:7.0f} msg/s = {ratio:.2f}x   (server CPU a message: "
-                  f"null {null.cpu_ms:.2f} ms, accepted {rate.cpu_ms:.2f} ms)")  # fmt: skip
-            in_memory = statistics.median(memory)
-            print(f"         (diagnostic: our handler into a dict, no database: {in_memory:7.0f} "
-                  f"msg/s = {in_memory / null.per_second:.2f}x)")  # fmt: skip
-        e2e = _median(
-            [await end_to_end_rate(folder / f"e{round_}", args.database_url, total, 16)
-             for round_ in range(rounds)]
-        )  # fmt: skip
-        null = baselines[16]
-        ratio = e2e.per_second / null.per_second
-        print(f"16 conn: null handler {null.per_second:7.0f} msg/s | end to end (committed "
-              f"tickets) {e2e.per_second:7.0f} msg/s = {ratio:.2f}x   (server CPU a message: "
-              f"{e2e.cpu_ms:.2f} ms, the decoding helper's not counted)")  # fmt: skip
+        else:
+            print(f"{args.messages} messages of {len(sample(0, 'x'))} bytes, median of "
+                  f"{args.rounds} alternating runs; database: {where}")  # fmt: skip
+            # The rates share one database (each run removes its rows); on PostgreSQL one made
+            # for this run and dropped after it.
+            async with scratch_database(args.database_url) as url:
+                await rates(folder, url, args.messages, args.rounds)
         if args.burst:
             await burst_section(folder, args.database_url, args.burst)
+
+
+async def rates(folder: Path, url: str, total: int, rounds: int) -> None:
+    """Messages a second accepted at 1 and 16 connections, and end to end at 16."""
+    baselines: dict[int, Rate] = {}
+    for connections in (1, 16):
+        nulls, accepted, memory = [], [], []
+        for round_ in range(rounds):
+            nulls.append(await null_rate(total, connections))
+            memory.append(await memory_rate(folder, total, connections))
+            accepted.append(await accepted_rate(folder / f"r{round_}", url, total, connections))
+        null = baselines[connections] = _median(nulls)
+        rate = _median(accepted)
+        ratio = rate.per_second / null.per_second
+        print(f"{connections:>2} conn: null handler {null.per_second:7.0f} msg/s | "
+              f"accepted {rate.per_second:7.0f} msg/s = {ratio:.2f}x   (server CPU a message: "
+              f"null {null.cpu_ms:.2f} ms, accepted {rate.cpu_ms:.2f} ms)")  # fmt: skip
+        in_memory = statistics.median(memory)
+        print(f"         (diagnostic: our handler into a dict, no database: {in_memory:7.0f} "
+              f"msg/s = {in_memory / null.per_second:.2f}x)")  # fmt: skip
+    e2e = _median(
+        [await end_to_end_rate(folder / f"e{round_}", url, total, 16) for round_ in range(rounds)]
+    )
+    null = baselines[16]
+    ratio = e2e.per_second / null.per_second
+    print(f"16 conn: null handler {null.per_second:7.0f} msg/s | end to end (committed "
+          f"tickets) {e2e.per_second:7.0f} msg/s = {ratio:.2f}x   (server CPU a message: "
+          f"{e2e.cpu_ms:.2f} ms, the decoding helper's not counted)")  # fmt: skip
 
 
 def _median(rates: list[Rate]) -> Rate:

@@ -116,7 +116,8 @@ class Desk:
 
     async def receive(self, raw: RawInbound) -> bool:
         """Store a platform's payload (committed when this returns); False for a duplicate.
-        Counted and logged here; an adapter that refuses a payload counts that itself."""
+        Counted and logged here; a payload an adapter refuses never gets here, so `refused` is
+        the adapter's to count (docs/operations.md)."""
         inbox_id = await self.writer.store(raw)
         fields = {"channel": raw.channel, "inbox_id": inbox_id, "external_id": raw.external_id}
         if inbox_id is None:

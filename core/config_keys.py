@@ -11,6 +11,8 @@ from pydantic import BaseModel
 ENV_PREFIX = "TIDINGS_"
 # Variables that are ours but not settings: the config file's path, the test suite's database.
 NOT_SETTINGS = frozenset({"TIDINGS_CONFIG", "TIDINGS_TEST_DATABASE_URL"})
+# Variables of the project's own test suite and benchmarks, never settings.
+NOT_SETTINGS_PREFIXES = ("TIDINGS_TEST_", "TIDINGS_BENCH_", "TIDINGS_FAULT_")
 
 
 def _model_of(annotation: object) -> tuple[type[BaseModel] | None, bool]:
@@ -65,6 +67,8 @@ def unknown_environment(model: type[BaseModel], environ: Mapping[str, str]) -> l
     for variable in sorted(environ):
         upper = variable.upper()
         if not upper.startswith(ENV_PREFIX) or upper in NOT_SETTINGS:
+            continue
+        if upper.startswith(NOT_SETTINGS_PREFIXES):
             continue
         section = upper[len(ENV_PREFIX) :].split("__")[0]
         if (section in sections and "__" in upper[len(ENV_PREFIX) :]) or upper in known:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import metrics
 from core.agents import authorise, refusal
 from core.channel import Actor, Channel, CommandReply, RawInbound
 from core.commands.run import run_words
@@ -115,7 +116,18 @@ class Desk:
                         await self._stopping.wait()
 
     async def receive(self, raw: RawInbound) -> bool:
-        return await self.writer.put(raw)
+        """Store a platform's payload (committed when this returns); False for a duplicate.
+        Counted and logged here; a payload an adapter refuses never gets here, so `refused` is
+        the adapter's to count (docs/operations.md)."""
+        inbox_id = await self.writer.store(raw)
+        fields = {"channel": raw.channel, "inbox_id": inbox_id, "external_id": raw.external_id}
+        if inbox_id is None:
+            metrics.inbound(raw.channel, "duplicate")
+            log.info("message duplicate", extra={"event": "inbound.duplicate", **fields})
+            return False
+        metrics.inbound(raw.channel, "accepted")
+        log.info("message accepted", extra={"event": "inbound.accepted", **fields})
+        return True
 
     async def command(self, actor: Actor, text: str) -> CommandReply:
         """Run grammar words for whoever acts, if the one agent check (core.agents) allows."""

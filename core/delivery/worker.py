@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import metrics
 from core.channel import Audience, Channel, DeliveryError, ReplyTarget, SendResult
 from core.context import Context
+from core.delivery.ack_timing import is_ack, observe_acks
 from core.delivery.cards import (
     Posted,
     newer_cards,
@@ -68,6 +69,7 @@ class _Batch:
     cards: Posted = field(init=False)  # ... plus the cards this batch posted so far
     sent: list[tuple[Claimed, SendResult]] = field(default_factory=list)  # not yet recorded
     lost: set[int] = field(default_factory=set)  # rows another worker (or a cancel) took
+    acks: list[tuple[Claimed, datetime]] = field(default_factory=list)  # sent, and when
 
     def __post_init__(self) -> None:
         self.cards = dict(self.stored)
@@ -164,6 +166,7 @@ class DeliveryWorker:
             # recorded, so that it is not sent a second time when the leases expire.
             if batch.sent:
                 await self._record_sent(batch.sent, batch.stored)
+        await observe_acks(self.db, batch.acks)
         return len(claimed)
 
     async def _send(self, batch: _Batch) -> None:
@@ -187,6 +190,8 @@ class DeliveryWorker:
             result = await self._deliver(item, batch.cards)
             if result is not None:
                 batch.sent.append((item, result))
+                if is_ack(item):
+                    batch.acks.append((item, self.ctx.now()))
                 note_post(batch.cards, item, result)
 
     async def _renew(self, batch: _Batch, unsent: list[Claimed]) -> None:

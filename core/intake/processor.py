@@ -12,6 +12,7 @@ from sqlalchemy import Select, Update, bindparam, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import metrics
 from core.channel import (
     AgentMessage,
     Channel,
@@ -123,16 +124,20 @@ class InboxProcessor:
                 rest, opened = await self.db.write(
                     lambda connection: self._open_new(connection, decoded)
                 )
-                self.opened_in_bulk += opened
+                self.opened_in_bulk += len(opened)
+                for row_id, ticket_id in opened:
+                    _report(payloads[row_id][0], row_id, "opened", ticket_id)
             except Exception:
                 # Rolled back together; one at a time finds the row that fails and records why.
                 log.exception("opening new conversations together failed; one at a time")
         if rest:
             await self._apply_each(rest, payloads)
 
-    def _open_new(self, connection: Connection, decoded: list[Row]) -> tuple[list[Row], int]:
+    def _open_new(
+        self, connection: Connection, decoded: list[Row]
+    ) -> tuple[list[Row], list[tuple[int, int]]]:
         """Open a ticket for each row whose conversation is new; return the rows left, and
-        how many tickets were opened."""
+        (row id, ticket id) of each ticket opened."""
         # Several processors may share PostgreSQL: each row is applied by one of them.
         claim = _unprocessed([row_id for row_id, _ in decoded]).with_for_update(skip_locked=True)
         mine = set(connection.scalars(claim))
@@ -151,19 +156,21 @@ class InboxProcessor:
                 rest.append((row_id, result))
             earlier |= keys
         ticket_ids = open_tickets_now(self.ctx, connection, [NewTicket(m) for _, m in new])
+        opened = [(row_id, number) for (row_id, _), number in zip(new, ticket_ids, strict=True)]
         done = [
             {"row_id": row_id, "outcome": f"opened T-{ticket_id}", "ticket_id": ticket_id}
-            for (row_id, _), ticket_id in zip(new, ticket_ids, strict=True)
+            for row_id, ticket_id in opened
         ]
         if done:
             connection.execute(_mark_processed(self.ctx.now()), done)
-        return rest, len(ticket_ids)
+        return rest, opened
 
     async def _apply_each(
         self, decoded: list[Row], payloads: Mapping[int, tuple[str, bytes]]
     ) -> None:
         failures: list[tuple[int, Exception, Decoded | Exception]] = []
         done: list[dict[str, object]] = []
+        classes: list[tuple[int, str, int | None]] = []  # told once the transaction commits
 
         async def work(session: AsyncSession) -> None:
             claim = _unprocessed([row_id for row_id, _ in decoded])
@@ -182,10 +189,13 @@ class InboxProcessor:
                     continue
                 done.append({"row_id": row_id, "outcome": outcome.text[:500],
                              "ticket_id": outcome.ticket_id})  # fmt: skip
+                classes.append((row_id, outcome_class(result, outcome), outcome.ticket_id))
             if done:
                 await connection.execute(_mark_processed(self.ctx.now()), done)
 
         await self.db.write(work)
+        for row_id, kind, ticket_id in classes:
+            _report(payloads[row_id][0], row_id, kind, ticket_id)
         for row_id, error, result in failures:
             await self._record_failure(row_id, error, payloads[row_id], result)
 
@@ -224,7 +234,9 @@ class InboxProcessor:
             try:
                 give_up = functools.partial(self._give_up, row_id=row_id, exc=exc, stored=stored,
                                             message=message)  # fmt: skip
-                await self.db.write(give_up)
+                ticket_id = await self.db.write(give_up)
+                if ticket_id is not None:
+                    _report(stored[0], row_id, "for_a_person", ticket_id)
                 return
             except Exception:
                 log.exception("inbox row %s: the ticket for a person failed too", row_id)
@@ -238,14 +250,15 @@ class InboxProcessor:
         exc: Exception,
         stored: tuple[str, bytes],
         message: InboundMessage | None,
-    ) -> None:
+    ) -> int | None:
+        """The ticket opened for a person, once the last attempt failed."""
         row = await session.get(InboxRow, row_id)
         if row is None or row.processed_at is not None:
-            return
+            return None
         row.attempts += 1
         row.outcome = f"error: {type(exc).__name__}: {exc}"[:500]
         if row.attempts < MAX_PROCESS_ATTEMPTS:
-            return
+            return None
         log.error("inbox row %s gave up after %s attempts", row_id, row.attempts)
         error = f"{row.attempts} attempts failed, the last with {type(exc).__name__}: {exc}"
         ticket = await open_for_a_person(
@@ -255,6 +268,41 @@ class InboxProcessor:
         row.processed_at = self.ctx.now()
         row.ticket_id = ticket.id
         row.outcome = f"for a person: {ticket.ref} ({error})"[:500]
+        return ticket.id
+
+
+def outcome_class(result: Decoded | Exception, outcome: Outcome) -> str:
+    """The inbound counter's outcome for a processed row: what kind of message it was when it
+    was machine mail, else what it did (a bounce or an auto-reply is never answered, whether
+    or not it named one of our tickets)."""
+    if isinstance(result, InboundMessage) and result.kind is InboundKind.BOUNCE:
+        return "bounce"
+    if isinstance(result, InboundMessage) and result.kind is not InboundKind.MESSAGE:
+        return "auto_reply"
+    text = outcome.text
+    if text.startswith("for a person"):
+        return "for_a_person"
+    # A message already on a ticket (its id came back another way) changes nothing: ignored.
+    if text.startswith(("ignored", "duplicate", "rejected")):
+        return "ignored"
+    if isinstance(result, AgentMessage):
+        return "agent"
+    if text.startswith("opened"):
+        return "opened"
+    if text.startswith("reopened"):
+        return "reopened"
+    return "joined"  # added to the ticket, or a thank-you recorded on it
+
+
+def _report(channel: str, row_id: int, kind: str, ticket_id: int | None) -> None:
+    """Count a processed row and log a ticket it opened; called after the commit."""
+    metrics.inbound(channel, kind)
+    if kind in ("opened", "for_a_person") and ticket_id is not None:
+        log.info(
+            "ticket opened",
+            extra={"event": "ticket.opened", "channel": channel, "ticket": f"T-{ticket_id}",
+                   "inbox_id": row_id, "outcome": kind},
+        )  # fmt: skip
 
 
 def _opens_if_new(ctx: Context, result: Decoded | Exception) -> bool:

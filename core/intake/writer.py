@@ -26,14 +26,19 @@ class InboxWriter:
     def __init__(self, db: Database, clock: Callable[[], datetime]) -> None:
         self.db = db
         self.now = clock
-        self._pending: list[tuple[RawInbound, asyncio.Future[bool]]] = []
+        self._pending: list[tuple[RawInbound, asyncio.Future[int | None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.stored = asyncio.Event()  # set after each commit, for the processor
         self.batches = 0
 
     async def put(self, raw: RawInbound) -> bool:
         """Store `raw`; True when new, False when (channel, external_id) was already there."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        return await self.store(raw) is not None
+
+    async def store(self, raw: RawInbound) -> int | None:
+        """Store `raw`; its inbox row's id when new, None when (channel, external_id) was
+        already there."""
+        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self._pending.append((raw, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_all())
@@ -47,7 +52,7 @@ class InboxWriter:
             await asyncio.sleep(0)
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
-                new_keys = await self._write(batch)
+                new_rows = await self._write(batch)
             except Exception as exc:
                 for _, future in batch:
                     if not future.done():
@@ -56,17 +61,18 @@ class InboxWriter:
             seen: set[tuple[str, str]] = set()
             for raw, future in batch:
                 key = (raw.channel, raw.external_id)
-                fresh = key in new_keys and key not in seen
+                row_id = new_rows.get(key) if key not in seen else None
                 seen.add(key)
                 if not future.done():
-                    future.set_result(fresh)
+                    future.set_result(row_id)
             self.batches += 1
             self.stored.set()
 
     async def _write(
-        self, batch: list[tuple[RawInbound, asyncio.Future[bool]]]
-    ) -> set[tuple[str, str]]:
-        """One transaction for the whole batch; returns the keys that were not stored before."""
+        self, batch: list[tuple[RawInbound, asyncio.Future[int | None]]]
+    ) -> dict[tuple[str, str], int]:
+        """One transaction for the whole batch; returns the new rows' ids by key (a key stored
+        before is not among them)."""
         now = self.now()
         unique: dict[tuple[str, str], RawInbound] = {}
         for raw, _ in batch:
@@ -81,7 +87,7 @@ class InboxWriter:
         connection: Connection,
         unique: dict[tuple[str, str], RawInbound],
         now: datetime,
-    ) -> set[tuple[str, str]]:
+    ) -> dict[tuple[str, str], int]:
         if self.db.is_sqlite:
             return _store_sqlite(connection, unique, now)
         statement = pg_insert(InboxRow).on_conflict_do_nothing(
@@ -93,15 +99,17 @@ class InboxWriter:
             for key, raw in unique.items()
         }  # fmt: skip
         if len(unique) == 1:
-            # Alone in its batch (a quiet moment): the row count says whether it was new.
+            # Alone in its batch (a quiet moment): a row comes back only when it was new.
             [(key, row)] = rows.items()
-            return {key} if connection.execute(statement, row).rowcount == 1 else set()
+            row_id = connection.execute(statement.returning(InboxRow.id), row).scalar()
+            return {key: row_id} if row_id is not None else {}
         # One multi-row INSERT: RETURNING names the rows that were new (a duplicate, or a row a
         # racing process stored first, is skipped by DO NOTHING and not returned).
         inserted = connection.execute(
-            statement.returning(InboxRow.channel, InboxRow.external_id), list(rows.values())
+            statement.returning(InboxRow.channel, InboxRow.external_id, InboxRow.id),
+            list(rows.values()),
         )
-        return {(channel, external_id) for channel, external_id in inserted}
+        return {(channel, external_id): row_id for channel, external_id, row_id in inserted}
 
 
 _SQLITE_STORE = (
@@ -112,21 +120,22 @@ _SQLITE_STORE = (
 
 def _store_sqlite(
     connection: Connection, unique: dict[tuple[str, str], RawInbound], now: datetime
-) -> set[tuple[str, str]]:
+) -> dict[tuple[str, str], int]:
     """The SQLite inbox insert on the driver's own cursor, a row at a time.
 
     This runs on the acknowledgement path, once per batch: through SQLAlchemy's execution the
     statement cost more than SQLite's own insert and commit together. A row at a time, the
-    cursor's row count says whether each row was new (DO NOTHING skips a duplicate).
+    cursor's row count says whether each row was new (DO NOTHING skips a duplicate), and its
+    last row id is the new row's.
     """
     when = _sqlite_time(now, connection.dialect)
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        new: set[tuple[str, str]] = set()
+        new: dict[tuple[str, str], int] = {}
         for key, raw in unique.items():
             cursor.execute(_SQLITE_STORE, (key[0], key[1], raw.payload, when))
             if cursor.rowcount == 1:
-                new.add(key)
+                new[key] = cursor.lastrowid
         return new
     finally:
         cursor.close()

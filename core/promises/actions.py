@@ -61,6 +61,9 @@ class PromiseActions:
         log.info("%s: %s", ticket.ref, text)
 
     def status_update(self, step: Step) -> None:
+        due = step.ticket.next_update_due
+        if due is not None:
+            step.happened("status_update", PromiseKind.NEXT_UPDATE, due, "status update queued")
         self.settle_on_time(step, Settled.STATUS_UPDATE)
         step.tell(EventKind.STATUS_UPDATE, **_story(step.ticket))
 
@@ -79,7 +82,7 @@ class PromiseActions:
         )
         step.add_event(LoopEvent.ETA_MISSED, text)
         step.alert(LoopEvent.ALERT, text, self.ctx.triage_targets())
-        log.info("%s: ETA %s missed; apology queued, agents asked", ticket.ref, missed)
+        step.happened("apology", PromiseKind.ETA, missed, "ETA missed; apology queued")
 
     def nudge(self, step: Step, due: datetime) -> None:
         ticket, now, calendar = step.ticket, step.now, self.ctx.calendar
@@ -91,7 +94,7 @@ class PromiseActions:
         )  # fmt: skip
         step.add_event(EventKind.NUDGE, text)
         step.alert(EventKind.NUDGE, text, self.ctx.triage_targets())
-        log.info("%s: nudge, automatic update due %s", ticket.ref, due.isoformat())
+        step.happened("nudge", PromiseKind.NEXT_UPDATE, due, "nudge, automatic update due")
 
     def settle_on_time(self, step: Step, by: Settled) -> None:
         """The loop keeps a next-update promise when it acts within one tick of the due time."""

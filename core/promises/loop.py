@@ -100,7 +100,8 @@ class PromiseLoop:
             cursor = _Cursor()
             while True:
                 query = self._due_query(scan, now, moment.horizon, cursor, eta_from)
-                acted, count, cursor = await self.db.write(self._batch(scan, query, moment))
+                acted, count, cursor, writes = await self.db.write(self._batch(scan, query, moment))
+                writes.report()
                 done += acted
                 if count < self.batch:
                     break
@@ -141,17 +142,17 @@ class PromiseLoop:
 
     def _batch(
         self, scan: Scan, query: Any, moment: _Moment
-    ) -> Callable[[Connection], tuple[int, int, _Cursor]]:
+    ) -> Callable[[Connection], tuple[int, int, _Cursor, Writes]]:
         """One transaction: read the batch and all it needs, act on each ticket, write it all.
 
         It runs as one piece of plain database work (on SQLite, one hop to the writer thread):
         the tickets are read inside the transaction that writes them, under SQLite's write lock
         or PostgreSQL's row locks, so an agent's reply that landed meanwhile is seen."""
 
-        def work(connection: Connection) -> tuple[int, int, _Cursor]:
+        def work(connection: Connection) -> tuple[int, int, _Cursor, Writes]:
             rows = connection.execute(query).all()
             if not rows:
-                return 0, 0, _Cursor()
+                return 0, 0, _Cursor(), Writes()
             # Taken before acting: the action moves the very column the batch is sorted by.
             last = rows[-1]
             cursor = _Cursor(last.next_update_due if scan == Scan.DUE else last.eta, last.id)
@@ -164,7 +165,7 @@ class PromiseLoop:
             writes = Writes()
             acted = sum(self._visit(ticket, reads, writes, moment) for ticket in tickets)
             writes.apply(connection)
-            return acted, len(rows), cursor
+            return acted, len(rows), cursor, writes
 
         return work
 

@@ -55,10 +55,19 @@ class Step:
         still_open = self.reads.promises.get(self.ticket.id, [])
         for promise in [p for p in still_open if p.kind == kind]:
             still_open.remove(promise)
+            result = kept(promise.due_at)
             self.writes.settled.append(
-                {"promise_id": promise.id, "kept": kept(promise.due_at), "settled_at": self.now,
+                {"promise_id": promise.id, "kept": result, "settled_at": self.now,
                  "settled_by": by}
             )  # fmt: skip
+            self.writes.counted.append((kind, result))
+
+    def happened(self, action: str, kind: PromiseKind, due: datetime, message: str) -> None:
+        """A promise action's log line, written once the batch has committed (no text: the
+        message may quote the customer's subject)."""
+        fields = {"event": f"promise.{action}", "ticket": self.ticket.ref, "kind": kind.value,
+                  "due": due.isoformat()}  # fmt: skip
+        self.writes.happened.append((f"{self.ticket.ref}: {message}", fields))
 
     def promise(self, kind: PromiseKind, due: datetime) -> None:
         self.writes.promises.append(

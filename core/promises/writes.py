@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,8 +11,12 @@ from sqlalchemy import bindparam, insert, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import configure_mappers
 
+from core import metrics
+from core.promises.kinds import PromiseKind
 from core.storage.models import OutboxRow, Promise, Ticket, TicketEvent, TicketRef, table_of
 from core.tickets.refs import insert_ignore
+
+log = logging.getLogger("core.promises")
 
 EVENTS, OUTBOX, PROMISES = table_of(TicketEvent), table_of(OutboxRow), table_of(Promise)
 TICKETS, REFS = table_of(Ticket), table_of(TicketRef)
@@ -46,6 +51,10 @@ class Writes:
     settled: list[dict[str, Any]] = field(default_factory=list)
     tickets: list[dict[str, Any]] = field(default_factory=list)
     cards: list[dict[str, Any]] = field(default_factory=list)
+    # Told once the batch has committed: (promise kind, kept) per settled promise for the
+    # counter, and (message, log fields) per action for the log.
+    counted: list[tuple[str, bool | None]] = field(default_factory=list)
+    happened: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def event(self, values: dict[str, Any]) -> int:
         self.events.append(values)
@@ -63,6 +72,17 @@ class Writes:
         self.settled += other.settled
         self.tickets += other.tickets
         self.cards += other.cards
+        self.counted += other.counted
+        self.happened += other.happened
+
+    def report(self) -> None:
+        """After the commit: count the promises settled and log each action taken."""
+        for kind in PromiseKind:
+            results = [kept for counted, kept in self.counted if counted == kind]
+            metrics.promise_settled(kind, True, results.count(True))
+            metrics.promise_settled(kind, False, results.count(False))
+        for message, fields in self.happened:
+            log.info(message, extra=fields)
 
     def apply(self, connection: Connection) -> None:
         """One statement per table (executemany), in the caller's transaction."""

@@ -218,6 +218,8 @@ class InboxRow(Base):
     __table_args__ = (
         UniqueConstraint("channel", "external_id", name="uq_inbox_channel_external_id"),
         Index("ix_inbox_pending", "processed_at", "id"),
+        # The ack histogram's lookup: when a ticket's first message was received.
+        Index("ix_inbox_ticket", "ticket_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -10,10 +10,12 @@ from typing import Any
 from sqlalchemy import case, false, null, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import metrics
 from core.channel import Audience, ReplyTarget
 from core.context import Context
 from core.delivery.enqueue import outbox_values, thread_refs
 from core.delivery.rows import conversation_of, place_notice
+from core.on_commit import on_commit
 from core.pages.tokens import page_links, page_url
 from core.storage.models import (
     Contact,
@@ -89,12 +91,21 @@ async def settle_promises(
         kept: Any = case((Promise.due_at > now, null()), else_=false())
     else:
         kept = Promise.due_at >= now
-    await session.execute(
+    settled = await session.execute(
         update(Promise)
         .where(Promise.ticket_id == ticket.id, Promise.kind == kind, Promise.settled_at.is_(None))
         .values(kept=kept, settled_at=now, settled_by=settled_by)
+        .returning(Promise.kept)
         .execution_options(synchronize_session="fetch")
     )
+    results = list(settled.scalars())
+    if results:
+        on_commit(session, lambda: _count_settled(kind, results))
+
+
+def _count_settled(kind: str, results: list[bool | None]) -> None:
+    metrics.promise_settled(kind, True, results.count(True))
+    metrics.promise_settled(kind, False, results.count(False))
 
 
 async def promise_next_update(

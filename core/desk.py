@@ -145,11 +145,17 @@ class Desk:
                 raise _Refused(reply)
             return reply
 
+        verb = (text.split(None, 1) or [""])[0].lower()[:32]  # the verb, never the words after it
         try:
             reply = await self.db.write(work)
         except _Refused as refused:
-            return refused.reply
-        log.info("agent %s: %s -> %s", agent, text.split(None, 2)[:2], reply.text.splitlines()[0])
+            reply = refused.reply
+        log.info(
+            "agent %s ran %s on %s: %s", agent, verb, reply.ticket_ref or "-",
+            "ok" if reply.ok else "refused",
+            extra={"event": "command.run", "agent": agent, "command": verb,
+                   "ticket": reply.ticket_ref, "outcome": "ok" if reply.ok else "refused"},
+        )  # fmt: skip
         return reply
 
     async def rate(self, actor: Actor, ref: str, score: int) -> CommandReply:

@@ -92,3 +92,18 @@ async def test_the_promise_loop_logs_each_action_with_its_due_time(
     [apology] = _events(json_log, "promise.apology")
     assert apology["kind"] == "eta" and apology["due"] == "2026-11-24T12:00:00+00:00"
     assert not any(word in json_log.getvalue() for word in SECRET_WORDS)
+
+
+async def test_a_command_is_logged_by_its_verb_never_its_words(
+    desk_app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    await desk_app.fake.say("carol", "Printer jammed", message_id="m1")
+    await desk_app.drain()
+    caplog.set_level("INFO", logger="core.desk")
+    assert (await desk_app.desk.run_as("alice", "reply T-1 The secret code is 4711.")).ok
+    assert not (await desk_app.desk.run_as("alice", "reply T-99 Hello")).ok
+    ran = [r for r in caplog.records if getattr(r, "event", "") == "command.run"]
+    assert [(r.__dict__["command"], r.__dict__["ticket"], r.__dict__["outcome"]) for r in ran] == [
+        ("reply", "T-1", "ok"), ("reply", "", "refused"),
+    ]  # fmt: skip
+    assert all("4711" not in r.getMessage() for r in ran)

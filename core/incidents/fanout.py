@@ -9,7 +9,6 @@ tests/test_incidents_fanout.py holds the two paths to the same result."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,13 +17,13 @@ from typing import Any
 from sqlalchemy import Connection, case, false, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.channel import Audience, ReplyTarget
+from core.channel import Audience
 from core.context import Context
 from core.csat.group import askable
 from core.csat.press import buttons_on
 from core.csat.record import asked_text
 from core.delivery.enqueue import refresh_cards
-from core.delivery.rows import SETTLING, SUPERSEDES, outbox_values, thread_refs
+from core.delivery.rows import SETTLING, SUPERSEDES
 from core.promises.writes import EVENTS, OUTBOX, PROMISES, TICKETS, Writes, detached_ticket
 from core.storage.incident_models import IncidentLink
 from core.storage.models import (
@@ -35,7 +34,7 @@ from core.storage.models import (
     Ticket,
     Visibility,
 )
-from core.tickets.timeline import event_values, public_text, with_page_link
+from core.tickets.timeline import customer_message, event_values, known_page_link, public_text
 
 CHUNK = 1000  # tickets per statement: well under every driver's limit on bound parameters
 _MOVED = ("status", "waiting_on", "first_response_at", "assignee", "resolved_at", "eta",
@@ -203,18 +202,12 @@ def _writes(ctx: Context, ticket: Ticket, update: Update, now: datetime,
         writes.promises.append(_promise(ticket, "next_update", due, now))
     render = RENDER[update.kind]
     text = public_text(ctx, ticket, render, due, update.author, now, text=update.text, **extra)
-    said = update.text if update.kind == EventKind.AGENT_REPLY else text
-    index = writes.event(event_values(ticket.id, update.kind, said, now, author=update.author,
-                                      channel=ticket.reply_channel))  # fmt: skip
-    token = uuid.uuid4().hex
-    in_reply_to, references = thread_refs(thread)
-    target = ReplyTarget(ticket.reply_channel, ticket.reply_address, ticket.reply_thread)
-    writes.outbox.append((outbox_values(
-        ticket, target, kind=update.kind, text=with_page_link(ctx, ticket.id, text),
-        automatic=False, token=token, now=now,
-        event_id=None, audience=Audience.CUSTOMER, card=None, in_reply_to=in_reply_to,
-        references=references,
-    ), index))  # fmt: skip
+    message = customer_message(
+        ticket, update.kind, text, now, author=update.author, automatic=False,
+        conversation=thread, page_link=known_page_link(ctx, ticket.id),
+        event_text=update.text if update.kind == EventKind.AGENT_REPLY else text,
+    )  # fmt: skip
+    writes.outbox.append((message.outbox, writes.event(message.event)))
     if update.kind in SETTLING:  # an ETA notice waits a moment for a newer one
         writes.outbox[-1][0]["next_attempt_at"] = now + ctx.settings.reminders.settle
     if ask:
@@ -222,7 +215,9 @@ def _writes(ctx: Context, ticket: Ticket, update: Update, now: datetime,
         values["message"] = buttons_on(values["message"], values["channel"], scale)
         writes.event(event_values(ticket.id, EventKind.CSAT_ASKED, asked_text(scale), now,
                                   visibility=Visibility.INTERNAL, author="tidings"))  # fmt: skip
-    writes.refs.append({"channel": target.channel, "key": token, "ticket_id": ticket.id})
+    writes.refs.append(
+        {"channel": ticket.reply_channel, "key": message.token, "ticket_id": ticket.id}
+    )
     writes.tickets.append({"ticket_id": ticket.id, **{c: getattr(ticket, c) for c in _MOVED}})
     return writes
 

@@ -16,13 +16,12 @@ from core.delivery.enqueue import (
     decode_message,
     encode_message,
     outbox_values,
-    thread_refs,
 )
 from core.promises.kinds import PromiseKind
 from core.promises.reads import DAY, BatchReads
 from core.promises.writes import Writes
 from core.storage.models import OutboxKind, Ticket, Visibility
-from core.tickets.timeline import event_values, public_text, with_page_link
+from core.tickets.timeline import customer_message, event_values, known_page_link, public_text
 
 AUTHOR = "tidings"
 
@@ -102,23 +101,20 @@ class Step:
     def _to_customer(self, kind: str, text: str, event: int) -> None:
         """Queue `text` on the customer's channel, in their conversation's thread."""
         ticket = self.ticket
-        target = ReplyTarget(ticket.reply_channel, ticket.reply_address, ticket.reply_thread)
         on_channel = [
             (external_id, event_kind)
             for channel, external_id, event_kind in self.reads.thread.get(ticket.id, [])
-            if channel == target.channel
+            if channel == ticket.reply_channel
         ]
-        in_reply_to, references = thread_refs(on_channel)
-        token = uuid.uuid4().hex
-        # Our own message ids must lead back to this ticket even before delivery confirms them.
-        self.writes.refs.append({"channel": target.channel, "key": token, "ticket_id": ticket.id})
-        values = outbox_values(
-            ticket, target, kind=kind, text=with_page_link(self.ctx, ticket.id, text),
-            automatic=True, token=token, now=self.now,
-            event_id=None, audience=Audience.CUSTOMER, card=None, in_reply_to=in_reply_to,
-            references=references,
+        said = customer_message(
+            ticket, kind, text, self.now, author=AUTHOR, automatic=True, conversation=on_channel,
+            page_link=known_page_link(self.ctx, ticket.id),
         )  # fmt: skip
-        self.writes.outbox.append((values, event))
+        # Our own message ids must lead back to this ticket even before delivery confirms them.
+        self.writes.refs.append(
+            {"channel": ticket.reply_channel, "key": said.token, "ticket_id": ticket.id}
+        )
+        self.writes.outbox.append((said.outbox, event))
         self.told = ticket.requester_id
 
     def alert(self, kind: str, text: str, targets: list[ReplyTarget]) -> None:

@@ -210,11 +210,11 @@ def page_link(ctx: Context, url: str) -> str:
     return ctx.texts.render("page_link", url=url) if url else ""
 
 
-def with_page_link(ctx: Context, ticket_id: int, text: str) -> str:
-    """`text` as sent, for the grouped writers (promise loop, incident fan-out) that build
-    their rows without a session: the link is computed, its hash stored at opening."""
+def known_page_link(ctx: Context, ticket_id: int) -> str:
+    """The page line for the grouped writers (promise loop, incident fan-out), which build their
+    rows without a session: the link is computed, its hash was stored at opening."""
     links = page_links(ctx.settings)
-    return f"{text}\n\n{page_link(ctx, links.url(ticket_id))}" if links is not None else text
+    return page_link(ctx, links.url(ticket_id)) if links is not None else ""
 
 
 def public_text(

@@ -95,8 +95,8 @@ async def refresh_cards(ctx: Context, session: AsyncSession, ticket: Ticket) -> 
             pending.message = encode_message(replace(message, card=card))
             continue
         await enqueue(
-            ctx, session, ticket, kind=OutboxKind.CARD, text=card_title(ticket), automatic=True,
-            target=target, audience=Audience.AGENTS, card=card,
+            ctx, session, ticket, kind=OutboxKind.CARD, text=card_title(ticket), target=target,
+            card=card,
         )  # fmt: skip
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.channel import Audience
 from core.context import Context
 from core.delivery.cards import card_for, card_title, make_card, refresh_cards, requester_name
 from core.delivery.rows import (
@@ -37,6 +36,5 @@ async def alert_agents(
     """An internal message to every triage channel (in the card's thread when there is one)."""
     for target in ctx.triage_targets():
         await enqueue(
-            ctx, session, ticket, kind=kind, text=text, automatic=True, target=target,
-            audience=Audience.AGENTS,
+            ctx, session, ticket, kind=kind, text=text, target=target,
         )  # fmt: skip

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.channel import Audience, OutboundMessage, ReplyTarget, TicketCard
 from core.context import Context
 from core.storage.models import EventKind, OutboxRow, OutboxStatus, Ticket, TicketEvent
-from core.tickets.refs import register_keys
 
 # How many earlier message ids an email References header carries (RFC 5322 suggests trimming).
 _MAX_REFERENCES = 20
@@ -57,11 +56,6 @@ async def conversation_of(session: AsyncSession, ticket: Ticket) -> list[tuple[s
     return [(external_id, kind) for external_id, kind in rows]
 
 
-async def _thread_refs(session: AsyncSession, ticket: Ticket) -> tuple[str, tuple[str, ...]]:
-    """(the customer's latest message id, the conversation's ids oldest first) on its channel."""
-    return thread_refs(await conversation_of(session, ticket))
-
-
 def thread_refs(events: list[tuple[str, str]]) -> tuple[str, tuple[str, ...]]:
     """From a ticket's (external id, kind) events on its channel, oldest first: the customer's
     latest message id, and the ids a reply's References header carries."""
@@ -102,35 +96,20 @@ async def enqueue(
     *,
     kind: str,
     text: str,
-    automatic: bool,
-    event: TicketEvent | None = None,
-    target: ReplyTarget | None = None,
-    audience: Audience = Audience.CUSTOMER,
+    target: ReplyTarget,
     card: TicketCard | None = None,
 ) -> OutboxRow:
-    """Put one message in the outbox, in the caller's transaction."""
-    now = ctx.now()
-    token = uuid.uuid4().hex
-    if target is None:
-        target = ReplyTarget(ticket.reply_channel, ticket.reply_address, ticket.reply_thread)
-    in_reply_to: str = ""
-    references: tuple[str, ...] = ()
-    if audience is Audience.CUSTOMER:
-        in_reply_to, references = await _thread_refs(session, ticket)
-        # Our own message ids must lead back to this ticket even before delivery confirms them.
-        await register_keys(session, target.channel, [token], ticket.id)
+    """Put one message for agents (a card, an alert) in the outbox, in the caller's
+    transaction. Messages to the customer are built by core.tickets.timeline.customer_message."""
     row = OutboxRow(
         **outbox_values(
-            ticket, target, kind=kind, text=text, automatic=automatic, token=token, now=now,
-            event_id=event.id if event else None, audience=audience, card=card,
-            in_reply_to=in_reply_to, references=references,
+            ticket, target, kind=kind, text=text, automatic=True, token=uuid.uuid4().hex,
+            now=ctx.now(), event_id=None, audience=Audience.AGENTS, card=card, in_reply_to="",
+            references=(),
         )
     )  # fmt: skip
-    if audience is Audience.CUSTOMER:
-        await place_notice(ctx, session, row)
-    else:
-        session.add(row)
-        await session.flush()
+    session.add(row)
+    await session.flush()
     return row
 
 

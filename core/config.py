@@ -316,15 +316,6 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
 
-    def agent_for(self, channel: str, user_id: str) -> str | None:
-        """The configured agent name behind a platform id, or None for a non-agent."""
-        if not user_id:
-            return None
-        for name, ids in self.agents.items():
-            if getattr(ids, channel, "") and getattr(ids, channel) == user_id:
-                return name
-        return None
-
 
 def _describe(error: ValidationError) -> str:
     lines = []

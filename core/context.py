@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from core.agents import authorise
 from core.channel import ReplyTarget
 from core.clock import Clock, SystemClock
 from core.config import Settings
@@ -40,11 +39,3 @@ class Context:
         if discord.enabled and discord.triage_channel:
             targets.append(ReplyTarget("discord", discord.triage_channel, ""))
         return targets
-
-    def agent_name(
-        self, channel: str, user_id: str, roles: tuple[str, ...] = (), _display: str = ""
-    ) -> str | None:
-        """The recorded name of the agent behind a platform identity (see core.agents.authorise);
-        a display name is never used: it changes, and anyone can pick anyone's."""
-        agent = authorise(self.settings, channel, user_id, roles)
-        return agent.name if agent else None

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from core.agents import authorise
 from core.config import (
     ConfigError,
     environment_warnings,
@@ -87,9 +88,10 @@ def test_format_duration_round_trips() -> None:
 
 def test_agents_map_platform_ids() -> None:
     settings = load_settings(None, agents={"alice": {"slack": "U1", "email": "a@example.com"}})
-    assert settings.agent_for("slack", "U1") == "alice"
-    assert settings.agent_for("slack", "U2") is None
-    assert settings.agent_for("discord", "") is None
+    found = authorise(settings, "slack", "U1")
+    assert found is not None and found.name == "alice"
+    assert authorise(settings, "slack", "U2") is None
+    assert authorise(settings, "discord", "") is None
 
 
 def test_an_unknown_key_suggests_the_nearest_known_one(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.agents import authorise
 from core.channel import AgentMessage, InboundKind, InboundMessage
 from core.commands.run import record_public_reply, run_words
 from core.context import Context
@@ -267,9 +268,10 @@ async def apply_agent_message(
     if ticket is None:
         return Outcome("ignored: agent message outside any ticket thread")
     actor = message.actor
-    agent = ctx.agent_name(actor.channel, actor.user_id, actor.roles, actor.name)
-    if agent is None:
+    authorised = authorise(ctx.settings, actor.channel, actor.user_id, actor.roles)
+    if authorised is None:
         return Outcome(f"ignored: {actor.user_id} is not an agent")
+    agent = authorised.name
     text = message.text.strip()
     if message.already_public and text:
         said = await record_public_reply(

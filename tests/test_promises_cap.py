@@ -25,7 +25,8 @@ async def go(app: App, fake: FakeChannel, clock: FakeClock, moment: datetime) ->
 async def test_the_last_message_the_cap_allows_promises_when_the_cap_frees(
     settings_factory: Any, clock: FakeClock
 ) -> None:
-    settings = settings_factory(reminders={"max_automatic_per_day": 2})
+    # The acknowledgement is the first of the day's three automatic messages.
+    settings = settings_factory(reminders={"max_automatic_per_day": 3})
     fake = FakeChannel()
     async with App(settings, clock=clock, channels=[fake], background=False) as app:
         await fake.say("uma", "Our shop's card payments fail", message_id="m1")
@@ -38,12 +39,13 @@ async def test_the_last_message_the_cap_allows_promises_when_the_cap_frees(
         # Nobody writes again. The first automatic update keeps the four-hour cadence...
         [first] = await go(app, fake, clock, at(23, 13))
         assert "You will hear from us again by Mon 23 Nov, 17:00 (UTC)" in first.text
-        # ...the second is the last of two a day: it promises the time the cap frees, not 21:00.
+        # ...the second is the last of three a day (the acknowledgement at 09:00 was the first):
+        # it promises the time the cap frees, when that acknowledgement leaves the day, not 21:00.
         [second] = await go(app, fake, clock, at(23, 17))
-        assert "You will hear from us again by Tue 24 Nov, 13:00 (UTC)" in second.text
-        for moment in (at(23, 21), at(24, 9), at(24, 12, 59)):
+        assert "You will hear from us again by Tue 24 Nov, 09:00 (UTC)" in second.text
+        for moment in (at(23, 21), at(24, 8, 59)):
             assert await go(app, fake, clock, moment) == []
-        [third] = await go(app, fake, clock, at(24, 13))
+        [third] = await go(app, fake, clock, at(24, 9))
         assert third.kind == "status_update" and third.automatic
 
         shown = await app.show_ticket(1)
@@ -64,7 +66,8 @@ async def test_the_time_the_cap_frees_is_counted_in_business_time(
     # Mon-Fri 09:00-17:00 in Berlin (UTC+1 in November); Thursday 26 November is a holiday.
     hours = {"timezone": "Europe/Berlin", "days": ["mon", "tue", "wed", "thu", "fri"],
              "open": "09:00", "close": "17:00", "holidays": ["2026-11-26"]}  # fmt: skip
-    settings = settings_factory(reminders={"max_automatic_per_day": 2, "business_hours": hours})
+    # Three a day, the acknowledgement included.
+    settings = settings_factory(reminders={"max_automatic_per_day": 3, "business_hours": hours})
     fake = FakeChannel()
     clock.set(at(25, 8))  # Wednesday 09:00 in Berlin
     async with App(settings, clock=clock, channels=[fake], background=False) as app:
@@ -75,7 +78,8 @@ async def test_the_time_the_cap_frees_is_counted_in_business_time(
         await app.drain()
         [first] = await go(app, fake, clock, at(25, 9))
         assert "by Wed 25 Nov, 11:00 (Europe/Berlin)" in first.text
-        # The cap frees on Thursday at 10:00, a holiday: the promise is Friday's opening.
+        # The cap frees when the acknowledgement (Wednesday 09:00) leaves the day: on Thursday,
+        # a holiday, so the promise is Friday's opening.
         [second] = await go(app, fake, clock, at(25, 10))
         assert "by Fri 27 Nov, 09:00 (Europe/Berlin)" in second.text
         for moment in (at(25, 11), at(26, 9), at(27, 7, 59)):

@@ -257,21 +257,26 @@ def check_week(app: App, tickets: dict[int, Ticket], rows: Any, events: Any, pro
             if row.automatic and row.kind in AUTOMATIC_KINDS:
                 assert done is None or row.created_at <= done, f"T-{number}: automatic after end"
                 assert calendar.is_open(row.created_at), f"T-{number}: sent while closed"
-    automatic = [row for row in rows if row.automatic and row.kind != "ack"]
+    automatic = [row for row in rows if row.automatic]  # acknowledgements count in the cap
     figures["automatic messages"] = len(automatic)
     figures["customer messages"] = len(rows)
 
-    # 4. The cap: never more than max_automatic_per_day to one person in any 24 hours.
+    # 4. The cap: an update or apology goes only while the person's automatic messages of the
+    # last 24 hours, acknowledgements included, number fewer than max_automatic_per_day. An
+    # acknowledgement itself is never held (the hourly acknowledgement limit governs those).
     cap = app.settings.reminders.max_automatic_per_day
-    per_person: dict[int, list[datetime]] = defaultdict(list)
+    per_person: dict[int, list[OutboxRow]] = defaultdict(list)
     for row in automatic:
-        per_person[row.contact_id].append(row.created_at)
+        per_person[row.contact_id].append(row)
     busiest = 0
-    for times in per_person.values():
-        for i, first in enumerate(times):
-            busiest = max(busiest, sum(1 for t in times[i:] if t - first < timedelta(days=1)))
+    for sent in per_person.values():
+        for i, row in enumerate(sent):
+            if row.kind == "ack":
+                continue
+            day = [t for t in sent[: i + 1] if row.created_at - t.created_at < timedelta(days=1)]
+            busiest = max(busiest, len(day))
     assert busiest <= cap
-    figures["most automatic messages to one person in 24h"] = busiest
+    figures["most automatic messages to one person in 24h, at an update"] = busiest
     figures["nudges"] = sum(1 for ev in events if ev.kind == "nudge")
 
 
@@ -283,11 +288,12 @@ def _promised_until_the_cap_frees(app: App, rows: Any, promises: Any) -> dict[in
     sent: dict[int, list[datetime]] = defaultdict(list)  # per person, oldest first
     found = {}
     for row in rows:
-        if not row.automatic or row.kind not in AUTOMATIC_KINDS:
+        if not row.automatic:
             continue
+        # Every automatic message counts in the day, acknowledgements included.
         day = [t for t in sent[row.contact_id] if t > row.created_at - timedelta(days=1)]
         sent[row.contact_id] = day = [*day, row.created_at]
-        if len(day) < cap:
+        if row.kind not in AUTOMATIC_KINDS or len(day) < cap:
             continue  # not the last the cap allowed: the ticket's own cadence applies
         promised = made[(row.ticket_id, row.created_at)]
         frees = calendar.next_open(day[-cap] + timedelta(days=1))

@@ -96,7 +96,8 @@ def _read_promises(connection: Connection, ids: list[int], reads: BatchReads) ->
 def _read_sent(
     connection: Connection, contacts: set[int], now: datetime, reads: BatchReads
 ) -> None:
-    """The cap counts automatic customer messages (acks excepted) over a rolling 24 hours."""
+    """The cap counts automatic customer messages, acknowledgements included, over a rolling
+    24 hours."""
     rows = connection.execute(
         select(OutboxRow.contact_id, OutboxRow.created_at)
         .where(
@@ -104,7 +105,6 @@ def _read_sent(
             OutboxRow.automatic.is_(True),
             OutboxRow.created_at > now - DAY,
             OutboxRow.audience == Audience.CUSTOMER.value,
-            OutboxRow.kind != EventKind.ACK,
             OutboxRow.status != OutboxStatus.CANCELLED,
         )
         .order_by(OutboxRow.created_at.desc())

@@ -78,9 +78,7 @@ def _folded(channel: str, user_id: str) -> str:
 
 def mailboxes(settings: Settings) -> dict[str, str]:
     """Each agent with an email address: {name: address}, addresses in lower case."""
-    return {
-        name: ids.email.strip().lower() for name, ids in settings.agents.items() if ids.email
-    }
+    return {name: ids.email.strip().lower() for name, ids in settings.agents.items() if ids.email}
 
 
 def authorise(

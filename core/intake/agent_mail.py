@@ -40,7 +40,7 @@ NO_TOKEN = (
     "itself, not to the reply address of one of the notices Tidings sends you. Mail from an "
     "agent never opens a ticket, and nothing was sent to any customer.\n\n"
     "To answer a ticket, reply to the notice Tidings mailed you about it: its reply address "
-    "belongs to you and that ticket only. Start the reply with \"note:\" for an internal note, "
+    'belongs to you and that ticket only. Start the reply with "note:" for an internal note, '
     'or with a command such as "eta tomorrow 15:00" or "resolve Fixed".'
 )
 BAD_TOKEN = (
@@ -139,9 +139,10 @@ async def _run(ctx: Context, session: AsyncSession, agent: str, words: str) -> C
 
 async def _newest_event(session: AsyncSession, ticket: Ticket) -> int:
     found = await session.scalar(
-        select(TicketEvent.id).where(TicketEvent.ticket_id == ticket.id).order_by(
-            TicketEvent.id.desc()
-        ).limit(1)
+        select(TicketEvent.id)
+        .where(TicketEvent.ticket_id == ticket.id)
+        .order_by(TicketEvent.id.desc())
+        .limit(1)
     )
     return found or 0
 
@@ -175,9 +176,7 @@ async def _answer(
                   target=ReplyTarget(EMAIL, message.actor.user_id, ""))  # fmt: skip
 
 
-async def _refuse(
-    ctx: Context, session: AsyncSession, message: AgentMessage, why: str
-) -> Outcome:
+async def _refuse(ctx: Context, session: AsyncSession, message: AgentMessage, why: str) -> Outcome:
     """Nothing applied; one plain explanation to the sender, unless one went out lately."""
     address = message.actor.user_id
     now = ctx.now()

@@ -18,7 +18,7 @@ import pytest
 from bot.app import App
 from channels.email import EmailChannel
 from core.clock import FakeClock
-from core.reply_tokens import reply_address, reply_token, reply_key
+from core.reply_tokens import reply_address, reply_key, reply_token
 from tests.fake_smtp import Captured, CaptureSMTP
 
 SUPPORT = "support@acme.test"

@@ -18,7 +18,6 @@ import pytest
 from bot.app import App
 from channels.email import EmailChannel
 from core.clock import FakeClock
-from core.reply_tokens import reply_address, reply_key, reply_token
 from tests.fake_smtp import Captured, CaptureSMTP
 
 SUPPORT = "support@acme.test"
@@ -101,6 +100,8 @@ async def ticket_arrives(desk: AgentDesk) -> Captured:
 async def test_notice_then_reply_note_and_eta_from_the_agents_mail_client(
     desk: AgentDesk, clock: FakeClock
 ) -> None:
+    from core.reply_tokens import reply_address, reply_key, reply_token
+
     notice = await ticket_arrives(desk)
     headers = notice.message
     assert headers["Subject"] == "[T-1] New ticket: VPN drops"
@@ -230,3 +231,14 @@ async def test_a_failing_command_changes_nothing_and_tells_the_agent(desk: Agent
     await desk.app.drain()
     assert await desk.events(1) == before
     assert "whenever" in desk.to(ALICE)[-1].text
+
+
+async def test_an_agents_mail_to_the_support_address_is_no_new_ticket(desk: AgentDesk) -> None:
+    await desk.send(mail(f"Alice <{ALICE}>", SUPPORT, "Printer on floor 2",
+                         "The printer on floor 2 is jammed again."), ALICE)  # fmt: skip
+    await desk.app.drain()
+    assert await desk.app.list_tickets() == [], "an agent's mail is never a customer's"
+    [explained] = desk.relay.messages
+    assert explained.rcpt_tos == [ALICE]
+    assert "did not act on your mail" in explained.text
+    assert "reply to the notice" in explained.text

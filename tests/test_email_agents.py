@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from email import message_from_bytes
 from email.utils import make_msgid
 from typing import Any
 
@@ -176,13 +177,16 @@ async def test_forged_replies_change_nothing_and_are_explained_once(
     sent_before = len(desk.relay.messages)
 
     # Right From, no token: Alice's own address writing to the plain support address.
-    await desk.send(answer(notice, ALICE, "resolve Fixed", to=SUPPORT), ALICE)
+    forged = answer(notice, ALICE, "resolve Fixed", to=SUPPORT)
+    await desk.send(forged, ALICE)
     await desk.app.drain()
     [explained] = desk.relay.messages[sent_before:]
     assert explained.rcpt_tos == [ALICE]
     assert "did not act on your mail" in explained.text
     assert explained.message["Subject"] == "Re: New ticket: VPN drops"
     assert explained.message["Auto-Submitted"] == "auto-replied"
+    assert explained.message["X-Tidings-Ticket"] is None
+    assert explained.message["In-Reply-To"] == message_from_bytes(forged)["Message-ID"]
 
     # Right From, another agent's token (Bob's notice forwarded to Alice, say).
     clock.advance(timedelta(minutes=11))
@@ -242,3 +246,29 @@ async def test_an_agents_mail_to_the_support_address_is_no_new_ticket(desk: Agen
     assert explained.rcpt_tos == [ALICE]
     assert "did not act on your mail" in explained.text
     assert "reply to the notice" in explained.text
+
+
+async def test_files_on_an_agents_reply_are_recorded_like_a_customers(desk: AgentDesk) -> None:
+    notice = await ticket_arrives(desk)
+    boundary = "b0undary"
+    body = (
+        f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "note: the log Ann sent, annotated\r\n"
+        f"--{boundary}\r\nContent-Type: text/plain; name=vpn.log\r\n"
+        "Content-Disposition: attachment; filename=vpn.log\r\n\r\n"
+        f"12:00 tunnel down\r\n--{boundary}--"
+    )
+    data = mail(ALICE, str(notice.message["Reply-To"]), "Re: T-1", body)
+    data = data.replace(
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n--",
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b0undary\r\n\r\n--",
+        1,
+    )
+    await desk.send(data, ALICE, str(notice.message["Reply-To"]))
+    await desk.app.drain()
+    shown = await desk.app.show_ticket(1)
+    assert shown is not None
+    [note] = [e for e in shown["events"] if e["kind"] == "note" and e["author"] == "alice"]
+    assert note["text"] == "the log Ann sent, annotated"
+    [file] = shown["attachments"]
+    assert (file["name"], file["size"]) == ("vpn.log", len(b"12:00 tunnel down"))

@@ -56,6 +56,8 @@ def agent_mail(
     token = reply_token_in(recipients(msg, envelope), our_addresses)
     if token is None and address not in agent_addresses:
         return None
+    if not address:
+        return Ignored("mail to an agent reply address without a sender address")
     if verdict.kind is not InboundKind.MESSAGE:
         # An out-of-office or a bounce answering a notice: never applied, never answered.
         return Ignored(f"{verdict.kind.value} to an agent address: {verdict.note or 'no note'}")

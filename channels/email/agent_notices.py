@@ -94,7 +94,9 @@ def build_agent_notice(
     mail = build_message(target, shown, from_address=from_address, from_name=from_name, now=now)
     del mail["Subject"]
     set_text_header(mail, "Subject", notice_subject(message))
-    if number is not None:
+    if number is None:
+        del mail["X-Tidings-Ticket"]  # about no ticket: an answer to a mail that did nothing
+    else:
         del mail["Auto-Submitted"]
         mail["Auto-Submitted"] = "auto-generated"  # a notice, not an answer to anyone
     if answerable:

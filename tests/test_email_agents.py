@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email import message_from_bytes
 from email.utils import make_msgid
 from typing import Any
@@ -272,3 +272,31 @@ async def test_files_on_an_agents_reply_are_recorded_like_a_customers(desk: Agen
     assert note["text"] == "the log Ann sent, annotated"
     [file] = shown["attachments"]
     assert (file["name"], file["size"]) == ("vpn.log", len(b"12:00 tunnel down"))
+
+
+async def test_nudge_and_missed_eta_reach_the_holders_mailbox(
+    desk: AgentDesk, clock: FakeClock
+) -> None:
+    notice = await ticket_arrives(desk)
+    reply_to = str(notice.message["Reply-To"])
+    await desk.send(answer(notice, ALICE, "take"), ALICE, reply_to)
+    await desk.app.drain()
+    bob_had = len(desk.to(BOB))
+    [ticket] = await desk.app.list_tickets()
+    due = datetime.fromisoformat(ticket["next_update_due"])
+
+    clock.set(due - desk.app.settings.reminders.nudge_before + timedelta(minutes=5))
+    await desk.app.drain()
+    nudge = desk.to(ALICE)[-1]
+    assert nudge.message["Subject"] == "[T-1] Update due soon: VPN drops"
+    assert "owed an update" in nudge.text and nudge.message["Reply-To"] == reply_to
+
+    await desk.send(answer(nudge, ALICE, "eta in 1h\n\nLooking at the tunnel logs."), ALICE,
+                    reply_to)  # fmt: skip
+    await desk.app.drain()
+    clock.advance(timedelta(hours=2))
+    await desk.app.drain()
+    missed = desk.to(ALICE)[-1]
+    assert missed.message["Subject"] == "[T-1] ETA missed: VPN drops"
+    assert "Set a new ETA" in missed.text
+    assert len(desk.to(BOB)) == bob_had, "Bob does not hold the ticket"

@@ -71,3 +71,18 @@ def test_an_agent_address_needs_a_secret_to_sign_its_reply_addresses() -> None:
         load_settings(None, agents={"alice": {"email": "alice@example.com"}})
     assert load_settings(None, agents={"alice": {"email": "a@x.test"}}, web={"secret": "s"})
     assert load_settings(None, agents={"alice": {"email": "a@x.test"}}, email={"enabled": False})
+
+
+def test_the_reply_address_is_one_the_intake_accepts() -> None:
+    from channels.email import EmailChannel
+
+    def base(**email: object) -> str:
+        return EmailChannel(load_settings(None, email=email, web={"secret": "s"})).reply_base
+
+    assert base(from_address="support@acme.test", addresses=["support@acme.test"]) == (
+        "support@acme.test"
+    )
+    assert base(from_address="noreply@acme.test", addresses=["@other.test", "help@acme.test"]) == (
+        "help@acme.test"
+    )
+    assert base(from_address="noreply@acme.test", addresses=["@acme.test"]) == "noreply@acme.test"

@@ -83,8 +83,10 @@ def build_agent_notice(
     key: bytes | None,
     agent: str | None,
     now: datetime | None = None,
+    reply_base: str = "",
 ) -> Message:
-    """The mail one agent gets: with `key` and `agent`, answerable through its Reply-To."""
+    """The mail one agent gets: with `key` and `agent`, answerable through its Reply-To, a
+    sub-address of `reply_base` (an address our intake accepts; else `from_address`)."""
     number = int(message.ticket_ref[2:]) if message.ticket_ref.startswith("T-") else None
     answerable = key is not None and agent is not None and number is not None
     references = message.references
@@ -101,5 +103,6 @@ def build_agent_notice(
         mail["Auto-Submitted"] = "auto-generated"  # a notice, not an answer to anyone
     if answerable:
         assert key is not None and agent is not None and number is not None
-        mail["Reply-To"] = reply_address(from_address, reply_token(key, agent, number))
+        token = reply_token(key, agent, number)
+        mail["Reply-To"] = reply_address(reply_base or from_address, token)
     return mail

@@ -70,6 +70,11 @@ class EmailChannel:
         self.handler = IntakeHandler(accepts, self.config.max_message_bytes)
         self.server: SmtpServer | None = None
         self.reply_key = reply_key(settings)
+        # Agents answer notices at a sub-address of one our intake accepts: from_address when
+        # it does, else the first full address it serves.
+        full = [entry for entry in self.config.addresses if not entry.strip().startswith("@")]
+        accepted = accepts(self.config.from_address) or not full
+        self.reply_base = self.config.from_address if accepted else full[0].strip()
 
     @property
     def port(self) -> int:
@@ -133,5 +138,5 @@ class EmailChannel:
         agents = {address: agent for agent, address in mailboxes(self.settings).items()}
         return build_agent_notice(
             target, message, from_address=sender, from_name=name, now=now, key=self.reply_key,
-            agent=agents.get(target.address.lower()),
+            agent=agents.get(target.address.lower()), reply_base=self.reply_base,
         )  # fmt: skip

@@ -17,7 +17,8 @@ from core.channel import OutboundMessage, ReplyTarget, TicketCard
 from core.reply_tokens import reply_address, reply_token
 from core.storage.models import OutboxKind
 
-# What a notice's subject says it is, by outbox kind; any other kind shows the kind itself.
+# What a notice's subject says it is, by the outbox kind core queued it with (`alert` is the
+# promise loop's "the ETA was missed, set a new one"); any other kind shows the kind itself.
 _HEADINGS = {
     OutboxKind.CARD.value: "New ticket",
     "follow_up": "Customer wrote again",

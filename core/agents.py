@@ -9,6 +9,7 @@ from enum import StrEnum
 from core.config import Settings
 
 CLI = "cli"  # the command line: whoever runs it names a configured agent
+EMAIL = "email"  # an agent's mail address, checked together with a signed reply token
 
 NOT_AN_AGENT = (
     "Ticket commands are for the support team, and you are not set up as an agent. "
@@ -51,8 +52,8 @@ class Roster:
         names: dict[tuple[str, str], str] = {}
         for name, ids in settings.agents.items():
             for channel, user_id in ids.model_dump().items():
-                if user_id:
-                    names[(channel, str(user_id))] = name
+                if user_id and channel != "display_name":
+                    names[(channel, _folded(channel, str(user_id)))] = name
         roles = {"discord": frozenset(settings.discord.agent_roles)}
         return cls(names, frozenset(settings.agents), roles)
 
@@ -62,12 +63,22 @@ class Roster:
             return None
         if channel == CLI:
             return Agent(user_id, Recognised.BY_NAME) if user_id in self.configured else None
-        name = self.names.get((channel, user_id))
+        name = self.names.get((channel, _folded(channel, user_id)))
         if name is not None:
             return Agent(name, Recognised.BY_ID)
         if self.roles.get(channel, frozenset()) & set(roles):
             return Agent(role_agent_name(channel, user_id), Recognised.BY_ROLE)
         return None
+
+
+def _folded(channel: str, user_id: str) -> str:
+    """Mail addresses compare without case (what mail clients and servers do in practice)."""
+    return user_id.strip().lower() if channel == EMAIL else user_id
+
+
+def mailboxes(settings: Settings) -> dict[str, str]:
+    """Each agent with an email address: {name: address}, addresses in lower case."""
+    return {name: ids.email.strip().lower() for name, ids in settings.agents.items() if ids.email}
 
 
 def authorise(

@@ -105,6 +105,12 @@ class AgentMessage:
     # Written where the customer reads it (their own thread): recorded as a public reply that
     # counts as an update, never sent to them a second time.
     already_public: bool = False
+    # Set (maybe "") when the channel cannot vouch for the sender (mail, whose From anyone can
+    # write): the signed reply token the message was addressed to, checked against the sender
+    # before anything is applied (core/reply_tokens.py). None: the platform vouches.
+    reply_token: str | None = None
+    subject: str = ""  # the message's subject, where it has one (to answer a refusal in thread)
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -300,6 +300,19 @@ class Settings(BaseSettings):
     replies: RepliesConfig = Field(default_factory=RepliesConfig)
     csat: CsatConfig = Field(default_factory=CsatConfig)
 
+    @model_validator(mode="after")
+    def _agent_mail_is_signed(self) -> Settings:
+        """Agents answer notices by mail through signed reply addresses: without a key to sign
+        them with, anyone could answer as an agent by writing their From address."""
+        if self.email.enabled and not (self.web.secret or self.web.admin_token):
+            with_mail = sorted(name for name, ids in self.agents.items() if ids.email)
+            if with_mail:
+                raise ValueError(
+                    f"agents.{with_mail[0]}.email: agent notices carry reply addresses signed "
+                    "with web.secret; set web.secret (any long random string)"
+                )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -87,7 +87,9 @@ def test_format_duration_round_trips() -> None:
 
 
 def test_agents_map_platform_ids() -> None:
-    settings = load_settings(None, agents={"alice": {"slack": "U1", "email": "a@example.com"}})
+    settings = load_settings(
+        None, agents={"alice": {"slack": "U1", "email": "a@example.com"}}, web={"secret": "s"}
+    )
     found = authorise(settings, "slack", "U1")
     assert found is not None and found.name == "alice"
     assert authorise(settings, "slack", "U2") is None

@@ -26,7 +26,7 @@ async def test_two_actions_before_delivery_leave_one_card_with_the_latest_state(
     assert (await desk_app.desk.run_as("alice", "eta T-1 2026-11-24 09:30")).ok
     clock.advance(desk_app.settings.reminders.settle)  # the ETA notice settles, then goes out
     await desk_app.drain()
-    monkeypatch.setattr(desk_app.ctx, "triage_targets", lambda: [TRIAGE])
+    monkeypatch.setattr(desk_app.ctx, "triage_targets", lambda assignee=None: [TRIAGE])
     before = len(desk_app.fake.sent)
 
     clock.set(at(24, 9))

@@ -6,13 +6,17 @@ import functools
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email.message import Message
 
+from channels.email.agent_notices import build_agent_notice
 from channels.email.outbound import build_message, domain_of, message_id
 from channels.email.parse import ParseOptions, decode_payload
 from channels.email.server import IntakeHandler, SmtpServer, make_acceptor, tls_context
 from channels.email.template import TemplateField
 from channels.email.transport import Transport, build_transport
+from core.agents import mailboxes
 from core.channel import (
+    Audience,
     Decoded,
     DeliveryError,
     Intake,
@@ -21,6 +25,7 @@ from core.channel import (
     SendResult,
 )
 from core.config import Settings
+from core.reply_tokens import reply_key
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +45,7 @@ def parse_options(settings: Settings) -> ParseOptions:
         attachments_dir=cfg.attachments_dir,
         template=template,
         impact_priority=dict(settings.intake.impact_priority),
+        agent_addresses=frozenset(mailboxes(settings).values()),
     )
 
 
@@ -63,6 +69,12 @@ class EmailChannel:
         accepts = make_acceptor(self.config.addresses)
         self.handler = IntakeHandler(accepts, self.config.max_message_bytes)
         self.server: SmtpServer | None = None
+        self.reply_key = reply_key(settings)
+        # Agents answer notices at a sub-address of one our intake accepts: from_address when
+        # it does, else the first full address it serves.
+        full = [entry for entry in self.config.addresses if not entry.strip().startswith("@")]
+        accepted = accepts(self.config.from_address) or not full
+        self.reply_base = self.config.from_address if accepted else full[0].strip()
 
     @property
     def port(self) -> int:
@@ -110,10 +122,21 @@ class EmailChannel:
         address = target.address.strip()
         if "@" not in address or any(ch in address for ch in " \r\n<>,"):
             raise DeliveryError(f"{address!r} is not an email address", permanent=True)
-        mail = build_message(
-            target, message, from_address=self.config.from_address,
-            from_name=self.from_name or self.config.from_name, now=datetime.now(UTC),
-        )  # fmt: skip
+        if message.audience is Audience.AGENTS and message.edit_external_id:
+            return SendResult(external_id=message.edit_external_id)  # a mail is not edited
+        mail = self._build(target, message)
         # Bounces come back to the support address, where loop protection records them.
         await self.transport.deliver(mail, self.config.from_address, [address])
         return SendResult(external_id=message_id(message.token, self.config.from_address))
+
+    def _build(self, target: ReplyTarget, message: OutboundMessage) -> Message:
+        """The customer's mail, or an agent's notice (answerable when they are an agent)."""
+        sender, name = self.config.from_address, self.from_name or self.config.from_name
+        now = datetime.now(UTC)
+        if message.audience is not Audience.AGENTS:
+            return build_message(target, message, from_address=sender, from_name=name, now=now)
+        agents = {address: agent for agent, address in mailboxes(self.settings).items()}
+        return build_agent_notice(
+            target, message, from_address=sender, from_name=name, now=now, key=self.reply_key,
+            agent=agents.get(target.address.lower()), reply_base=self.reply_base,
+        )  # fmt: skip

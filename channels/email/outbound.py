@@ -96,7 +96,7 @@ def build_message(
         formataddr((from_name, from_address), charset="utf-8") if from_name else from_address
     )
     mail["To"] = target.address
-    _set_text_header(mail, "Subject", reply_subject(message.ticket_ref, message.subject))
+    set_text_header(mail, "Subject", reply_subject(message.ticket_ref, message.subject))
     mail["Message-ID"] = message_id(message.token, from_address)
     if now is not None:
         mail["Date"] = format_datetime(now)
@@ -119,7 +119,7 @@ def build_message(
     return mail
 
 
-def _set_text_header(mail: Message, name: str, value: str) -> None:
+def set_text_header(mail: Message, name: str, value: str) -> None:
     """ASCII as is; anything else as RFC 2047 encoded words."""
     # compat32 takes a Header object where its stubs say str.
     mail[name] = value if value.isascii() else Header(value, "utf-8")  # type: ignore[assignment]

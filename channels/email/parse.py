@@ -10,6 +10,7 @@ from email.message import Message
 from pathlib import Path
 
 from channels.email import mime
+from channels.email.agent_inbound import agent_mail
 from channels.email.autodetect import Verdict, classify
 from channels.email.envelope import (
     MAX_KEY,
@@ -23,6 +24,7 @@ from channels.email.html import html_to_text
 from channels.email.quotes import strip_reply
 from channels.email.template import TemplateField, read_fields
 from core.channel import (
+    AgentMessage,
     Attachment,
     Contact,
     Decoded,
@@ -57,6 +59,7 @@ class ParseOptions:
     channel: str = CHANNEL
     template: tuple[TemplateField, ...] = ()
     impact_priority: dict[str, str] = field(default_factory=dict)
+    agent_addresses: frozenset[str] = frozenset()  # agents' own mail addresses, lower case
 
 
 def ticket_hint(subject: str) -> int | None:
@@ -265,6 +268,13 @@ def decode_message(raw: bytes, envelope: Envelope, options: ParseOptions) -> Dec
     leaves = _leaves(msg)
     # Clipped before it is read: quotes and template answers are looked for in what is kept.
     text = _clip(storable(body_text(leaves)))
+    agent = agent_mail(
+        msg, envelope, verdict, (name, address), agent_addresses=options.agent_addresses,
+        our_addresses=options.our_addresses, external_id=external_id, subject=subject,
+        text=text, files=lambda: attachments(leaves, raw, options),
+    )  # fmt: skip
+    if agent is not None:
+        return agent
     if verdict.kind in (InboundKind.MESSAGE, InboundKind.AUTO_REPLY):
         text = strip_reply(text)
     if not address and verdict.kind is InboundKind.MESSAGE:
@@ -302,6 +312,14 @@ def _stored_form(result: Decoded) -> Decoded:
     """Every text in a decoded message cleaned of what a database cannot store."""
     if isinstance(result, Ignored):
         return Ignored(storable(result.reason))
+    if isinstance(result, AgentMessage):
+        actor = result.actor
+        return replace(
+            result, external_id=storable(result.external_id), text=storable(result.text),
+            subject=storable(result.subject), reply_token=storable(result.reply_token or ""),
+            actor=replace(actor, user_id=storable(actor.user_id),
+                          name=one_line(storable(actor.name))),
+        )  # fmt: skip
     if not isinstance(result, InboundMessage):
         return result
     sender, target = result.sender, result.reply_target

@@ -47,10 +47,10 @@ def _quoted(line: str) -> bool:
     return line.lstrip().startswith(">")
 
 
-def _cut_at_reply_header(lines: list[str]) -> list[str]:
+def _cut_at_reply_header(lines: list[str], *, first_line_too: bool = False) -> list[str]:
     """Lines before the first reply header (attribution, Original Message, Outlook block)."""
     for index, raw in enumerate(lines):
-        if index == 0:
+        if index == 0 and not first_line_too:
             continue  # a reply header on the very first line means nothing was written above it
         line = _short(raw)
         if not line:
@@ -92,15 +92,17 @@ def _drop_signature(lines: list[str]) -> list[str]:
     return lines
 
 
-def strip_reply(text: str) -> str:
+def strip_reply(text: str, *, keep_all_quote: bool = True) -> str:
     """What the sender wrote above the quoted history, without a trailing signature.
 
     Falls back to the whole text when stripping would leave nothing (a message that is all
-    quote is still a message, and losing it would be worse than showing too much).
+    quote is still a message, and losing it would be worse than showing too much), unless
+    `keep_all_quote` is False: an agent's reply that is all quote must not send the quoted
+    notice, internal details and all, on to the customer.
     """
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    kept = _cut_at_reply_header(lines)
+    kept = _cut_at_reply_header(lines, first_line_too=not keep_all_quote)
     kept = _drop_trailing_quote(kept)
     kept = _drop_signature(kept)
     result = "\n".join(kept).strip()
-    return result if result else text.strip()
+    return result if result or not keep_all_quote else text.strip()

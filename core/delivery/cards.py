@@ -19,6 +19,7 @@ from core.storage.models import (
     OutboxKind,
     OutboxRow,
     OutboxStatus,
+    Status,
     Ticket,
     TicketEvent,
     TriageCard,
@@ -30,6 +31,20 @@ from core.tickets.refs import insert_ignore
 Posted = dict[tuple[int, str], str]
 
 _CARDS = table_of(TriageCard)
+# Channels whose agent targets are a person's mailbox, not a shared triage channel: a mail
+# cannot be edited once sent, so a ticket's card goes to each mailbox once, as the "new ticket"
+# notice (with the customer's whole first message), and later card updates are not mailed.
+# Alerts reach them as notices of their own; there is no card thread to put them in.
+MAILBOXES = frozenset({"email"})
+
+
+def is_mailbox(channel: str) -> bool:
+    return channel in MAILBOXES
+
+
+def card_text(ticket: Ticket, target: ReplyTarget, first_message: str) -> str:
+    """A card row's text: the card's title, or in a mailbox the customer's first message."""
+    return first_message if is_mailbox(target.channel) else card_title(ticket)
 
 
 async def requester_name(session: AsyncSession, ticket: Ticket) -> str:
@@ -37,18 +52,23 @@ async def requester_name(session: AsyncSession, ticket: Ticket) -> str:
     return contact.name or contact.address if contact else ""
 
 
+async def first_message(session: AsyncSession, ticket: Ticket) -> str:
+    """The text of the ticket's first customer message ("" when there is none)."""
+    first = await session.scalar(
+        select(TicketEvent.text)
+        .where(
+            TicketEvent.ticket_id == ticket.id,
+            TicketEvent.kind == EventKind.CUSTOMER_MESSAGE.value,
+        )
+        .order_by(TicketEvent.id)
+        .limit(1)
+    )
+    return first or ""
+
+
 async def make_card(session: AsyncSession, ticket: Ticket, excerpt: str = "") -> TicketCard:
     if not excerpt:
-        first = await session.scalar(
-            select(TicketEvent.text)
-            .where(
-                TicketEvent.ticket_id == ticket.id,
-                TicketEvent.kind == EventKind.CUSTOMER_MESSAGE.value,
-            )
-            .order_by(TicketEvent.id)
-            .limit(1)
-        )
-        excerpt = first or ""
+        excerpt = await first_message(session, ticket)
     return card_for(ticket, await requester_name(session, ticket), excerpt)
 
 
@@ -74,12 +94,16 @@ def card_for(ticket: Ticket, requester: str, excerpt: str) -> TicketCard:
 
 
 async def refresh_cards(ctx: Context, session: AsyncSession, ticket: Ticket) -> None:
-    """Queue a card update in each triage channel; an unsent update is replaced, not added."""
+    """Queue a card update in each triage channel; an unsent update is replaced, not added.
+    A mailbox gets the card only while the ticket is new and it has not had one."""
     targets = ctx.triage_targets()
     if not targets:
         return
     card = await make_card(session, ticket)
     for target in targets:
+        if is_mailbox(target.channel):
+            await _first_card_to_mailbox(ctx, session, ticket, target, card)
+            continue
         pending = await session.scalar(
             select(OutboxRow).where(
                 OutboxRow.ticket_id == ticket.id,
@@ -100,12 +124,37 @@ async def refresh_cards(ctx: Context, session: AsyncSession, ticket: Ticket) -> 
         )  # fmt: skip
 
 
+async def _first_card_to_mailbox(
+    ctx: Context, session: AsyncSession, ticket: Ticket, target: ReplyTarget, card: TicketCard
+) -> None:
+    """The "new ticket" notice for a ticket opened outside the grouped opening (a message
+    nobody could read, say); never a second one."""
+    if ticket.status != Status.NEW:
+        return
+    sent = await session.scalar(
+        select(OutboxRow.id).where(
+            OutboxRow.ticket_id == ticket.id,
+            OutboxRow.channel == target.channel,
+            OutboxRow.address == target.address,
+            OutboxRow.kind == OutboxKind.CARD.value,
+        )
+    )
+    if sent is None:
+        first = await first_message(session, ticket)
+        await enqueue(ctx, session, ticket, kind=OutboxKind.CARD, target=target, card=card,
+                      text=card_text(ticket, target, first or card.excerpt))  # fmt: skip
+
+
 async def newer_cards(session: AsyncSession, claimed: Iterable[Claimed]) -> dict[int, int]:
     """Card rows among `claimed` that a later card row of the same ticket and channel replaces:
     {row id: newer row id}. A card row carries the whole card, so only the latest counts.
     Without this, a post that failed and is retried after a later update went out would put
     the older content back on the card."""
-    cards = [item for item in claimed if item.kind == OutboxKind.CARD and item.ticket_id]
+    cards = [
+        item
+        for item in claimed
+        if item.kind == OutboxKind.CARD and item.ticket_id and not is_mailbox(item.channel)
+    ]
     if not cards:
         return {}
     rows = await session.execute(
@@ -161,6 +210,8 @@ def note_post(cards: Posted, item: Claimed, result: SendResult) -> bool:
     post, or the card was deleted on the platform and posted again: the new one is edited)."""
     if item.kind != OutboxKind.CARD or item.ticket_id is None or not result.external_id:
         return False
+    if is_mailbox(item.channel):
+        return False  # each agent's own copy, never edited: nothing to remember
     if cards.get((item.ticket_id, item.channel)) == result.external_id:
         return False
     cards[item.ticket_id, item.channel] = result.external_id
@@ -187,8 +238,9 @@ def triage_context(
     message: OutboundMessage,
     cards: Mapping[tuple[int, str], str],
 ) -> tuple[ReplyTarget, OutboundMessage]:
-    """Cards are edited in place once posted; alerts go in the card's thread."""
-    if item.ticket_id is None:
+    """Cards are edited in place once posted; alerts go in the card's thread. (Not in a
+    mailbox: there each row is a notice of its own.)"""
+    if item.ticket_id is None or is_mailbox(item.channel):
         return target, message
     card = cards.get((item.ticket_id, item.channel), "")
     if not card:

@@ -33,8 +33,10 @@ __all__ = [
 async def alert_agents(
     ctx: Context, session: AsyncSession, ticket: Ticket, kind: str, text: str
 ) -> None:
-    """An internal message to every triage channel (in the card's thread when there is one)."""
-    for target in ctx.triage_targets():
+    """An internal message to every triage channel (in the card's thread when there is one),
+    and to the mailboxes of the agents it concerns: the ticket's holder, or all when nobody
+    holds it."""
+    for target in ctx.triage_targets(ticket.assignee):
         await enqueue(
             ctx, session, ticket, kind=kind, text=text, target=target,
         )  # fmt: skip

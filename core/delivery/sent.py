@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from core.channel import Audience, ReplyTarget, SendResult
-from core.delivery.cards import Posted, note_post, remember_posts
+from core.delivery.cards import Posted, is_mailbox, note_post, remember_posts
 from core.delivery.rows import Claimed
 from core.storage.models import OutboxRow, OutboxStatus, Ticket, TicketEvent, TicketRef, table_of
 from core.tickets.refs import insert_ignore
@@ -59,6 +59,10 @@ class _Bookkeeping:
     def add(self, item: Claimed, result: SendResult, now: datetime) -> None:
         self.marks.append({"row_id": item.id, "sent_at": now, "external": result.external_id})
         if item.ticket_id is None:
+            return
+        if item.audience == Audience.AGENTS and is_mailbox(item.channel):
+            # A notice in an agent's mailbox leads to no ticket: a reply to it counts only
+            # with its signed reply address, and its bounce must not alert the agent again.
             return
         keys = [result.external_id, *result.thread_keys]
         if result.reply_target is not None:

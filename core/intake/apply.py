@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -15,8 +14,11 @@ from core.commands.run import record_public_reply, run_words
 from core.context import Context
 from core.csat.rating import read_rating
 from core.csat.record import RatingState, rating_state, record_rating
-from core.delivery.enqueue import alert_agents, refresh_cards
+from core.delivery.cards import is_mailbox
+from core.delivery.enqueue import alert_agents, enqueue, refresh_cards
+from core.intake.agent_mail import apply_agent_mail
 from core.intake.opening import NewTicket, author_of, body_of, open_tickets
+from core.intake.outcome import Outcome
 from core.intake.thanks import is_thanks
 from core.storage.models import (
     AttachmentRow,
@@ -35,13 +37,7 @@ from core.tickets.timeline import add_event
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Outcome:
-    """What processing an inbox row did, recorded on the row."""
-
-    text: str
-    ticket_id: int | None = None
+FOLLOW_UP = "follow_up"  # outbox kind: a customer's later message, as an agent's notice
 
 
 class Action(StrEnum):
@@ -150,6 +146,18 @@ async def _record_message(
     await register_keys(session, message.channel, keys, ticket.id)
 
 
+async def tell_mailboxes(
+    ctx: Context, session: AsyncSession, ticket: Ticket, message: InboundMessage
+) -> None:
+    """A customer's follow-up, mailed to the agents it concerns (the holder, or all when
+    nobody holds the ticket). Chat agents see it on the card."""
+    who = message.sender.name or message.sender.address
+    text = f"{who} wrote again on {ticket.ref}:\n\n{body_of(ctx, message)}"
+    for target in ctx.triage_targets(ticket.assignee):
+        if is_mailbox(target.channel):
+            await enqueue(ctx, session, ticket, kind=FOLLOW_UP, text=text, target=target)
+
+
 async def open_ticket(
     ctx: Context, session: AsyncSession, message: InboundMessage, linked: Ticket | None = None
 ) -> Ticket:
@@ -189,6 +197,7 @@ async def apply_inbound(ctx: Context, session: AsyncSession, message: InboundMes
             return Outcome(f"opened {new.ref} (follows closed {ticket.ref})", new.id)
         return Outcome(f"opened {new.ref} (after {ticket.ref}'s reopen window)", new.id)
     await _record_message(ctx, session, ticket, message)
+    await tell_mailboxes(ctx, session, ticket, message)
     if action is Action.REOPEN:
         await reopen(ctx, session, ticket, author=message.sender.name or "customer")
         return Outcome(f"reopened {ticket.ref}", ticket.id)
@@ -263,7 +272,10 @@ async def _apply_bounce(ctx: Context, session: AsyncSession, message: InboundMes
 async def apply_agent_message(
     ctx: Context, session: AsyncSession, message: AgentMessage
 ) -> Outcome:
-    """An agent wrote in a triage card's thread: reply to the customer, or a note."""
+    """An agent wrote in a triage card's thread: reply to the customer, or a note. (Or mailed
+    Tidings: checked against its reply address first, in core/intake/agent_mail.py.)"""
+    if message.reply_token is not None:
+        return await apply_agent_mail(ctx, session, message)
     ticket = await ticket_by_keys(session, message.channel, message.thread_keys)
     if ticket is None:
         return Outcome("ignored: agent message outside any ticket thread")

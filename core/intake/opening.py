@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import Audience, InboundMessage
 from core.context import Context
-from core.delivery.enqueue import card_for, card_title, outbox_values
+from core.delivery.cards import card_text
+from core.delivery.enqueue import card_for, outbox_values
 from core.intake.ack_limits import AckLimits, read_ack_limits
 from core.pages.tokens import insert_tokens, page_links
 from core.storage.models import (
@@ -225,7 +226,7 @@ class _Rows:
         self._acknowledge(ticket, message, due, url)
         card = card_for(ticket, requester or message.sender.address, body)
         self.outbox.extend(
-            outbox_values(ticket, place, kind=OutboxKind.CARD, text=card_title(ticket),
+            outbox_values(ticket, place, kind=OutboxKind.CARD, text=card_text(ticket, place, body),
                           automatic=True, token=uuid.uuid4().hex, now=now, event_id=None,
                           audience=Audience.AGENTS, card=card, in_reply_to="", references=())
             for place in self.triage

@@ -22,9 +22,10 @@ from core.channel import (
     InboundMessage,
 )
 from core.context import Context
-from core.intake.apply import Action, Outcome, apply_agent_message, apply_inbound, open_or_join
+from core.intake.apply import Action, apply_agent_message, apply_inbound, open_or_join
 from core.intake.decoding import Decoding
 from core.intake.opening import NewTicket, open_tickets_now
+from core.intake.outcome import Outcome
 from core.intake.unreadable import open_for_a_person
 from core.storage.db import Database
 from core.storage.models import InboxRow, TicketRef, table_of

@@ -81,7 +81,7 @@ class PromiseActions:
             LoopEvent.ETA_MISSED_AGENTS, ref=ticket.ref, missed_eta=missed, now=now, **story
         )
         step.add_event(LoopEvent.ETA_MISSED, text)
-        step.alert(LoopEvent.ALERT, text, self.ctx.triage_targets())
+        step.alert(LoopEvent.ALERT, text, self.ctx.triage_targets(ticket.assignee))
         step.happened("apology", PromiseKind.ETA, missed, "ETA missed; apology queued")
 
     def nudge(self, step: Step, due: datetime) -> None:
@@ -93,7 +93,7 @@ class PromiseActions:
             now=now, business_hours=not calendar.always_open, **_story(ticket),
         )  # fmt: skip
         step.add_event(EventKind.NUDGE, text)
-        step.alert(EventKind.NUDGE, text, self.ctx.triage_targets())
+        step.alert(EventKind.NUDGE, text, self.ctx.triage_targets(ticket.assignee))
         step.happened("nudge", PromiseKind.NEXT_UPDATE, due, "nudge, automatic update due")
 
     def settle_on_time(self, step: Step, by: Settled) -> None:

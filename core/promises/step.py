@@ -10,6 +10,7 @@ from typing import Any
 
 from core.channel import Audience, OutboundMessage, ReplyTarget
 from core.context import Context
+from core.delivery.cards import is_mailbox
 from core.delivery.enqueue import (
     card_for,
     card_title,
@@ -130,6 +131,8 @@ class Step:
         requester = self.reads.names.get(ticket.requester_id, "")
         card = card_for(ticket, requester, self.reads.first_message.get(ticket.id, ""))
         for target in targets:
+            if is_mailbox(target.channel):
+                continue  # a mailbox had its card when the ticket opened; mail is not edited
             pending = self.reads.pending_cards.get((ticket.id, target.channel))
             if pending is None:
                 self._to_agents(target, OutboxKind.CARD, card_title(ticket), card)

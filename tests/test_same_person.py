@@ -105,8 +105,7 @@ async def test_same_refuses_bad_input_and_changes_nothing(world: SlackWorld) -> 
     )
     # T-1 and T-4 both came from carol@example.com: one contact, one person already.
     assert await _ask(world, "same T-1 T-4") == (
-        "T-1 and T-4 are already from one person (email carol@example.com on both); "
-        "nothing changed"
+        "T-1 and T-4 are already from one person (email carol@example.com on both); nothing changed"
     )
     assert "also:" not in await _ask(world, "show T-1")
     assert "person_linked" not in await _ask(world, "show T-1")

@@ -8,12 +8,15 @@ id, so a link is one UPDATE and any links give the same people in any order."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import channel
 from core.storage.models import Contact
+from core.tickets.timeline import contact_upsert
 
 EMAIL = "email"
 
@@ -61,17 +64,43 @@ async def link(session: AsyncSession, first: Contact, second: Contact) -> bool:
     return True
 
 
+async def _mailbox(session: AsyncSession, email: str) -> Contact | None:
+    # Email contacts are stored lowercased (channels/email), so the unique index answers this.
+    query = select(Contact).where(Contact.channel == EMAIL, Contact.address == email)
+    return (await session.scalars(query)).first()
+
+
+async def needs_email_link(session: AsyncSession, contact: channel.Contact, email: str) -> bool:
+    """Whether an email contact at `email` exists and is not yet one person with `contact`:
+    a read, so the usual answer (linked already, or no such mailbox) writes nothing."""
+    mailbox = await _mailbox(session, email)
+    if mailbox is None:
+        return False
+    query = select(Contact).where(
+        Contact.channel == contact.channel, Contact.address == contact.address
+    )
+    known = (await session.scalars(query)).first()
+    return known is None or person_of(known) != person_of(mailbox)
+
+
 async def link_verified_email(
-    session: AsyncSession, contact: Contact, verified_email: str
+    session: AsyncSession, contact: channel.Contact, email: str, now: datetime
 ) -> Contact | None:
-    """Link `contact` with the email contact at `verified_email` (the platform vouched that
-    this person receives mail there); the email contact linked, or None when there is none or
-    they were one person already."""
-    wanted = verified_email.strip().lower()
-    if not wanted or "@" not in wanted:
+    """Link `contact` with the email contact at `email`, which the platform vouched this
+    person receives mail at; the email contact when a link was made, else None. The contact
+    is created when it has not written yet (its first message may still be in the inbox)."""
+    mailbox = await _mailbox(session, email)
+    if mailbox is None or (contact.channel, contact.address) == (EMAIL, email):
         return None
-    query = select(Contact).where(Contact.channel == EMAIL, func.lower(Contact.address) == wanted)
-    mailbox = (await session.scalars(query.order_by(Contact.id).limit(1))).first()
-    if mailbox is None or mailbox.id == contact.id:
-        return None
-    return mailbox if await link(session, contact, mailbox) else None
+    dialect = session.get_bind().dialect.name
+    await session.execute(
+        contact_upsert(dialect).values(
+            channel=contact.channel, address=contact.address, name=contact.name[:200],
+            created_at=now,
+        )
+    )  # fmt: skip
+    query = select(Contact).where(
+        Contact.channel == contact.channel, Contact.address == contact.address
+    )
+    known = (await session.scalars(query.with_for_update())).one()
+    return mailbox if await link(session, known, mailbox) else None

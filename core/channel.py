@@ -229,6 +229,12 @@ class Intake(Protocol):
         """A customer pressed a rating button on ticket `ref`'s resolution message."""
         ...
 
+    async def link_verified_email(self, contact: Contact, email: str) -> bool:
+        """The platform vouches that `contact` receives mail at `email` (Slack: a workspace
+        member's profile email): link them with that email contact as one person. True when
+        a link was made; False when there is no such contact or they were one already."""
+        ...
+
 
 @runtime_checkable
 class Channel(Protocol):

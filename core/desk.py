@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import metrics
+from core import metrics, people
 from core.agents import authorise, refusal
-from core.channel import Actor, Channel, CommandReply, RawInbound
+from core.channel import Actor, Channel, CommandReply, Contact, RawInbound
 from core.commands.run import run_words
 from core.context import Context
 from core.csat.press import rate_from_button
@@ -172,6 +172,27 @@ class Desk:
             return await self.db.write(work)
         except _Refused as refused:
             return refused.reply
+
+    async def link_verified_email(self, contact: Contact, email: str) -> bool:
+        wanted = email.strip().lower()
+        if "@" not in wanted:
+            return False
+        async with self.db.sessions() as session:
+            if not await people.needs_email_link(session, contact, wanted):
+                return False
+
+        async def work(session: AsyncSession) -> bool:
+            now = self.ctx.now()
+            return await people.link_verified_email(session, contact, wanted, now) is not None
+
+        linked = await self.db.write(work)
+        if linked:
+            log.info(
+                "%s %s linked with its verified email as one person", contact.channel,
+                contact.address,
+                extra={"event": "person.linked", "channel": contact.channel, "by": "email"},
+            )  # fmt: skip
+        return linked
 
     async def search_tickets(self, text: str, limit: int = 25) -> list[tuple[str, str]]:
         needle = text.strip().lstrip("#").upper().removeprefix("T-")

@@ -54,12 +54,15 @@ class FakeSlack:
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
     port: int = 0
+    # users.info answers: user id -> the user object (profile.email as users:read.email shows it)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> FakeSlack:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)  # the SDK reads users.info with GET
         app.router.add_get("/link/", self._socket)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
@@ -201,6 +204,19 @@ class FakeSlack:
         view = args.get("view")
         view = json.loads(view) if isinstance(view, str) else view
         return {"ok": True, "view": {**view, "id": f"V{next(self._ts):06d}"}}
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(str(args.get("user", "")))
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": user}
+
+    def member(self, user: str, email: str, **fields: Any) -> None:
+        """A member of the test workspace whose confirmed profile email is `email`."""
+        profile = {"real_name": user.title(), "display_name": user.lower(), "email": email}
+        self.users[user] = {"id": user, "team_id": TEAM, "name": user.lower(), "deleted": False,
+                            "is_bot": False, "is_app_user": False, "is_email_confirmed": True,
+                            "profile": profile, **fields}  # fmt: skip
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "user_id": BOT_USER, "bot_id": BOT_ID, "team_id": TEAM}

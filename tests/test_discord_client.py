@@ -55,7 +55,7 @@ async def test_start_identifies_with_the_intents_it_needs_and_syncs_to_the_guild
     subcommands = {option["name"] for option in ticket["options"]}
     assert subcommands == {
         "new", "reply", "note", "eta", "wait", "resolve", "close", "reopen",
-        "take", "assign", "priority", "show", "list",
+        "take", "assign", "priority", "show", "list", "search", "replies", "same",
     }  # fmt: skip
     assert bot.problem() is None
     assert isinstance(bot, Channel)

@@ -268,6 +268,9 @@ NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
         ("list", {"filter": None}, "list"),
         ("priority", {"ticket": "4", "level": "urgent"}, "priority 4 urgent"),
         ("take", {"ticket": "T-9 Printer on fire"}, "take T-9"),  # an autocomplete label
+        ("same", {"ticket": "T-1 VPN", "other": "T-2 Printer"}, "same T-1 T-2"),
+        ("search", {"words": " vpn  drops "}, "search vpn  drops"),
+        ("replies", {}, "replies"),
     ],
 )
 def test_command_words(sub: str, options: dict[str, str | None], expected: str) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import discord
 from discord import app_commands
 
 from channels.discord.translate import command_words
+from core.commands.saved import saved_reply_names
 
 if TYPE_CHECKING:
     from channels.discord.client import TidingsClient
@@ -46,6 +48,25 @@ async def agent_choices(
     return [app_commands.Choice(name=n, value=n) for n in names if wanted in n.lower()][:25]
 
 
+async def saved_reply_choices(
+    interaction: discord.Interaction[Any], current: str
+) -> list[app_commands.Choice[str]]:
+    """Autocomplete for `reply`'s text: once it starts with `@`, the saved replies whose name
+    starts with what follows (the grammar's `reply T-42 @vpn-reset`); plain text gets none, so
+    Discord leaves what the agent types alone. Agents only: the names can be internal."""
+    client = _client(interaction)
+    typed = current.strip()
+    if not typed.startswith("@") or not client.is_agent(interaction.user):
+        return []
+    wanted = typed[1:].lower()
+    names = await asyncio.to_thread(saved_reply_names, client.settings.replies.dir)
+    return [
+        app_commands.Choice(name=f"@{name}", value=f"@{name}")
+        for name in names
+        if name.lower().startswith(wanted)
+    ][:25]
+
+
 async def _run(interaction: discord.Interaction[Any], sub: str, **options: str | None) -> None:
     await _client(interaction).run_command(interaction, command_words(sub, options))
 
@@ -63,8 +84,10 @@ class TicketGroup(app_commands.Group):
         await interaction.response.send_modal(IntakeModal(_client(interaction).form))
 
     @app_commands.command(description="Agents: public reply to the customer")
-    @app_commands.describe(ticket=TICKET, text="What the customer will read")
-    @app_commands.autocomplete(ticket=ticket_choices)
+    @app_commands.describe(
+        ticket=TICKET, text="What the customer will read, or @name for a saved reply"
+    )
+    @app_commands.autocomplete(ticket=ticket_choices, text=saved_reply_choices)
     async def reply(self, interaction: discord.Interaction[Any], ticket: str, text: str) -> None:
         await _run(interaction, "reply", ticket=ticket, text=text)
 
@@ -144,3 +167,18 @@ class TicketGroup(app_commands.Group):
         self, interaction: discord.Interaction[Any], filter: ListFilter | None = None
     ) -> None:
         await _run(interaction, "list", filter=filter)
+
+    @app_commands.command(description="Agents: tickets whose subject or messages hold every word")
+    @app_commands.describe(words="The words to look for")
+    async def search(self, interaction: discord.Interaction[Any], words: str) -> None:
+        await _run(interaction, "search", words=words)
+
+    @app_commands.command(description="Agents: the saved replies (use one as reply text @name)")
+    async def replies(self, interaction: discord.Interaction[Any]) -> None:
+        await _run(interaction, "replies")
+
+    @app_commands.command(description="Agents: two tickets' requesters are one person")
+    @app_commands.describe(ticket=TICKET, other="The other ticket, e.g. T-43")
+    @app_commands.autocomplete(ticket=ticket_choices, other=ticket_choices)
+    async def same(self, interaction: discord.Interaction[Any], ticket: str, other: str) -> None:
+        await _run(interaction, "same", ticket=ticket, other=other)

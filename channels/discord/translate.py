@@ -263,6 +263,10 @@ def command_words(sub: str, options: Mapping[str, str | None]) -> str:
         parts = (sub, ticket, get("level"))
     elif sub == "list":
         parts = (sub, get("filter"))
+    elif sub == "search":
+        parts = (sub, get("words"))
+    elif sub == "same":
+        parts = (sub, ticket, get("other").split(" ")[0])
     else:
         parts = (sub, ticket)
     return " ".join(p for p in parts if p)

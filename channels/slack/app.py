@@ -26,6 +26,7 @@ from channels.slack.inbound import (
 )
 from channels.slack.markup import clip, escape
 from channels.slack.outbound import RATE, RESOLVE, SET_ETA, TAKE, WAITING
+from channels.slack.people import EmailLinks
 from channels.slack.views import (
     ETA_VIEW,
     WAIT_VIEW,
@@ -81,6 +82,7 @@ class Listeners:
     def __init__(self, settings: Settings, intake: Intake) -> None:
         self.settings = settings
         self.intake = intake
+        self.email_links = EmailLinks(intake)  # Slack + email customers as one person
 
     def is_agent(self, user_id: str) -> bool:
         return authorise(self.settings, CHANNEL, user_id) is not None
@@ -90,10 +92,14 @@ class Listeners:
             RawInbound(CHANNEL, raw_key(body), _stored_bytes(request, body))
         )
 
-    async def on_message_event(self, body: dict[str, Any], request: AsyncBoltRequest) -> None:
+    async def on_message_event(
+        self, body: dict[str, Any], request: AsyncBoltRequest, client: AsyncWebClient
+    ) -> None:
         # Only cheap dict checks here; parsing happens later in decode(), off the ack path.
-        if worth_storing(body, self.settings):
-            await self.store(body, request)
+        if worth_storing(body, self.settings) and await self.store(body, request):
+            user = str((body.get("event") or {}).get("user") or "")
+            if user and not self.is_agent(user):
+                await self.email_links.on_message(body, client)
 
     async def on_other_event(self) -> None:
         """Acknowledge events we do not act on, so Slack does not retry them."""

@@ -46,6 +46,7 @@ class Command:
     priority: str = ""
     filter: str = "open"
     incident: int | None = None
+    other: int | None = None  # `same`: the second ticket
 
 
 def parse_ticket(word: str) -> int:
@@ -150,6 +151,18 @@ def _replies(rest: str) -> Command:
     return Command("replies")
 
 
+def _same(words: _Words) -> Command:
+    other_word, extra = _split(words.rest)
+    if not other_word:
+        raise words.missing("second ticket")
+    if extra:
+        raise CommandError(f"unexpected words after the second ticket; usage: {USAGE['same']}")
+    other = parse_ticket(other_word)
+    if other == words.ticket:
+        raise CommandError(f"T-{other} twice: `same` links the requesters of two different tickets")
+    return Command("same", words.ticket, other=other)
+
+
 def _link(words: _Words) -> Command:
     incident_word, extra = _split(words.rest)
     if not incident_word:
@@ -216,6 +229,7 @@ TICKET_GRAMMAR: dict[str, tuple[str, Callable[[_Words], Command]]] = {
     "show": ("show <ticket>", _ticket_only),
     "link": ("link <ticket> <INC-n>", _link),
     "unlink": ("unlink <ticket>", _ticket_only),
+    "same": ("same <ticket> <ticket>", _same),
 }
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import CommandReply
-from core.commands import customer, incident_verbs, log_verb, saved, search, team
+from core.commands import customer, incident_verbs, log_verb, same_verb, saved, search, team
 from core.commands.act import Act, DeskVerb, TicketVerb
 from core.commands.customer import record_public_reply
 from core.commands.grammar import CommandError, parse
@@ -31,6 +31,7 @@ TICKET_VERBS: Mapping[str, TicketVerb] = {
     "priority": team.priority,
     "link": incident_verbs.link,
     "unlink": incident_verbs.unlink,
+    "same": same_verb.same,  # the two requesters are one person: the cap counts them together
 }
 DESK_VERBS: Mapping[str, DeskVerb] = {
     "list": team.list_tickets,

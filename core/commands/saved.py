@@ -62,6 +62,13 @@ def _folder(act: Act) -> Path:
     return folder
 
 
+def saved_reply_names(configured: str) -> list[str]:
+    """The saved replies in the folder `[replies] dir` names (none when it is unset or gone):
+    for autocomplete, which must not fail while an agent types."""
+    folder = Path(configured) if configured else None
+    return _names(folder) if folder is not None and folder.is_dir() else []
+
+
 def _names(folder: Path) -> list[str]:
     return sorted(
         path.name.removesuffix(SUFFIX)

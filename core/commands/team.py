@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from core.channel import CommandReply
 from core.commands.act import Act, done
 from core.commands.grammar import CommandError
+from core.commands.same_verb import also_lines
 from core.delivery.enqueue import refresh_cards
 from core.stats.report import stats_text
 from core.stats.window import StatsError
@@ -39,6 +40,7 @@ async def show(act: Act, ticket: Ticket) -> CommandReply:
     ]
     if ticket.waiting_on:
         lines.append(f"waiting on: {ticket.waiting_on}")
+    lines.extend(await also_lines(act, ticket))  # the requester's other contacts (`same`)
     lines.extend(await _timeline(act, ticket))
     return done(ticket, "\n".join(lines))
 

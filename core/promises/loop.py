@@ -15,7 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core.context import Context
 from core.promises.actions import PromiseActions
-from core.promises.reads import BatchReads, lock_contacts, read_batch
+from core.promises.reads import BatchReads, lock_people, read_batch
 from core.promises.step import Step
 from core.promises.writes import TICKETS, Writes, detached_ticket, ticket_state
 from core.storage.db import Database
@@ -160,7 +160,7 @@ class PromiseLoop:
             if not self.db.is_sqlite:
                 # Before the cap is counted: another loop acting for the same person waits
                 # here until this transaction commits, then counts what it wrote.
-                lock_contacts(connection, [t.requester_id for t in tickets if _may_tell(t, moment)])
+                lock_people(connection, [t.requester_id for t in tickets if _may_tell(t, moment)])
             reads = read_batch(connection, tickets, moment.now, self.ctx.triage_targets())
             writes = Writes()
             acted = sum(self._visit(ticket, reads, writes, moment) for ticket in tickets)

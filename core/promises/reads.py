@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection
 
 from core.channel import Audience, ReplyTarget
+from core.people import people_of
 from core.storage.models import (
     Contact,
     EventKind,
@@ -40,8 +41,11 @@ class BatchReads:
     """The batch's view of the database, kept current as its tickets act (in ticket order)."""
 
     promises: dict[int, list[OpenPromise]] = field(default_factory=lambda: defaultdict(list))
-    # Per contact: the automatic customer messages of the last day, newest first (the cap).
+    # Per person (core/people.py): the automatic customer messages of the last day, newest
+    # first (the cap counts a person's messages on all their contacts together).
     sent: dict[int, list[datetime]] = field(default_factory=lambda: defaultdict(list))
+    # contact -> person, for the batch's requesters and every other contact of theirs.
+    people: dict[int, int] = field(default_factory=dict)
     # Per ticket: (channel, external id, kind) of its events with an id, oldest first.
     thread: dict[int, list[tuple[str, str, str]]] = field(default_factory=lambda: defaultdict(list))
     first_message: dict[int, str] = field(default_factory=dict)
@@ -49,16 +53,20 @@ class BatchReads:
     # (ticket, channel) -> (outbox id, message) of a card update not yet picked up.
     pending_cards: dict[tuple[int, str], tuple[int, str]] = field(default_factory=dict)
 
+    def person(self, contact_id: int) -> int:
+        return self.people.get(contact_id, contact_id)
+
     def open(self, ticket_id: int, kind: str) -> list[OpenPromise]:
         return [p for p in self.promises.get(ticket_id, []) if p.kind == kind]
 
 
-def lock_contacts(connection: Connection, contact_ids: Iterable[int]) -> None:
-    """PostgreSQL: hold each contact's cap until commit, so two loops count and write in turn.
+def lock_people(connection: Connection, contact_ids: Iterable[int]) -> None:
+    """PostgreSQL: hold each person's cap until commit, so two loops count and write in turn.
 
     Advisory locks, not row locks: only promise loops take them, so intake (which writes contacts
     and tickets) never waits on them. Taken in one order, so two loops cannot deadlock."""
-    keys = sorted({contact_id & _INT4 for contact_id in contact_ids})
+    people = set(people_of(connection, contact_ids).values())
+    keys = sorted({person & _INT4 for person in people})
     if not keys:
         return
     connection.execute(
@@ -76,7 +84,8 @@ def read_batch(
     reads = BatchReads()
     ids = [ticket.id for ticket in tickets]
     _read_promises(connection, ids, reads)
-    _read_sent(connection, {ticket.requester_id for ticket in tickets}, now, reads)
+    reads.people = people_of(connection, {ticket.requester_id for ticket in tickets})
+    _read_sent(connection, set(reads.people), now, reads)
     _read_threads(connection, ids, reads)
     if triage:
         _read_card_parts(connection, tickets, [target.channel for target in triage], reads)
@@ -111,7 +120,7 @@ def _read_sent(
     )
     for contact_id, created_at in rows:
         if contact_id is not None:  # always set: the query asks for these contacts
-            reads.sent[contact_id].append(created_at)
+            reads.sent[reads.person(contact_id)].append(created_at)
 
 
 def _read_threads(connection: Connection, ids: list[int], reads: BatchReads) -> None:

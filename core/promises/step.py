@@ -39,13 +39,14 @@ class Step:
     reads: BatchReads
     now: datetime
     writes: Writes = field(default_factory=Writes)
-    told: int | None = None  # the contact this step sent an automatic customer message to
+    told: int | None = None  # the person this step sent an automatic customer message to
 
     def cap_frees_at(self, extra: int = 0) -> datetime | None:
         """None while this person may get another automatic message (with `extra` more sent
         now), else when they may: when the oldest of the last `cap` leaves the rolling day."""
         cap = self.ctx.settings.reminders.max_automatic_per_day
-        recent = [self.now] * extra + self.reads.sent.get(self.ticket.requester_id, [])
+        person = self.reads.person(self.ticket.requester_id)
+        recent = [self.now] * extra + self.reads.sent.get(person, [])
         if len(recent) < cap:
             return None
         return self.ctx.calendar.next_open(recent[cap - 1] + DAY)
@@ -116,7 +117,7 @@ class Step:
             {"channel": ticket.reply_channel, "key": said.token, "ticket_id": ticket.id}
         )
         self.writes.outbox.append((said.outbox, event))
-        self.told = ticket.requester_id
+        self.told = self.reads.person(ticket.requester_id)
 
     def alert(self, kind: str, text: str, targets: list[ReplyTarget]) -> None:
         """An internal message to every triage channel."""

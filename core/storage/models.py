@@ -101,6 +101,7 @@ class EventKind(StrEnum):
     CSAT_ASKED = "csat_asked"  # the satisfaction question went out with the resolution
     CSAT = "csat"  # the customer's rating: the score's digit(s) first, then any comment
     LOGGED = "logged"  # a call an agent solved on the spot and logged with `log`
+    PERSON_LINKED = "person_linked"  # the requester was linked with another contact (`same`)
 
 
 class OutboxKind(StrEnum):
@@ -130,6 +131,9 @@ class Contact(Base):
     address: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Contacts an agent (or a verified email) showed to be one person share the id of one of
+    # them, the person's canonical contact; unlinked contacts keep NULL (core/people.py).
+    person_id: Mapped[int | None] = mapped_column(BigId, nullable=True, index=True)
 
 
 class Ticket(Base):

@@ -204,7 +204,7 @@ def view_submission(
 
 
 def message_shortcut(user: str, name: str, original: dict[str, Any]) -> str:
-    """message_action: an agent used "Open ticket from message" on `original` (a message event)."""
+    """message_action: an agent used "Log as ticket" on `original` (a message event)."""
     return _interactive(
         {
             "type": "message_action",

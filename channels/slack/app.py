@@ -41,6 +41,7 @@ from core.config import Settings
 log = logging.getLogger(__name__)
 
 NOT_AGENT = "Sorry, only agents can change tickets. Write to me directly if you need help."
+NOT_AGENT_TO_LOG = "Sorry, only agents can log a message as a ticket."
 _BUTTON_VERBS = {TAKE: "take", RESOLVE: "resolve"}
 
 
@@ -190,7 +191,7 @@ class Listeners:
         actor = _actor(body)
         message = body.get("message") or {}
         if not self.is_agent(actor.user_id):
-            text = "Sorry, only agents can open tickets from messages."
+            text = NOT_AGENT_TO_LOG
         elif not message.get("user") or message.get("bot_id"):
             text = "That message was written by a bot, so there is nobody to answer."
         elif await self.store(body, request):

@@ -1,0 +1,104 @@
+"""The Slack "Log as ticket" shortcut, with the real slack-bolt app over HTTP and a fake Slack: an agent
+turns Carol's message in an ordinary channel into Carol's ticket, acknowledged in its thread."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.fake_slack_payloads import envelope, message, message_shortcut
+from tests.fake_slack_world import SlackWorld, slack_world
+
+ALICE = "UALICE"  # an agent (tests/conftest.py)
+RANDOM = "C0RANDOM"  # neither an intake nor the triage channel
+
+
+@pytest.fixture
+async def world(settings_factory: Any, clock: Any) -> AsyncIterator[SlackWorld]:
+    async with slack_world(settings_factory, clock) as running:
+        yield running
+
+
+def whispers(world: SlackWorld, user: str) -> list[str]:
+    """What `user` was told privately (ephemeral messages), oldest first."""
+    return [c["text"] for c in world.slack.calls_to("chat.postEphemeral") if c["user"] == user]
+
+
+async def test_agent_logs_carols_thread_reply_as_her_ticket_acknowledged_in_the_thread(
+    world: SlackWorld,
+) -> None:
+    root = message("UDAN", RANDOM, "Anyone else seeing printer trouble?")
+    carol = message("UCAROL", RANDOM, "Yes, the 3rd floor printer jams on every page",
+                    thread_ts=root["ts"], user_profile={"display_name": "Carol"})  # fmt: skip
+    status, _ = await world.post(message_shortcut(ALICE, "alice", carol))
+    assert status == 200
+    await world.drain()
+
+    [ticket] = await world.tickets()
+    assert ticket["requester"]["address"] == "UCAROL", "the author, not the agent who logged it"
+    assert ticket["requester"]["name"] == "Carol"
+    assert ticket["subject"] == "Yes, the 3rd floor printer jams on every page"
+    assert ticket["reply_target"] == {"channel": "slack", "address": RANDOM, "thread": root["ts"]}
+    [ack] = world.slack.posted(RANDOM)
+    assert ack["thread_ts"] == root["ts"] and "T-1" in ack["text"]
+    assert whispers(world, ALICE) == [
+        "Logged. The acknowledgement with the ticket number will appear in its thread."
+    ]
+    shown = await world.app.show_ticket(1)
+    assert shown is not None
+    logged = f"Logged as a ticket from a message in <#{RANDOM}> by alice."
+    assert any(e["text"] == logged for e in shown["events"]), "agents see who logged it"
+
+    # Carol answers in that thread: it joins her ticket (the thread is the conversation).
+    await world.post(envelope(message("UCAROL", RANDOM, "It is the tray 2 one",
+                                      thread_ts=root["ts"])))  # fmt: skip
+    await world.drain()
+    assert len(await world.tickets()) == 1
+    shown = await world.app.show_ticket(1)
+    assert shown is not None
+    assert any(e["text"] == "It is the tray 2 one" for e in shown["events"])
+
+
+async def test_pressing_it_twice_or_on_another_message_of_the_thread_opens_one_ticket(
+    world: SlackWorld,
+) -> None:
+    carol = message("UCAROL", RANDOM, "The VPN drops every 5 minutes")
+    await world.post(message_shortcut(ALICE, "alice", carol))
+    await world.post(message_shortcut(ALICE, "alice", carol))
+    await world.drain()
+    await world.post(message_shortcut(ALICE, "alice", carol))
+    more = message("UCAROL", RANDOM, "and now Wi-Fi too", thread_ts=carol["ts"])
+    await world.post(message_shortcut(ALICE, "alice", more))
+    await world.drain()
+
+    [ticket] = await world.tickets()
+    assert ticket["requester"]["address"] == "UCAROL"
+    assert len(world.slack.posted(RANDOM)) == 1, "one acknowledgement"
+    told = whispers(world, ALICE)
+    assert told[1] == told[2] == "That message was already sent to Tidings."
+    shown = await world.app.show_ticket(1)
+    assert shown is not None
+    assert any(e["text"] == "and now Wi-Fi too" for e in shown["events"])
+
+
+async def test_a_non_agent_is_refused_privately_and_nothing_changes(world: SlackWorld) -> None:
+    carol = message("UCAROL", RANDOM, "my screen flickers since the update")
+    status, _ = await world.post(message_shortcut("UDAN", "dan", carol))
+    assert status == 200
+    await world.drain()
+    assert whispers(world, "UDAN") == ["Sorry, only agents can log a message as a ticket."]
+    assert await world.inbox_size() == 0
+    assert await world.tickets() == []
+    assert world.slack.posted() == []
+
+
+async def test_a_bots_message_cannot_be_logged(world: SlackWorld) -> None:
+    bot_post = message("UOTHERBOT", RANDOM, "Build 42 failed", bot_id="B0CI")
+    await world.post(message_shortcut(ALICE, "alice", bot_post))
+    await world.drain()
+    assert whispers(world, ALICE) == [
+        "That message was written by a bot, so there is nobody to answer."
+    ]
+    assert await world.inbox_size() == 0 and await world.tickets() == []

@@ -1,5 +1,6 @@
-"""The Slack "Log as ticket" shortcut, with the real slack-bolt app over HTTP and a fake Slack: an agent
-turns Carol's message in an ordinary channel into Carol's ticket, acknowledged in its thread."""
+"""The Slack "Log as ticket" shortcut, with the real slack-bolt app over HTTP and a fake
+Slack: an agent turns Carol's message in an ordinary channel into Carol's ticket, acknowledged
+in its thread."""
 
 from __future__ import annotations
 

@@ -71,9 +71,11 @@ class TidingsClient(discord.Client):
 
     async def setup_hook(self) -> None:
         from channels.discord.commands import TicketGroup
+        from channels.discord.log_menu import log_menu
         from channels.discord.views import CardButton, RatingButton
 
         self.tree.add_command(TicketGroup())
+        self.tree.add_command(log_menu())
         # Dynamic items match custom ids by pattern, so buttons on cards posted before a
         # restart keep working without re-registering a view per message.
         self.add_dynamic_items(CardButton, RatingButton)
@@ -101,13 +103,13 @@ class TidingsClient(discord.Client):
         # same id and the core answers False, so nothing happens twice.
         await self.store(RawInbound(CHANNEL, str(message.id), payload))
 
-    async def store(self, raw: RawInbound) -> None:
-        """Hand a payload to the core, retrying briefly: the gateway will not send it again."""
+    async def store(self, raw: RawInbound) -> bool:
+        """Hand a payload to the core, retrying briefly: the gateway will not send it again.
+        True when it is new, False when the core already had it."""
         assert self.intake is not None
         for attempt, delay in enumerate((*self.store_retry_delays, None)):
             try:
-                await self.intake.receive(raw)
-                return
+                return await self.intake.receive(raw)
             except Exception:
                 if delay is None:
                     # Nothing else holds this message; say which one so it can be found.
@@ -116,6 +118,7 @@ class TidingsClient(discord.Client):
                     raise
                 log.warning("storing discord message %s failed; retrying", raw.external_id)
                 await asyncio.sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def record_of(self, message: discord.Message) -> dict[str, Any]:
         """The minimal fields of a message that decode() needs, as a JSON-ready dict."""

@@ -20,6 +20,7 @@ from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import metrics
 from core.channel import CommandReply, Contact, ReplyTarget
 from core.csat.page import (
     RATING_ANCHOR,
@@ -29,6 +30,7 @@ from core.csat.page import (
     read_page_rating,
 )
 from core.csat.rating import COMMENT_MAX
+from core.pages.form import CHANNEL as PAGE_CHANNEL
 from core.pages.form import PagePost
 from core.pages.tokens import PageLinks, page_key, ticket_for_token
 from core.pages.view import ticket_page_data
@@ -164,13 +166,14 @@ class TicketPage:
         """The posted fields, or the answer that refuses them: too big, too many posts from
         this page, or a form that is not this page's (CSRF)."""
         token = request.match_info["token"]
-        if request.content_length is not None and request.content_length > most:
-            return {}, _answer(413, too_long)
-        body = await request.content.read(most + 1)
-        if len(body) > most:
+        too_big = request.content_length is not None and request.content_length > most
+        body = b"" if too_big else await request.content.read(most + 1)
+        if too_big or len(body) > most:
+            metrics.turned_away(PAGE_CHANNEL, "refused_too_large")
             return {}, _answer(413, too_long)
         wait = self.limit.wait(hashlib.sha256(token.encode()).hexdigest())
         if wait:
+            metrics.turned_away(PAGE_CHANNEL, "refused_rate_limited")
             return {}, _answer(
                 429, f"Too many messages from this page: try again in {wait} seconds.",
                 **{"Retry-After": str(wait)},
@@ -178,6 +181,7 @@ class TicketPage:
         fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=5)
         nonce, csrf = _field(fields, "nonce"), _field(fields, "csrf")
         if not nonce or not hmac.compare_digest(csrf, self.links.csrf(token, nonce)):
+            metrics.turned_away(PAGE_CHANNEL, "refused_csrf")
             return {}, _answer(
                 403, "This form is not from your ticket's page, or it expired: "
                 "open the page again and send it from there.",

@@ -12,6 +12,7 @@ import discord
 from discord import app_commands
 
 from channels.discord.translate import CHANNEL, FormSpec, Routing, split_text, where
+from core import metrics
 from core.agents import authorise, refusal
 from core.channel import Actor, CommandReply, Intake, RawInbound
 from core.config import Settings
@@ -91,7 +92,13 @@ class TidingsClient(discord.Client):
 
     # -- inbound -----------------------------------------------------------------------------
     async def on_message(self, message: discord.Message) -> None:
-        if self.intake is None or (self.user is not None and message.author.id == self.user.id):
+        if self.intake is None:
+            return
+        if self.user is not None and message.author.id == self.user.id:
+            metrics.turned_away(CHANNEL, "ignored_self")
+            return
+        if message.author.bot or message.webhook_id is not None:
+            metrics.turned_away(CHANNEL, "ignored_bot")
             return
         record = await self.record_of(message)
         place = where(record, self.routing)
@@ -225,6 +232,7 @@ class TidingsClient(discord.Client):
 
     async def refuse(self, interaction: discord.Interaction[Any]) -> None:
         """Tell someone who is not an agent, privately, that this is for agents."""
+        metrics.turned_away(CHANNEL, "refused_not_agent")
         await interaction.response.send_message(
             refusal(CHANNEL, str(interaction.user.id)), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
@@ -236,6 +244,8 @@ class TidingsClient(discord.Client):
                 "Tidings is starting; try again.", ephemeral=True
             )
             return
+        if not self.is_agent(interaction.user):
+            metrics.turned_away(CHANNEL, "refused_not_agent")  # the core answers with its refusal
         await self.answer(interaction, self.intake.command(actor_of(interaction.user), words))
 
     async def rate(self, interaction: discord.Interaction[Any], ref: str, score: int) -> None:

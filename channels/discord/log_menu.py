@@ -31,7 +31,7 @@ async def log_as_ticket(interaction: discord.Interaction[Any], message: discord.
     """Apps → Log as ticket on `message`: agents only; answered privately to the agent."""
     client = cast("TidingsClient", interaction.client)
     if not client.is_agent(interaction.user):
-        metrics.inbound(CHANNEL, "refused_not_agent")
+        metrics.turned_away(CHANNEL, "refused_not_agent")
         await interaction.response.send_message(
             NOT_AGENT_TO_LOG, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )

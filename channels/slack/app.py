@@ -20,6 +20,7 @@ from channels.slack.inbound import (
     CHANNEL,
     INTAKE_VIEW,
     OPEN_TICKET_SHORTCUT,
+    bot_user_of,
     form_answers,
     raw_key,
     worth_storing,
@@ -34,6 +35,7 @@ from channels.slack.views import (
     intake_modal,
     wait_modal,
 )
+from core import metrics
 from core.agents import authorise
 from core.channel import Actor, Intake, RawInbound
 from core.config import Settings
@@ -86,6 +88,13 @@ class Listeners:
     def is_agent(self, user_id: str) -> bool:
         return authorise(self.settings, CHANNEL, user_id) is not None
 
+    def counted_agent(self, user_id: str) -> bool:
+        """is_agent, counting a refusal (the refusal's words are the caller's or the core's)."""
+        if self.is_agent(user_id):
+            return True
+        metrics.turned_away(CHANNEL, "refused_not_agent")
+        return False
+
     async def store(self, body: dict[str, Any], request: AsyncBoltRequest) -> bool:
         return await self.intake.receive(
             RawInbound(CHANNEL, raw_key(body), _stored_bytes(request, body))
@@ -95,6 +104,11 @@ class Listeners:
         # Only cheap dict checks here; parsing happens later in decode(), off the ack path.
         if worth_storing(body, self.settings):
             await self.store(body, request)
+            return
+        event = body.get("event") or {}
+        if event.get("bot_id") or event.get("subtype") == "bot_message":
+            ours = event.get("user") and event.get("user") == bot_user_of(body)
+            metrics.turned_away(CHANNEL, "ignored_self" if ours else "ignored_bot")
 
     async def on_other_event(self) -> None:
         """Acknowledge events we do not act on, so Slack does not retry them."""
@@ -105,6 +119,7 @@ class Listeners:
             await self._open_intake_form(ack, body, client)
             return
         actor = Actor(CHANNEL, str(body.get("user_id", "")), str(body.get("user_name", "")))
+        self.counted_agent(actor.user_id)  # the core answers a non-agent with its refusal
         reply = await self.intake.command(actor, words)
         await ack(text=_for_agent(reply.text), response_type="ephemeral")
 
@@ -130,6 +145,7 @@ class Listeners:
     ) -> None:
         await ack()
         actor = _actor(body)
+        self.counted_agent(actor.user_id)  # the core answers a non-agent with its refusal
         words = f"{_BUTTON_VERBS[action['action_id']]} {action['value']}"
         reply = await self.intake.command(actor, words)
         await _whisper(client, (body.get("channel") or {}).get("id", ""), actor.user_id, reply.text)
@@ -150,7 +166,7 @@ class Listeners:
         await ack()
         actor = _actor(body)
         channel = (body.get("channel") or {}).get("id", "")
-        if not self.is_agent(actor.user_id):
+        if not self.counted_agent(actor.user_id):
             await _whisper(client, channel, actor.user_id, NOT_AGENT)
             return
         make = eta_modal if action["action_id"] == SET_ETA else wait_modal
@@ -190,7 +206,7 @@ class Listeners:
         await ack()
         actor = _actor(body)
         message = body.get("message") or {}
-        if not self.is_agent(actor.user_id):
+        if not self.counted_agent(actor.user_id):
             text = NOT_AGENT_TO_LOG
         elif not message.get("user") or message.get("bot_id"):
             text = "That message was written by a bot, so there is nobody to answer."

@@ -4,8 +4,10 @@ in its thread."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -103,3 +105,25 @@ async def test_a_bots_message_cannot_be_logged(world: SlackWorld) -> None:
         "That message was written by a bot, so there is nobody to answer."
     ]
     assert await world.inbox_size() == 0 and await world.tickets() == []
+
+
+@pytest.fixture
+async def socket_world(settings_factory: Any, clock: Any) -> AsyncIterator[SlackWorld]:
+    async with slack_world(settings_factory, clock, mode="socket", signing_secret="") as running:
+        await running.slack.wait_connected()
+        yield running
+
+
+async def test_over_socket_mode_too(socket_world: SlackWorld) -> None:
+    world = socket_world
+    carol = message("UCAROL", RANDOM, "The VPN drops every 5 minutes")
+    payload = json.loads(parse_qs(message_shortcut(ALICE, "alice", carol))["payload"][0])
+    ack = await world.slack.push(payload, kind="interactive")
+    assert "envelope_id" in ack
+    assert await world.inbox_size() == 1, "stored by the time Slack got its ack"
+    await world.slack.push(payload, kind="interactive", retry_attempt=1)
+    await world.drain()
+    [ticket] = await world.tickets()
+    assert ticket["requester"]["address"] == "UCAROL"
+    [ack_message] = world.slack.posted(RANDOM)
+    assert ack_message["thread_ts"] == carol["ts"] and "T-1" in ack_message["text"]

@@ -24,9 +24,16 @@ async def world(settings_factory: Any, clock: Any) -> AsyncIterator[SlackWorld]:
         yield running
 
 
-def whispers(world: SlackWorld, user: str) -> list[str]:
-    """What `user` was told privately (ephemeral messages), oldest first."""
-    return [c["text"] for c in world.slack.calls_to("chat.postEphemeral") if c["user"] == user]
+def log_as_ticket(world: SlackWorld, user: str, name: str, original: dict[str, Any]) -> str:
+    """`user` picks "Log as ticket" on `original`: the payload, with a response_url of its own."""
+    return message_shortcut(user, name, original, response_url=world.slack.response_url)
+
+
+def whispers(world: SlackWorld) -> list[str]:
+    """What the agents were told privately through the shortcuts' response_urls, oldest first."""
+    answers = world.slack.calls_to("response_url")
+    assert all(a["response_type"] == "ephemeral" for a in answers), "only the agent sees it"
+    return [a["text"] for a in answers]
 
 
 async def test_agent_logs_carols_thread_reply_as_her_ticket_acknowledged_in_the_thread(
@@ -35,7 +42,7 @@ async def test_agent_logs_carols_thread_reply_as_her_ticket_acknowledged_in_the_
     root = message("UDAN", RANDOM, "Anyone else seeing printer trouble?")
     carol = message("UCAROL", RANDOM, "Yes, the 3rd floor printer jams on every page",
                     thread_ts=root["ts"], user_profile={"display_name": "Carol"})  # fmt: skip
-    status, _ = await world.post(message_shortcut(ALICE, "alice", carol))
+    status, _ = await world.post(log_as_ticket(world, ALICE, "alice", carol))
     assert status == 200
     await world.drain()
 
@@ -46,9 +53,10 @@ async def test_agent_logs_carols_thread_reply_as_her_ticket_acknowledged_in_the_
     assert ticket["reply_target"] == {"channel": "slack", "address": RANDOM, "thread": root["ts"]}
     [ack] = world.slack.posted(RANDOM)
     assert ack["thread_ts"] == root["ts"] and "T-1" in ack["text"]
-    assert whispers(world, ALICE) == [
+    assert whispers(world) == [
         "Logged. The acknowledgement with the ticket number will appear in its thread."
     ]
+    assert world.slack.calls_to("chat.postEphemeral") == [], "the response_url works anywhere"
     shown = await world.app.show_ticket(1)
     assert shown is not None
     logged = f"Logged as a ticket from a message in <#{RANDOM}> by alice."
@@ -68,18 +76,18 @@ async def test_pressing_it_twice_or_on_another_message_of_the_thread_opens_one_t
     world: SlackWorld,
 ) -> None:
     carol = message("UCAROL", RANDOM, "The VPN drops every 5 minutes")
-    await world.post(message_shortcut(ALICE, "alice", carol))
-    await world.post(message_shortcut(ALICE, "alice", carol))
+    await world.post(log_as_ticket(world, ALICE, "alice", carol))
+    await world.post(log_as_ticket(world, ALICE, "alice", carol))
     await world.drain()
-    await world.post(message_shortcut(ALICE, "alice", carol))
+    await world.post(log_as_ticket(world, ALICE, "alice", carol))
     more = message("UCAROL", RANDOM, "and now Wi-Fi too", thread_ts=carol["ts"])
-    await world.post(message_shortcut(ALICE, "alice", more))
+    await world.post(log_as_ticket(world, ALICE, "alice", more))
     await world.drain()
 
     [ticket] = await world.tickets()
     assert ticket["requester"]["address"] == "UCAROL"
     assert len(world.slack.posted(RANDOM)) == 1, "one acknowledgement"
-    told = whispers(world, ALICE)
+    told = whispers(world)
     assert told[1] == told[2] == "That message was already sent to Tidings."
     shown = await world.app.show_ticket(1)
     assert shown is not None
@@ -88,22 +96,33 @@ async def test_pressing_it_twice_or_on_another_message_of_the_thread_opens_one_t
 
 async def test_a_non_agent_is_refused_privately_and_nothing_changes(world: SlackWorld) -> None:
     carol = message("UCAROL", RANDOM, "my screen flickers since the update")
-    status, _ = await world.post(message_shortcut("UDAN", "dan", carol))
+    status, _ = await world.post(log_as_ticket(world, "UDAN", "dan", carol))
     assert status == 200
     await world.drain()
-    assert whispers(world, "UDAN") == ["Sorry, only agents can log a message as a ticket."]
+    assert whispers(world) == ["Sorry, only agents can log a message as a ticket."]
     assert await world.inbox_size() == 0
     assert await world.tickets() == []
     assert world.slack.posted() == []
 
 
+async def test_without_a_working_response_url_the_agent_is_told_in_the_channel(
+    world: SlackWorld,
+) -> None:
+    carol = message("UCAROL", RANDOM, "The VPN drops every 5 minutes")
+    closed = "http://127.0.0.1:1/respond/1"  # nothing listens there: the answer cannot go
+    await world.post(message_shortcut(ALICE, "alice", carol, response_url=closed))
+    [whisper] = world.slack.calls_to("chat.postEphemeral")
+    assert (whisper["user"], whisper["channel"]) == (ALICE, RANDOM)
+    assert whisper["text"].startswith("Logged.")
+    await world.drain()
+    assert len(await world.tickets()) == 1
+
+
 async def test_a_bots_message_cannot_be_logged(world: SlackWorld) -> None:
     bot_post = message("UOTHERBOT", RANDOM, "Build 42 failed", bot_id="B0CI")
-    await world.post(message_shortcut(ALICE, "alice", bot_post))
+    await world.post(log_as_ticket(world, ALICE, "alice", bot_post))
     await world.drain()
-    assert whispers(world, ALICE) == [
-        "That message was written by a bot, so there is nobody to answer."
-    ]
+    assert whispers(world) == ["That message was written by a bot, so there is nobody to answer."]
     assert await world.inbox_size() == 0 and await world.tickets() == []
 
 
@@ -117,7 +136,7 @@ async def socket_world(settings_factory: Any, clock: Any) -> AsyncIterator[Slack
 async def test_over_socket_mode_too(socket_world: SlackWorld) -> None:
     world = socket_world
     carol = message("UCAROL", RANDOM, "The VPN drops every 5 minutes")
-    payload = json.loads(parse_qs(message_shortcut(ALICE, "alice", carol))["payload"][0])
+    payload = json.loads(parse_qs(log_as_ticket(world, ALICE, "alice", carol))["payload"][0])
     ack = await world.slack.push(payload, kind="interactive")
     assert "envelope_id" in ack
     assert await world.inbox_size() == 1, "stored by the time Slack got its ack"

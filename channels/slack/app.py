@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
@@ -75,6 +75,22 @@ async def _whisper(client: AsyncWebClient, channel: str, user: str, text: str) -
         log.warning("slack: could not answer %s in %s: %s", user, channel, error_code(exc))
     except (aiohttp.ClientError, TimeoutError) as exc:
         log.warning("slack: could not answer %s in %s: %r", user, channel, exc)
+
+
+async def _respond(respond: AsyncRespond, body: Mapping[str, Any], text: str) -> bool:
+    """An ephemeral answer through the payload's response_url, which works in any conversation
+    (chat.postEphemeral needs the bot in the channel); False when that did not work."""
+    if not body.get("response_url"):
+        return False
+    try:
+        answer = await respond(text=_for_agent(text), response_type="ephemeral",
+                               replace_original=False)  # fmt: skip
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("slack: response_url unreachable: %r", exc)
+        return False
+    if answer.status_code != 200:
+        log.warning("slack: response_url answered %s: %s", answer.status_code, answer.body[:200])
+    return answer.status_code == 200
 
 
 class Listeners:
@@ -201,8 +217,15 @@ class Listeners:
         await ack()
 
     async def on_open_ticket(
-        self, ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest, client: AsyncWebClient
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        request: AsyncBoltRequest,
+        client: AsyncWebClient,
+        respond: AsyncRespond,
     ) -> None:
+        """Log as ticket: the message's author becomes the requester of a ticket answered in
+        the message's thread; the agent alone is told what happened."""
         await ack()
         actor = _actor(body)
         message = body.get("message") or {}
@@ -214,7 +237,8 @@ class Listeners:
             text = "Logged. The acknowledgement with the ticket number will appear in its thread."
         else:
             text = "That message was already sent to Tidings."
-        await _whisper(client, (body.get("channel") or {}).get("id", ""), actor.user_id, text)
+        if not await _respond(respond, body, text):
+            await _whisper(client, (body.get("channel") or {}).get("id", ""), actor.user_id, text)
 
     def register(self, app: AsyncApp) -> None:
         app.event("message")(self.on_message_event)

@@ -18,8 +18,19 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.channel import Contact, ReplyTarget
+from core import metrics
+from core.channel import CommandReply, Contact, ReplyTarget
+from core.csat.page import (
+    RATING_ANCHOR,
+    PageRatingError,
+    rate_on_page,
+    rating_offer,
+    read_page_rating,
+)
+from core.csat.rating import COMMENT_MAX
+from core.pages.form import CHANNEL as PAGE_CHANNEL
 from core.pages.form import PagePost
 from core.pages.tokens import PageLinks, page_key, ticket_for_token
 from core.pages.view import ticket_page_data
@@ -44,6 +55,7 @@ HEADERS = {
 }
 MAX_TEXT = 5000  # characters of one message
 MAX_BODY = 32 * 1024  # bytes of one form post (the message, URL-encoded, and two fields)
+MAX_RATING_BODY = 4 * 1024  # bytes of a rating post: a number and a short comment
 POSTS_PER_MINUTE = 5  # per page: a person writes a few; a script is stopped
 POLL_SECONDS = 15  # how often the open page asks whether the ticket changed
 _pages = Environment(loader=PackageLoader("bot", "templates"), autoescape=select_autoescape(["j2"]))
@@ -98,18 +110,22 @@ class TicketPage:
             ticket_id = await ticket_for_token(session, request.match_info["token"])
             if ticket_id is None:
                 return None
-            return await ticket_page_data(session, ctx.texts, ticket_id, ctx.now())
+            data = await ticket_page_data(session, ctx.texts, ticket_id, ctx.now())
+            if data is not None:
+                data["rating"] = await rating_offer(ctx, session, ticket_id)
+            return data
 
     async def page(self, request: web.Request) -> web.Response:
         data = await self._data(request)
         if data is None:
             return web.Response(status=404, text=_NOT_FOUND)
         token = request.match_info["token"]
-        nonce = secrets.token_urlsafe(16)
+        nonce, rating_nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
         html = _pages.get_template("ticket.html.j2").render(
             t=data, token=token, nonce=nonce, csrf=self.links.csrf(token, nonce),
-            max_text=MAX_TEXT, poll=POLL_SECONDS, sent=request.query.get("sent", ""),
-            etag=_etag(data), assets=ASSETS,
+            rating_nonce=rating_nonce, rating_csrf=self.links.csrf(token, rating_nonce),
+            anchor=RATING_ANCHOR, comment_max=COMMENT_MAX, max_text=MAX_TEXT, poll=POLL_SECONDS,
+            sent=request.query.get("sent", ""), etag=_etag(data), assets=ASSETS,
         )  # fmt: skip
         return web.Response(text=html, content_type="text/html", headers=HEADERS)
 
@@ -129,24 +145,12 @@ class TicketPage:
         if ticket_id is None:
             return web.Response(status=404, text=_NOT_FOUND)
         token = request.match_info["token"]
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            return _answer(413, f"Your message is too long: at most {MAX_TEXT} characters.")
-        body = await request.content.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
-            return _answer(413, f"Your message is too long: at most {MAX_TEXT} characters.")
-        wait = self.limit.wait(hashlib.sha256(token.encode()).hexdigest())
-        if wait:
-            return _answer(
-                429, f"Too many messages from this page: try again in {wait} seconds.",
-                **{"Retry-After": str(wait)},
-            )  # fmt: skip
-        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=5)
-        nonce, csrf = _field(fields, "nonce"), _field(fields, "csrf")
-        if not nonce or not hmac.compare_digest(csrf, self.links.csrf(token, nonce)):
-            return _answer(
-                403, "This form is not from your ticket's page, or it expired: "
-                "open the page again and send your message from there.",
-            )  # fmt: skip
+        fields, refused = await self._checked_form(
+            request, MAX_BODY, f"Your message is too long: at most {MAX_TEXT} characters."
+        )
+        if refused is not None:
+            return refused
+        nonce = _field(fields, "nonce")
         text = _field(fields, "message").strip()
         if not text:
             return _answer(400, "Your message is empty: write something before sending.")
@@ -155,6 +159,62 @@ class TicketPage:
         post = await self._post(ticket_id, nonce, text)
         await self.app.desk.receive(post.raw())  # a second send of the same form is one message
         raise web.HTTPSeeOther(f"/t/{token}?sent=1", headers=HEADERS)
+
+    async def _checked_form(
+        self, request: web.Request, most: int, too_long: str
+    ) -> tuple[dict[str, list[str]], web.Response | None]:
+        """The posted fields, or the answer that refuses them: too big, too many posts from
+        this page, or a form that is not this page's (CSRF)."""
+        token = request.match_info["token"]
+        too_big = request.content_length is not None and request.content_length > most
+        body = b"" if too_big else await request.content.read(most + 1)
+        if too_big or len(body) > most:
+            metrics.turned_away(PAGE_CHANNEL, "refused_too_large")
+            return {}, _answer(413, too_long)
+        wait = self.limit.wait(hashlib.sha256(token.encode()).hexdigest())
+        if wait:
+            metrics.turned_away(PAGE_CHANNEL, "refused_rate_limited")
+            return {}, _answer(
+                429, f"Too many messages from this page: try again in {wait} seconds.",
+                **{"Retry-After": str(wait)},
+            )  # fmt: skip
+        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=5)
+        nonce, csrf = _field(fields, "nonce"), _field(fields, "csrf")
+        if not nonce or not hmac.compare_digest(csrf, self.links.csrf(token, nonce)):
+            metrics.turned_away(PAGE_CHANNEL, "refused_csrf")
+            return {}, _answer(
+                403, "This form is not from your ticket's page, or it expired: "
+                "open the page again and send it from there.",
+            )  # fmt: skip
+        return fields, None
+
+    async def rate(self, request: web.Request) -> web.Response:
+        """The rating form: recorded through core.csat like a button press; refused with the
+        reason (and nothing changed) when it cannot be taken."""
+        ticket_id = await self._ticket(request)
+        if ticket_id is None:
+            return web.Response(status=404, text=_NOT_FOUND)
+        fields, refused = await self._checked_form(
+            request, MAX_RATING_BODY, f"Your comment is too long: at most {COMMENT_MAX} characters."
+        )
+        if refused is not None:
+            return refused
+        ctx = self.app.ctx
+        try:
+            rating = read_page_rating(
+                _field(fields, "rating"), _field(fields, "comment"), ctx.settings.csat.scale
+            )
+        except PageRatingError as exc:
+            return _answer(400, f"Your rating was not recorded: {exc}.")
+
+        async def work(session: AsyncSession) -> CommandReply:
+            return await rate_on_page(ctx, session, ticket_id, rating)
+
+        reply = await self.app.db.write(work)
+        if not reply.ok:
+            return _answer(409, f"Your rating was not recorded: {reply.text}.")
+        token = request.match_info["token"]
+        raise web.HTTPSeeOther(f"/t/{token}?rated=1#{RATING_ANCHOR}", headers=HEADERS)
 
     async def _post(self, ticket_id: int, nonce: str, text: str) -> PagePost:
         async with self.app.db.sessions() as session:
@@ -199,6 +259,7 @@ def ticket_page_routes(app: App) -> list[web.AbstractRouteDef]:
         web.get(f"/t/{token}.json", page.data),
         web.get(f"/t/{token}", page.page),
         web.post(f"/t/{token}", page.post),
+        web.post(f"/t/{token}/rate", page.rate),
         web.get(f"{ASSETS}/ticket.js", _asset("ticket.js", "text/javascript")),
         web.get(f"{ASSETS}/ticket.css", _asset("ticket.css", "text/css")),
     ]

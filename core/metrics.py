@@ -59,7 +59,29 @@ _ACK_SECONDS = Histogram(
 )
 
 
+# What an adapter turns away before anything is stored: a short fixed list, so the label stays
+# bounded (a payload's own words never become a label value).
+ADAPTER_OUTCOMES = frozenset(
+    {
+        "refused_signature",  # not signed by the platform (or replayed too late)
+        "refused_not_agent",  # an agent action by someone who is not an agent
+        "refused_too_large",  # over the size the adapter accepts
+        "refused_rate_limited",  # too many from one sender (the ticket page's form)
+        "refused_csrf",  # a form that is not from the page it is posted to
+        "ignored_self",  # our own message, echoed back by the platform
+        "ignored_bot",  # another bot's or a webhook's message
+    }
+)
+
+
 def inbound(channel: str, outcome: str) -> None:
+    _INBOUND.labels(channel, outcome).inc()
+
+
+def turned_away(channel: str, outcome: str) -> None:
+    """An adapter refused or ignored an inbound message; `outcome` is one of ADAPTER_OUTCOMES."""
+    if outcome not in ADAPTER_OUTCOMES:
+        raise ValueError(f"unknown adapter outcome {outcome!r}")
     _INBOUND.labels(channel, outcome).inc()
 
 

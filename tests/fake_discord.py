@@ -19,6 +19,7 @@ from tests.fake_discord_payloads import (
     FakeUser,
     message_payload,
     snowflake,
+    thread_payload,
 )
 from tests.fake_discord_rest import RestMixin, error, json_response
 
@@ -241,6 +242,14 @@ class FakeDiscord(RestMixin, GatewayMixin, InteractionsMixin):
         event = self._as_event(message)
         await self.dispatch("MESSAGE_CREATE", event)
         return event
+
+    async def start_thread(self, person: FakeUser, message: dict[str, Any], name: str) -> str:
+        """`person` starts a thread on a guild message; returns its id (the message's id)."""
+        thread = thread_payload(thread_id=message["id"], parent_id=message["channel_id"],
+                                guild_id=self.guild.id, name=name, owner=person.id)  # fmt: skip
+        self.channels[message["id"]] = thread
+        await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
+        return str(message["id"])
 
     async def dm(self, person: FakeUser, content: str, **kwargs: Any) -> dict[str, Any]:
         """`person` writes to the bot in a direct message."""

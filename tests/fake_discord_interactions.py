@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from tests.fake_discord import InteractionRecord
 
 COMMAND, COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 2, 3, 4, 5
+MESSAGE_COMMAND = 3  # the application command type of a message context menu entry
 
 
 class InteractionsMixin:
@@ -19,6 +20,7 @@ class InteractionsMixin:
     application_id: str
     channels: dict[str, dict[str, Any]]
     commands: dict[str, list[dict[str, Any]]]
+    messages: dict[str, dict[str, Any]]
     interactions: dict[str, InteractionRecord]
 
     if TYPE_CHECKING:  # provided by FakeDiscord
@@ -111,6 +113,33 @@ class InteractionsMixin:
     ) -> InteractionRecord:
         data = self._command_data(sub, options, channel_id, focused=focused)
         return await self.interact(person, AUTOCOMPLETE, data, channel_id=channel_id)
+
+    async def use_on_message(
+        self, person: FakeUser, message: dict[str, Any], name: str
+    ) -> InteractionRecord:
+        """`person` right-clicks `message` and picks the app's message command `name` (Apps →
+        name): an application command of type MESSAGE whose target is resolved in the data."""
+        channel_id = str(message["channel_id"])
+        guild_id = self.channels[channel_id].get("guild_id")
+        synced = self.commands.get(guild_id or "global") or []
+        command = next(
+            (c for c in synced if c.get("type") == MESSAGE_COMMAND and c["name"] == name), None
+        )
+        if command is None:
+            raise AssertionError(f"the bot has not synced a message command {name!r} here")
+        stored = self.messages[str(message["id"])]  # as Discord resolves it: the message object
+        data: dict[str, Any] = {
+            "id": command["id"],
+            "name": name,
+            "type": MESSAGE_COMMAND,
+            "target_id": stored["id"],
+            "resolved": {"messages": {stored["id"]: stored}},
+        }
+        if guild_id:
+            data["guild_id"] = guild_id
+        return await self.interact(
+            person, COMMAND, data, channel_id=channel_id if guild_id else None
+        )
 
     async def click(
         self, person: FakeUser, message: dict[str, Any], label: str

@@ -203,7 +203,9 @@ class RestMixin:
         rejected = self._rejected(command_problems(body))
         if rejected is not None:
             return rejected
-        synced = [{**c, "id": snowflake(), "application_id": app, "version": "1"} for c in body]
+        # Discord answers every command with a description: "" for context menu entries.
+        synced = [{"description": "", **c, "id": snowflake(), "application_id": app,
+                   "version": "1"} for c in body]  # fmt: skip
         for command in synced:
             if gid:
                 command["guild_id"] = gid

@@ -22,11 +22,31 @@ def _length(problems: list[str], where: str, value: Any, most: int, least: int =
 def command_problems(commands: list[dict[str, Any]]) -> list[str]:
     """Bulk command overwrite: names, descriptions, option counts and order."""
     problems: list[str] = []
-    if len(commands) > 100:
+    slash = [c for c in commands if c.get("type", 1) == 1]
+    if len(slash) > 100:
         problems.append("more than 100 commands")
-    for command in commands:
+    for command in slash:
         _options(problems, command["name"], command, depth=0)
+    for kind, label in ((2, "user"), (3, "message")):
+        menus = [c for c in commands if c.get("type") == kind]
+        if len(menus) > 5:
+            problems.append(f"more than 5 {label} context menu commands")
+        for menu in menus:
+            _context_menu(problems, menu)
     return problems
+
+
+def _context_menu(problems: list[str], menu: dict[str, Any]) -> None:
+    """User and message commands: a name as people read it (spaces and capitals allowed),
+    no description and no options."""
+    name = menu.get("name", "")
+    _length(problems, f"{name}: name", name, 32, 1)
+    if name != name.strip():
+        problems.append(f"{name!r}: name with leading or trailing spaces")
+    if menu.get("description"):
+        problems.append(f"{name}: context menu commands take no description")
+    if menu.get("options"):
+        problems.append(f"{name}: context menu commands take no options")
 
 
 def _options(problems: list[str], where: str, node: dict[str, Any], depth: int) -> None:

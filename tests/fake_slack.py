@@ -63,6 +63,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)  # the SDK reads users.info with GET
+        app.router.add_post("/respond/{hook}", self._respond)
         app.router.add_get("/link/", self._socket)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
@@ -86,6 +87,11 @@ class FakeSlack:
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/"
+
+    @property
+    def response_url(self) -> str:
+        """A shortcut's or command's response_url: a webhook that answers in its conversation."""
+        return f"http://127.0.0.1:{self.port}/respond/{next(self._ts)}"
 
     # -- scripting and inspection ----------------------------------------------------------
 
@@ -168,6 +174,15 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "unknown_method"})
         call.answer = handler(args)
         return web.json_response(call.answer)
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        """A POST to a response_url, recorded as a call to "response_url"; Slack answers "ok"."""
+        args = await request.json()
+        call = Call("response_url", args, "", {"ok": True})
+        self.calls.append(call)
+        if not args.get("text") and not args.get("blocks"):
+            return web.Response(status=400, text="no_text")
+        return web.Response(text="ok")
 
     def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel", ""))

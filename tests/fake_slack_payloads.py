@@ -203,8 +203,12 @@ def view_submission(
     )
 
 
-def message_shortcut(user: str, name: str, original: dict[str, Any]) -> str:
-    """message_action: an agent used "Open ticket from message" on `original` (a message event)."""
+def message_shortcut(
+    user: str, name: str, original: dict[str, Any], *, response_url: str = ""
+) -> str:
+    """message_action: an agent used "Log as ticket" on `original` (a message event). Slack
+    always sends a response_url; pass the fake's (FakeSlack.response_url) so answers to it are
+    recorded, or leave it out to see the adapter do without."""
     return _interactive(
         {
             "type": "message_action",
@@ -216,10 +220,10 @@ def message_shortcut(user: str, name: str, original: dict[str, Any]) -> str:
             "is_enterprise_install": False,
             "callback_id": "tidings_open_ticket",
             "trigger_id": f"{next(_counter)}.1763900.beef",
-            "response_url": "https://hooks.slack.com/app/T0TEST/1/zzz",
             "message_ts": original["ts"],
             "message": {k: v for k, v in original.items() if k not in ("channel", "channel_type")},
         }
+        | ({"response_url": response_url} if response_url else {})
     )
 
 

@@ -50,7 +50,9 @@ async def test_start_identifies_with_the_intents_it_needs_and_syncs_to_the_guild
     intents = discord.Intents._from_value(fake.identify["intents"])
     assert intents.message_content and intents.dm_messages and intents.guild_messages
     assert not intents.members and not intents.presences  # privileged, not needed
-    [ticket] = fake.commands[fake.guild.id]
+    synced = {(c["name"], c.get("type", 1)): c for c in fake.commands[fake.guild.id]}
+    assert set(synced) == {("ticket", 1), ("Log as ticket", 3)}  # /ticket and the message menu
+    ticket = synced["ticket", 1]
     assert "global" not in fake.commands
     subcommands = {option["name"] for option in ticket["options"]}
     assert subcommands == {

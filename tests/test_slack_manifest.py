@@ -29,5 +29,7 @@ def test_manifest_events_scopes_command_and_shortcut_match_the_adapter() -> None
     ])  # fmt: skip
     assert f"command: {SlackConfig().command}" in text
     assert f"callback_id: {OPEN_TICKET_SHORTCUT}" in text
+    shortcut = re.search(r"- name: (.+)\n\s+type: (\w+)\n\s+callback_id: (\S+)", text)
+    assert shortcut and shortcut.groups() == ("Log as ticket", "message", OPEN_TICKET_SHORTCUT)
     urls = re.findall(r"(?:url|request_url): (\S+)", text)
     assert len(urls) == 3 and all(url.endswith("/slack/events") for url in urls)

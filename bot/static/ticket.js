@@ -41,6 +41,20 @@
     setText("incident", inc ? inc.ref + (inc.title ? ": " + inc.title : "") + " (" + inc.state + ")"
                             : "none linked");
     document.getElementById("timeline").replaceChildren(...t.events.map(event));
+    drawRating(t.rating);
+  }
+
+  // The rating form shows while the answer is awaited (say, once the ticket is resolved
+  // while the page is open); the thanks once it is given.
+  function drawRating(rating) {
+    const section = document.getElementById("rate");
+    const thanks = document.getElementById("rated");
+    if (!rating || !section || !thanks) return;
+    section.hidden = rating.state !== "awaited";
+    thanks.hidden = rating.state !== "answered";
+    if (rating.score) {
+      setText("rated", "Thank you for your rating: " + rating.score + " out of " + rating.scale + ".");
+    }
   }
 
   async function poll() {
@@ -59,8 +73,9 @@
   }
 
   let sending = false;
-  const form = document.querySelector("form");
-  if (form) form.addEventListener("submit", () => { sending = true; });
+  for (const form of document.querySelectorAll("form")) {
+    form.addEventListener("submit", () => { sending = true; });
+  }
 
   window.setTimeout(poll, every);
 })();

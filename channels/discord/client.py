@@ -12,6 +12,7 @@ import discord
 from discord import app_commands
 
 from channels.discord.translate import CHANNEL, FormSpec, Routing, split_text, where
+from core import metrics
 from core.agents import authorise, refusal
 from core.channel import Actor, CommandReply, Intake, RawInbound
 from core.config import Settings
@@ -71,9 +72,11 @@ class TidingsClient(discord.Client):
 
     async def setup_hook(self) -> None:
         from channels.discord.commands import TicketGroup
+        from channels.discord.log_menu import log_menu
         from channels.discord.views import CardButton, RatingButton
 
         self.tree.add_command(TicketGroup())
+        self.tree.add_command(log_menu())
         # Dynamic items match custom ids by pattern, so buttons on cards posted before a
         # restart keep working without re-registering a view per message.
         self.add_dynamic_items(CardButton, RatingButton)
@@ -89,7 +92,13 @@ class TidingsClient(discord.Client):
 
     # -- inbound -----------------------------------------------------------------------------
     async def on_message(self, message: discord.Message) -> None:
-        if self.intake is None or (self.user is not None and message.author.id == self.user.id):
+        if self.intake is None:
+            return
+        if self.user is not None and message.author.id == self.user.id:
+            metrics.turned_away(CHANNEL, "ignored_self")
+            return
+        if message.author.bot or message.webhook_id is not None:
+            metrics.turned_away(CHANNEL, "ignored_bot")
             return
         record = await self.record_of(message)
         place = where(record, self.routing)
@@ -101,13 +110,13 @@ class TidingsClient(discord.Client):
         # same id and the core answers False, so nothing happens twice.
         await self.store(RawInbound(CHANNEL, str(message.id), payload))
 
-    async def store(self, raw: RawInbound) -> None:
-        """Hand a payload to the core, retrying briefly: the gateway will not send it again."""
+    async def store(self, raw: RawInbound) -> bool:
+        """Hand a payload to the core, retrying briefly: the gateway will not send it again.
+        True when it is new, False when the core already had it."""
         assert self.intake is not None
         for attempt, delay in enumerate((*self.store_retry_delays, None)):
             try:
-                await self.intake.receive(raw)
-                return
+                return await self.intake.receive(raw)
             except Exception:
                 if delay is None:
                     # Nothing else holds this message; say which one so it can be found.
@@ -116,6 +125,7 @@ class TidingsClient(discord.Client):
                     raise
                 log.warning("storing discord message %s failed; retrying", raw.external_id)
                 await asyncio.sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def record_of(self, message: discord.Message) -> dict[str, Any]:
         """The minimal fields of a message that decode() needs, as a JSON-ready dict."""
@@ -222,6 +232,7 @@ class TidingsClient(discord.Client):
 
     async def refuse(self, interaction: discord.Interaction[Any]) -> None:
         """Tell someone who is not an agent, privately, that this is for agents."""
+        metrics.turned_away(CHANNEL, "refused_not_agent")
         await interaction.response.send_message(
             refusal(CHANNEL, str(interaction.user.id)), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
@@ -233,6 +244,8 @@ class TidingsClient(discord.Client):
                 "Tidings is starting; try again.", ephemeral=True
             )
             return
+        if not self.is_agent(interaction.user):
+            metrics.turned_away(CHANNEL, "refused_not_agent")  # the core answers with its refusal
         await self.answer(interaction, self.intake.command(actor_of(interaction.user), words))
 
     async def rate(self, interaction: discord.Interaction[Any], ref: str, score: int) -> None:

@@ -184,6 +184,44 @@ def decode_form(record: Mapping[str, Any], form: FormSpec) -> Decoded:
     )
 
 
+def decode_logged(record: Mapping[str, Any]) -> Decoded:
+    """A message an agent logged as a ticket ("Log as ticket") -> its author's ticket, answered
+    in the message's thread (or DM). Unlike decode_message this ignores where it was written:
+    the agent chose it, from any channel."""
+    author = record.get("author") or {}
+    if author.get("bot") or record.get("webhook_id"):
+        return Ignored("written by a bot or webhook")
+    message_id, channel_id = str(record["id"]), str(record["channel_id"])
+    attachments = _attachments(record.get("attachments", ()))
+    text = str(record.get("content", "")).strip()
+    if not text and not attachments:
+        return Ignored("empty message")
+    if not text:
+        text = "(sent " + ", ".join(a.name for a in attachments) + ")"
+    kind = record.get("channel_kind")
+    if kind == "dm":
+        target, keys = ReplyTarget(CHANNEL, channel_id, ""), (f"dm:{channel_id}",)
+    elif kind == "thread":
+        parent = str(record["parent_id"])
+        target, keys = ReplyTarget(CHANNEL, parent, channel_id), (channel_id,)
+    else:
+        # A thread is started on the message; it takes the message's id, the conversation key.
+        target, keys = ReplyTarget(CHANNEL, channel_id, message_id), (message_id,)
+    by = str((record.get("agent") or {}).get("name") or "an agent")
+    return InboundMessage(
+        channel=CHANNEL,
+        external_id=message_id,
+        sender=Contact(CHANNEL, str(author.get("id", "")), str(author.get("name", ""))),
+        reply_target=target,
+        text=text,
+        subject=subject_of(text),
+        thread_keys=keys,
+        attachments=attachments,
+        note=f"discord message logged as a ticket by {by}",
+        for_a_person=f"Logged as a ticket from a message in <#{channel_id}> by {by}.",
+    )
+
+
 def decode(payload: bytes, routing: Routing, form: FormSpec) -> Decoded:
     """Decode a stored payload; never raises (a broken payload is Ignored with the reason)."""
     try:
@@ -194,6 +232,8 @@ def decode(payload: bytes, routing: Routing, form: FormSpec) -> Decoded:
             return decode_form(record, form)
         if record.get("type") == "message":
             return decode_message(record, routing)
+        if record.get("type") == "logged":
+            return decode_logged(record)
         return Ignored(f"unknown discord payload type {record.get('type')!r}")
     except (ValueError, KeyError, TypeError) as exc:
         return Ignored(f"unreadable discord payload: {exc}")

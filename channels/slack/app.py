@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
@@ -20,6 +20,7 @@ from channels.slack.inbound import (
     CHANNEL,
     INTAKE_VIEW,
     OPEN_TICKET_SHORTCUT,
+    bot_user_of,
     form_answers,
     raw_key,
     worth_storing,
@@ -35,6 +36,7 @@ from channels.slack.views import (
     intake_modal,
     wait_modal,
 )
+from core import metrics
 from core.agents import authorise
 from core.channel import Actor, Intake, RawInbound
 from core.config import Settings
@@ -42,6 +44,7 @@ from core.config import Settings
 log = logging.getLogger(__name__)
 
 NOT_AGENT = "Sorry, only agents can change tickets. Write to me directly if you need help."
+NOT_AGENT_TO_LOG = "Sorry, only agents can log a message as a ticket."
 _BUTTON_VERBS = {TAKE: "take", RESOLVE: "resolve"}
 
 
@@ -75,6 +78,22 @@ async def _whisper(client: AsyncWebClient, channel: str, user: str, text: str) -
         log.warning("slack: could not answer %s in %s: %r", user, channel, exc)
 
 
+async def _respond(respond: AsyncRespond, body: Mapping[str, Any], text: str) -> bool:
+    """An ephemeral answer through the payload's response_url, which works in any conversation
+    (chat.postEphemeral needs the bot in the channel); False when that did not work."""
+    if not body.get("response_url"):
+        return False
+    try:
+        answer = await respond(text=_for_agent(text), response_type="ephemeral",
+                               replace_original=False)  # fmt: skip
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("slack: response_url unreachable: %r", exc)
+        return False
+    if answer.status_code != 200:
+        log.warning("slack: response_url answered %s: %s", answer.status_code, answer.body[:200])
+    return answer.status_code == 200
+
+
 class Listeners:
     """What the app does with each kind of request, one named method each (bolt passes the
     arguments a method names: ack, body, client, request, action, view)."""
@@ -87,6 +106,13 @@ class Listeners:
     def is_agent(self, user_id: str) -> bool:
         return authorise(self.settings, CHANNEL, user_id) is not None
 
+    def counted_agent(self, user_id: str) -> bool:
+        """is_agent, counting a refusal (the refusal's words are the caller's or the core's)."""
+        if self.is_agent(user_id):
+            return True
+        metrics.turned_away(CHANNEL, "refused_not_agent")
+        return False
+
     async def store(self, body: dict[str, Any], request: AsyncBoltRequest) -> bool:
         return await self.intake.receive(
             RawInbound(CHANNEL, raw_key(body), _stored_bytes(request, body))
@@ -96,10 +122,16 @@ class Listeners:
         self, body: dict[str, Any], request: AsyncBoltRequest, client: AsyncWebClient
     ) -> None:
         # Only cheap dict checks here; parsing happens later in decode(), off the ack path.
-        if worth_storing(body, self.settings) and await self.store(body, request):
-            user = str((body.get("event") or {}).get("user") or "")
-            if user and not self.is_agent(user):
-                await self.email_links.on_message(body, client)
+        if worth_storing(body, self.settings):
+            if await self.store(body, request):
+                user = str((body.get("event") or {}).get("user") or "")
+                if user and not self.is_agent(user):
+                    await self.email_links.on_message(body, client)
+            return
+        event = body.get("event") or {}
+        if event.get("bot_id") or event.get("subtype") == "bot_message":
+            ours = event.get("user") and event.get("user") == bot_user_of(body)
+            metrics.turned_away(CHANNEL, "ignored_self" if ours else "ignored_bot")
 
     async def on_other_event(self) -> None:
         """Acknowledge events we do not act on, so Slack does not retry them."""
@@ -110,6 +142,7 @@ class Listeners:
             await self._open_intake_form(ack, body, client)
             return
         actor = Actor(CHANNEL, str(body.get("user_id", "")), str(body.get("user_name", "")))
+        self.counted_agent(actor.user_id)  # the core answers a non-agent with its refusal
         reply = await self.intake.command(actor, words)
         await ack(text=_for_agent(reply.text), response_type="ephemeral")
 
@@ -135,6 +168,7 @@ class Listeners:
     ) -> None:
         await ack()
         actor = _actor(body)
+        self.counted_agent(actor.user_id)  # the core answers a non-agent with its refusal
         words = f"{_BUTTON_VERBS[action['action_id']]} {action['value']}"
         reply = await self.intake.command(actor, words)
         await _whisper(client, (body.get("channel") or {}).get("id", ""), actor.user_id, reply.text)
@@ -155,7 +189,7 @@ class Listeners:
         await ack()
         actor = _actor(body)
         channel = (body.get("channel") or {}).get("id", "")
-        if not self.is_agent(actor.user_id):
+        if not self.counted_agent(actor.user_id):
             await _whisper(client, channel, actor.user_id, NOT_AGENT)
             return
         make = eta_modal if action["action_id"] == SET_ETA else wait_modal
@@ -190,20 +224,28 @@ class Listeners:
         await ack()
 
     async def on_open_ticket(
-        self, ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest, client: AsyncWebClient
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        request: AsyncBoltRequest,
+        client: AsyncWebClient,
+        respond: AsyncRespond,
     ) -> None:
+        """Log as ticket: the message's author becomes the requester of a ticket answered in
+        the message's thread; the agent alone is told what happened."""
         await ack()
         actor = _actor(body)
         message = body.get("message") or {}
-        if not self.is_agent(actor.user_id):
-            text = "Sorry, only agents can open tickets from messages."
+        if not self.counted_agent(actor.user_id):
+            text = NOT_AGENT_TO_LOG
         elif not message.get("user") or message.get("bot_id"):
             text = "That message was written by a bot, so there is nobody to answer."
         elif await self.store(body, request):
             text = "Logged. The acknowledgement with the ticket number will appear in its thread."
         else:
             text = "That message was already sent to Tidings."
-        await _whisper(client, (body.get("channel") or {}).get("id", ""), actor.user_id, text)
+        if not await _respond(respond, body, text):
+            await _whisper(client, (body.get("channel") or {}).get("id", ""), actor.user_id, text)
 
     def register(self, app: AsyncApp) -> None:
         app.event("message")(self.on_message_event)

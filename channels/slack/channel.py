@@ -20,6 +20,7 @@ from channels.slack.app import build_app
 from channels.slack.client import delivery_error, error_code, make_client, needs_operator
 from channels.slack.inbound import CHANNEL, thread_key
 from channels.slack.outbound import card_args, message_args
+from core import metrics
 from core.channel import (
     Audience,
     Decoded,
@@ -119,7 +120,15 @@ class SlackChannel:
         if self._bolt is None:
             # Not accepting yet: Slack retries later, so nothing is lost.
             return web.Response(status=503, text="starting")
-        bolt_response = await self._bolt.async_dispatch(await to_bolt_request(request))
+        try:
+            bolt_request = await to_bolt_request(request)
+        except web.HTTPRequestEntityTooLarge:
+            metrics.turned_away(CHANNEL, "refused_too_large")
+            raise
+        bolt_response = await self._bolt.async_dispatch(bolt_request)
+        if bolt_response.status == 401:
+            # bolt's request verification: a wrong signature, or a timestamp too old (replay).
+            metrics.turned_away(CHANNEL, "refused_signature")
         return await to_aiohttp_response(bolt_response)
 
     def decode(self, payload: bytes) -> Decoded:

@@ -224,6 +224,7 @@ def _decode_shortcut(body: Json) -> Decoded:
     message = body.get("message") or {}
     channel = str((body.get("channel") or {}).get("id", ""))
     agent = body.get("user") or {}
+    by = str(agent.get("name") or agent.get("id") or "an agent")
     if not message.get("user") or message.get("bot_id") or not message.get("ts"):
         return Ignored("the message has no human author")
     ts = str(message["ts"])
@@ -241,7 +242,9 @@ def _decode_shortcut(body: Json) -> Decoded:
         ticket_hint=ticket_hint(text),
         attachments=_attachments(message),
         received_at=_received_at(ts),
-        note=f"opened from a message by {agent.get('name') or agent.get('id', 'an agent')}",
+        note=f"opened from a message by {by}",
+        # On the timeline, so agents see who took the request in and where.
+        for_a_person=f"Logged as a ticket from a message in <#{channel}> by {by}.",
     )
 
 

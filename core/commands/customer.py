@@ -8,6 +8,7 @@ from core.channel import CommandReply
 from core.commands.act import Act, done, mark_worked, require_active
 from core.commands.grammar import CommandError
 from core.context import Context
+from core.csat.page import rating_url
 from core.csat.press import offer_buttons
 from core.csat.record import mark_asked, should_ask
 from core.delivery.enqueue import refresh_cards
@@ -88,7 +89,7 @@ async def resolve(act: Act, ticket: Ticket) -> CommandReply:
     said = await tell_customer(
         act.ctx, act.session, ticket, EventKind.RESOLVED, "resolved", author=act.agent,
         automatic=False, text=act.command.text, reopen_days=reopen_days, csat_scale=scale,
-        scale=scale, rating_url="",
+        scale=scale, rating_url=rating_url(act.ctx.settings, ticket.id) if ask else "",
     )  # fmt: skip
     if ask:
         await offer_buttons(act.session, said, scale)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.channel import Audience
 from core.context import Context
 from core.csat.group import askable
+from core.csat.page import rating_url
 from core.csat.press import buttons_on
 from core.csat.record import asked_text
 from core.delivery.enqueue import refresh_cards
@@ -193,7 +194,8 @@ def _writes(ctx: Context, ticket: Ticket, update: Update, now: datetime,
     extra: dict[str, Any] = {}
     scale = ctx.settings.csat.scale if ask else 0
     if update.kind == EventKind.RESOLVED:
-        extra.update(reopen_days=update.reopen_days, csat_scale=scale, scale=scale, rating_url="")
+        link = rating_url(ctx.settings, ticket.id) if ask else ""
+        extra.update(reopen_days=update.reopen_days, csat_scale=scale, scale=scale, rating_url=link)
     if update.kind == EventKind.ETA_SET and update.when is not None:
         extra = _new_eta(ticket, update.when, now, unsent_eta)
         writes.promises.append(_promise(ticket, "eta", update.when, now))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from channels.email.outbound import build_message, domain_of, message_id
 from channels.email.parse import ParseOptions, decode_payload
@@ -13,6 +15,7 @@ from channels.email.server import IntakeHandler, SmtpServer, make_acceptor, tls_
 from channels.email.template import TemplateField
 from channels.email.transport import Transport, build_transport
 from core.channel import (
+    Attachment,
     Decoded,
     DeliveryError,
     Intake,
@@ -41,6 +44,18 @@ def parse_options(settings: Settings) -> ParseOptions:
         template=template,
         impact_priority=dict(settings.intake.impact_priority),
     )
+
+
+async def read_files(files: tuple[Attachment, ...]) -> list[tuple[Attachment, bytes]]:
+    """The bytes of a message's files. A file gone from disk cannot come back: the delivery
+    fails for good (and the agents hear of it), rather than going out without it."""
+    read = []
+    for item in files:
+        try:
+            read.append((item, await asyncio.to_thread(Path(item.stored_at).read_bytes)))
+        except OSError as exc:
+            raise DeliveryError(f"file {item.name!r} is gone: {exc}", permanent=True) from exc
+    return read
 
 
 class EmailChannel:
@@ -113,6 +128,7 @@ class EmailChannel:
         mail = build_message(
             target, message, from_address=self.config.from_address,
             from_name=self.from_name or self.config.from_name, now=datetime.now(UTC),
+            files=await read_files(message.attachments),
         )  # fmt: skip
         # Bounces come back to the support address, where loop protection records them.
         await self.transport.deliver(mail, self.config.from_address, [address])

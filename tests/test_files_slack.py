@@ -192,3 +192,16 @@ async def test_an_agents_file_in_the_card_thread_reaches_an_email_customer_as_an
     assert attached.get_filename() == "invoice-1042.pdf"
     assert attached.get_content_type() == "application/pdf"
     assert attached.get_content() == INVOICE
+
+
+async def test_files_nobody_at_the_desk_will_read_are_not_downloaded(world: SlackWorld) -> None:
+    _, card = await open_ticket(world)
+    shot = world.slack.host_file("meme.png", SCREENSHOT, "image/png")
+    await world.post(shares("UDAN", TRIAGE, "lol", [shot], thread_ts=card))  # not an agent
+    elsewhere = message("UDAN", "C0RANDOM", "unrelated")
+    await world.post(shares("UDAN", "C0RANDOM", "look", [shot], thread_ts=elsewhere["ts"]))
+    await world.drain()
+
+    assert not [call for call in world.slack.calls if call.method == "download"]
+    assert world.slack.uploads == []
+    assert len(await world.tickets()) == 1

@@ -10,6 +10,9 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from sqlalchemy import select
+
+from core.agents import authorise
 from core.channel import (
     AgentMessage,
     Attachment,
@@ -20,6 +23,8 @@ from core.channel import (
     InboundMessage,
 )
 from core.config import Settings
+from core.storage.db import Database
+from core.storage.models import TicketRef
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +117,32 @@ async def with_files(channel: Channel | None, result: Decoded, settings: Setting
     return dataclasses.replace(result, attachments=tuple(fetched), for_a_person=notes)
 
 
+async def names_a_ticket(db: Database, channel: str, keys: tuple[str, ...]) -> bool:
+    wanted = [key for key in keys if key]
+    if not wanted:
+        return False
+    query = select(TicketRef.id).where(TicketRef.channel == channel, TicketRef.key.in_(wanted))
+    async with db.sessions() as session:
+        return await session.scalar(query.limit(1)) is not None
+
+
+async def worth_fetching(db: Database, settings: Settings, result: Decoded) -> bool:
+    """Files are fetched for messages that land on a ticket: an agent's in a card thread, a
+    customer's that may open or join one; not a stranger's thread reply the desk will ignore,
+    nor a non-agent's words in a card thread (nobody fills the disk through the desk)."""
+    if isinstance(result, AgentMessage):
+        actor = result.actor
+        return authorise(settings, actor.channel, actor.user_id, actor.roles) is not None
+    if isinstance(result, InboundMessage) and result.join_only:
+        return await names_a_ticket(db, result.channel, result.thread_keys)
+    return isinstance(result, InboundMessage)
+
+
 async def fetch_all(
     channels: Mapping[str, Channel],
     rows: Sequence[tuple[int, Decoded | Exception]],
     settings: Settings,
+    db: Database,
 ) -> list[tuple[int, Decoded | Exception]]:
     """Every row of a decoded part with its files fetched; rows without files pass as they are."""
     if not any(
@@ -125,7 +152,7 @@ async def fetch_all(
         return list(rows)
 
     async def one(row_id: int, result: Decoded | Exception) -> tuple[int, Decoded | Exception]:
-        if isinstance(result, Exception):
+        if isinstance(result, Exception) or not await worth_fetching(db, settings, result):
             return row_id, result
         channel = channels.get(getattr(result, "channel", ""))
         return row_id, await with_files(channel, result, settings)

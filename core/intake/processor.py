@@ -82,7 +82,7 @@ class InboxProcessor:
             async for decoded in parts:
                 # Files named by URL are fetched now, after the platform's acknowledgement and
                 # before the message is applied (a Discord link expires; a reply needs them).
-                part = await fetch_all(self.channels, decoded, self.ctx.settings)
+                part = await fetch_all(self.channels, decoded, self.ctx.settings, self.db)
                 for item in part:
                     cost = 1 if _opens_if_new(self.ctx, item[1]) else ROW_COST
                     if chunk and weight + cost > CHUNK_BUDGET:

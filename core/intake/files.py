@@ -117,6 +117,13 @@ async def with_files(channel: Channel | None, result: Decoded, settings: Setting
     return dataclasses.replace(result, attachments=tuple(fetched), for_a_person=notes)
 
 
+def has_remote(result: Decoded | Exception) -> bool:
+    """Whether a decoded row names files by URL (which are fetched before it is applied)."""
+    return isinstance(result, InboundMessage | AgentMessage) and any(
+        is_remote(item) for item in result.attachments
+    )
+
+
 async def names_a_ticket(db: Database, channel: str, keys: tuple[str, ...]) -> bool:
     wanted = [key for key in keys if key]
     if not wanted:
@@ -145,14 +152,13 @@ async def fetch_all(
     db: Database,
 ) -> list[tuple[int, Decoded | Exception]]:
     """Every row of a decoded part with its files fetched; rows without files pass as they are."""
-    if not any(
-        isinstance(result, InboundMessage | AgentMessage) and result.attachments
-        for _, result in rows
-    ):
+    if not any(has_remote(result) for _, result in rows):
         return list(rows)
 
     async def one(row_id: int, result: Decoded | Exception) -> tuple[int, Decoded | Exception]:
-        if isinstance(result, Exception) or not await worth_fetching(db, settings, result):
+        if isinstance(result, Exception) or not has_remote(result):
+            return row_id, result
+        if not await worth_fetching(db, settings, result):
             return row_id, result
         channel = channels.get(getattr(result, "channel", ""))
         return row_id, await with_files(channel, result, settings)

@@ -35,6 +35,13 @@ class Attachment:
     content_type: str
     size: int
     stored_at: str = ""  # a local path or the platform's URL for the file
+    # Why the file's bytes are not kept (too large, the download failed): recorded as a note,
+    # so a file is never silently dropped. Empty when all is well.
+    problem: str = ""
+
+
+class FileTooLarge(Exception):
+    """A file is larger than `[intake] max_attachment_bytes`; nothing of it is kept."""
 
 
 class InboundKind(StrEnum):
@@ -110,6 +117,7 @@ class AgentMessage:
     # before anything is applied (core/reply_tokens.py). None: the platform vouches.
     reply_token: str | None = None
     subject: str = ""  # the message's subject, where it has one (to answer a refusal in thread)
+    # Files the agent attached: sent on to the customer with the reply (stored locally first).
     attachments: tuple[Attachment, ...] = ()
 
 
@@ -177,6 +185,8 @@ class OutboundMessage:
     # When > 0 the message asks for a rating: chat adapters add buttons 1..rating_scale, whose
     # press comes back through Intake.rate.
     rating_scale: int = 0
+    # Files sent with the message (an agent's attachments): `stored_at` is a local path.
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +271,16 @@ class Channel(Protocol):
 
     def problem(self) -> str | None:
         """None when connected and healthy, else a short description (for /healthz)."""
+        ...
+
+
+@runtime_checkable
+class FetchesFiles(Channel, Protocol):
+    """A Channel whose messages name files by URL (Slack, Discord): core fetches them once,
+    after the platform was acknowledged and before the message is applied."""
+
+    async def fetch_file(self, attachment: Attachment, limit: int) -> bytes:
+        """The file's bytes; FileTooLarge past `limit` bytes, another exception on failure."""
         ...
 
 

@@ -266,6 +266,9 @@ class IntakeConfig(Section):
     # Acknowledgements one address may receive in an hour: beyond it a new ticket is still
     # opened, but not acknowledged (so the desk cannot be made to mail someone over and over).
     acks_per_address_per_hour: int = Field(default=5, ge=1)
+    # The largest file kept from a chat message (Slack, Discord) or sent on to a customer with
+    # an agent's reply; a larger one is recorded by name, and the agent is told.
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
 
 
 class CsatConfig(Section):

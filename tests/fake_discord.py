@@ -21,7 +21,7 @@ from tests.fake_discord_payloads import (
     snowflake,
     thread_payload,
 )
-from tests.fake_discord_rest import RestMixin, error, json_response
+from tests.fake_discord_rest import RestMixin, error, from_multipart, json_response
 
 API = "/api/v10"
 INTERACTION_DEADLINE = 3.0  # seconds Discord gives a bot to answer an interaction
@@ -107,6 +107,7 @@ class FakeDiscord(RestMixin, GatewayMixin, InteractionsMixin):
         self.dm_closed: set[str] = set()
         self.interactions: dict[str, InteractionRecord] = {}
         self.interaction_deadline = INTERACTION_DEADLINE
+        self.files: dict[str, bytes] = {}  # attachment id -> bytes, for people's and the bot's
         self._failures: list[PlannedFailure] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -115,6 +116,7 @@ class FakeDiscord(RestMixin, GatewayMixin, InteractionsMixin):
     async def __aenter__(self) -> FakeDiscord:
         app = web.Application(middlewares=[self._record])
         app.router.add_get("/gateway", self._gateway_ws)
+        app.router.add_get("/attachments/{cid}/{aid}/{name}", self._file)
         app.router.add_route("*", API + "/{tail:.*}", self._rest)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
@@ -190,7 +192,10 @@ class FakeDiscord(RestMixin, GatewayMixin, InteractionsMixin):
             return await handler(request)
         body = await request.read()
         try:
-            parsed = json.loads(body) if body else None
+            if request.content_type == "multipart/form-data":
+                parsed = from_multipart(request.headers["Content-Type"], body)
+            else:
+                parsed = json.loads(body) if body else None
         except ValueError:
             parsed = body.decode(errors="replace")
         entry = Recorded(request.method, request.path.removeprefix(API), parsed)
@@ -213,6 +218,21 @@ class FakeDiscord(RestMixin, GatewayMixin, InteractionsMixin):
                 return await handler(body, **match.groupdict())
         self.unhandled.append(f"{request.method} {path}")
         return error(404, 0, "404: Not Found")
+
+    # -- files -------------------------------------------------------------------------------
+    def attachment(self, filename: str, data: bytes, content_type: str) -> dict[str, Any]:
+        """An attachment object for a message, its file served here (as Discord's CDN would)."""
+        attachment_id = snowflake()
+        self.files[attachment_id] = data
+        url = f"http://127.0.0.1:{self.port}/attachments/1/{attachment_id}/{filename}"
+        return {"id": attachment_id, "filename": filename, "content_type": content_type,
+                "size": len(data), "url": url, "proxy_url": url}  # fmt: skip
+
+    async def _file(self, request: web.Request) -> web.Response:
+        data = self.files.get(request.match_info["aid"])
+        if data is None:  # an expired or unknown link
+            return web.Response(status=404, text="This content is no longer available.")
+        return web.Response(body=data, content_type="application/octet-stream")
 
     # -- what users do -----------------------------------------------------------------------
     async def say(

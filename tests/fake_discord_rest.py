@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable
+from email.parser import BytesParser
+from email.policy import default
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -37,6 +39,24 @@ def error(status: int, code: int, message: str, errors: Any = None) -> web.Respo
     return json_response(body, status)
 
 
+def from_multipart(content_type: str, body: bytes) -> dict[str, Any]:
+    """A multipart message create as discord.py sends files: `payload_json` is the JSON body,
+    `files[n]` the files; these come back under "_files" as (filename, bytes, content type)."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    parsed = BytesParser(policy=default).parsebytes(head + body)
+    payload: dict[str, Any] = {}
+    files: list[tuple[str, bytes, str]] = []
+    for part in parsed.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True)
+        assert isinstance(data, bytes)
+        if name == "payload_json":
+            payload = json.loads(data)
+        else:
+            files.append((part.get_filename() or "", data, part.get_content_type()))
+    return {**payload, "_files": files}
+
+
 class RestMixin:
     """Route handlers; FakeDiscord holds the state they read and change."""
 
@@ -48,6 +68,7 @@ class RestMixin:
     messages: dict[str, dict[str, Any]]
     commands: dict[str, list[dict[str, Any]]]
     dm_closed: set[str]
+    files: dict[str, bytes]
     interactions: dict[str, InteractionRecord]
     interaction_deadline: float
     invalid: list[str]
@@ -58,6 +79,8 @@ class RestMixin:
         def gateway_url(self) -> str: ...
 
         async def dispatch(self, name: str, data: Any) -> None: ...
+
+        def attachment(self, filename: str, data: bytes, content_type: str) -> dict[str, Any]: ...
 
     def _routes(self) -> list[tuple[str, str, Callable[..., Awaitable[web.Response]]]]:
         return [
@@ -118,7 +141,7 @@ class RestMixin:
         rejected = self._rejected(message_problems(body))
         if rejected is not None:
             return rejected
-        if not body.get("content") and not body.get("embeds") and not body.get("components"):
+        if not any(body.get(key) for key in ("content", "embeds", "components", "_files")):
             return error(400, 50006, "Cannot send an empty message")
         return None
 
@@ -138,6 +161,7 @@ class RestMixin:
             guild_id=None,
             embeds=body.get("embeds"),
             components=body.get("components"),
+            attachments=[self.attachment(*sent) for sent in body.get("_files", ())],
         )
         self.messages[message["id"]] = message
         await self.dispatch("MESSAGE_CREATE", self._as_event(message))

@@ -56,6 +56,11 @@ class FakeSlack:
     port: int = 0
     # users.info answers: user id -> the user object (profile.email as users:read.email shows it)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Files people shared (id -> name, bytes), served at their url_private_download, and
+    # files the bot uploaded: name, bytes, channel and thread of each, in order.
+    hosted: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    uploads: list[dict[str, Any]] = field(default_factory=list)
+    _pending_uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -65,6 +70,8 @@ class FakeSlack:
         app.router.add_get("/api/{method}", self._api)  # the SDK reads users.info with GET
         app.router.add_post("/respond/{hook}", self._respond)
         app.router.add_get("/link/", self._socket)
+        app.router.add_get("/files-pri/{file_id}/{name}", self._download)
+        app.router.add_post("/upload/{file_id}", self._upload)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -135,6 +142,33 @@ class FakeSlack:
             and call.args.get("channel") == channel
             and call.args.get("blocks")
         ]
+
+    def host_file(self, name: str, data: bytes, mimetype: str) -> dict[str, Any]:
+        """A file someone shared: its file object as a file_share event carries it."""
+        file_id = f"F{next(self._ts):08d}"
+        self.hosted[file_id] = (name, data)
+        private = f"http://127.0.0.1:{self.port}/files-pri/{file_id}/{name}"
+        return {
+            "id": file_id, "created": 1763900000, "name": name, "title": name,
+            "mimetype": mimetype, "filetype": name.rpartition(".")[2], "size": len(data),
+            "mode": "hosted", "url_private": private, "url_private_download": private + "?dl=1",
+        }  # fmt: skip
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """A private file: only with the bot token (Slack answers a login page otherwise)."""
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        self.calls.append(Call("download", dict(request.match_info), token))
+        hosted = self.hosted.get(request.match_info["file_id"])
+        if token != self.bot_token or hosted is None:
+            return web.Response(status=302, headers={"Location": "/signin"})
+        return web.Response(body=hosted[1], content_type="application/octet-stream")
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        pending = self._pending_uploads.get(request.match_info["file_id"])
+        if pending is None:
+            return web.Response(status=404, text="no such upload")
+        pending["data"] = await request.read()
+        return web.Response(text=f"OK - {len(pending['data'])}")
 
     def next_ts(self) -> str:
         return f"1700000{next(self._ts):03d}.000100"
@@ -232,6 +266,26 @@ class FakeSlack:
         self.users[user] = {"id": user, "team_id": TEAM, "name": user.lower(), "deleted": False,
                             "is_bot": False, "is_app_user": False, "is_email_confirmed": True,
                             "profile": profile, **fields}  # fmt: skip
+
+    def _files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("filename") or not str(args.get("length", "")).isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._ts):08d}"
+        self._pending_uploads[file_id] = {"name": args["filename"], "data": None}
+        url = f"http://127.0.0.1:{self.port}/upload/{file_id}"
+        return {"ok": True, "upload_url": url, "file_id": file_id}
+
+    def _files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        files = json.loads(str(args.get("files", "[]")))
+        done = []
+        for item in files:
+            pending = self._pending_uploads.pop(str(item.get("id")), None)
+            if pending is None or pending["data"] is None:
+                return {"ok": False, "error": "file_not_found"}
+            self.uploads.append({**pending, "channel": args.get("channel_id", ""),
+                                 "thread_ts": args.get("thread_ts", "")})  # fmt: skip
+            done.append({"id": item["id"], "title": item.get("title", pending["name"])})
+        return {"ok": True, "files": done}
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "user_id": BOT_USER, "bot_id": BOT_ID, "team_id": TEAM}

@@ -77,8 +77,17 @@ def message(
     return event
 
 
-def file_share(user: str, channel: str, text: str, **extra: Any) -> dict[str, Any]:
-    files = [
+def file_share(
+    user: str,
+    channel: str,
+    text: str,
+    *,
+    files: list[dict[str, Any]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A message with files (by default one screenshot on Slack's own file host; a test that
+    runs the app passes files the fake serves, see FakeSlack.host_file)."""
+    files = files or [
         {
             "id": "F0SCREEN1",
             "created": 1763900000,

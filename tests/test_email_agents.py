@@ -274,6 +274,33 @@ async def test_files_on_an_agents_reply_are_recorded_like_a_customers(desk: Agen
     assert (file["name"], file["size"]) == ("vpn.log", len(b"12:00 tunnel down"))
 
 
+async def test_a_file_on_an_agents_reply_reaches_the_customer_as_an_attachment(
+    desk: AgentDesk,
+) -> None:
+    notice = await ticket_arrives(desk)
+    boundary = "b0undary"
+    body = (
+        f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Here is the new VPN profile; import it and reconnect.\r\n"
+        f"--{boundary}\r\nContent-Type: application/octet-stream; name=acme.ovpn\r\n"
+        "Content-Disposition: attachment; filename=acme.ovpn\r\n\r\n"
+        f"remote vpn.acme.test 1194\r\n--{boundary}--"
+    )
+    reply_to = str(notice.message["Reply-To"])
+    data = mail(ALICE, reply_to, "Re: T-1", body).replace(
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n--",
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b0undary\r\n\r\n--",
+        1,
+    )
+    await desk.send(data, ALICE, reply_to)
+    await desk.app.drain()
+    [_, reply] = desk.to(ANN)
+    assert "Here is the new VPN profile" in reply.text
+    [part] = [p for p in reply.message.walk() if p.get_filename()]
+    assert part.get_filename() == "acme.ovpn"
+    assert part.get_payload(decode=True).strip() == b"remote vpn.acme.test 1194"
+
+
 async def test_nudge_and_missed_eta_reach_the_holders_mailbox(
     desk: AgentDesk, clock: FakeClock
 ) -> None:

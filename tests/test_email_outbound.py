@@ -228,3 +228,30 @@ async def test_target_that_is_not_an_address_fails_permanently(tmp_path: Path) -
     with pytest.raises(DeliveryError) as failed:
         await channel.send(ReplyTarget("email", "C0123", ""), outbound())
     assert failed.value.permanent
+
+
+def test_files_go_as_attachments_after_the_text_and_survive_the_outbox_json() -> None:
+    from channels.email.outbound import file_part
+    from core.channel import Attachment
+    from core.delivery.rows import decode_message, encode_message
+
+    files = (
+        Attachment("Rechnung 1042 – korrigiert.pdf", "application/pdf", 9, "/kept/01-r.pdf"),
+        Attachment("trace", "not a type", 3, "/kept/02-trace"),
+    )
+    message = outbound(kind="agent_reply", automatic=False, attachments=files)
+    assert decode_message(encode_message(message)) == message
+    assert "attachments" not in encode_message(outbound())  # a message without files: as before
+
+    read = [(files[0], b"%PDF-1.4\n"), (files[1], b"\x00\x01\x02")]
+    mail = build_message(TARGET, message, from_address="support@acme.test", files=read)
+    parsed = BytesParser(policy=default).parsebytes(mail.as_bytes(policy=_POLICY))
+    assert parsed.get_content_type() == "multipart/mixed"
+    body = parsed.get_body(("plain",))
+    assert body is not None and "we have logged T-42" in body.get_content()
+    pdf, trace = parsed.iter_attachments()
+    assert pdf.get_filename() == "Rechnung 1042 – korrigiert.pdf"  # RFC 2231, read back whole
+    assert (pdf.get_content_type(), pdf.get_content()) == ("application/pdf", b"%PDF-1.4\n")
+    assert trace.get_content_type() == "application/octet-stream"  # an unusable type replaced
+    assert trace.get_content() == b"\x00\x01\x02"
+    assert file_part(files[1], b"").get_filename() == "trace"

@@ -116,7 +116,8 @@ async def test_bots_edits_and_deletes_make_nothing(world: SlackWorld, event: dic
 
 
 async def test_file_share_records_the_attachment(world: SlackWorld) -> None:
-    await world.post(envelope(file_share("UCAROL", HELP, "screenshot of the error")))
+    shot = world.slack.host_file("vpn-error.png", bytes(48213), "image/png")
+    await world.post(envelope(file_share("UCAROL", HELP, "screenshot of the error", files=[shot])))
     await world.drain()
     [ticket] = await world.tickets()
     [attachment] = (await world.app.show_ticket(ticket["number"]))["attachments"]

@@ -25,7 +25,7 @@ def test_manifest_events_scopes_command_and_shortcut_match_the_adapter() -> None
     ]  # fmt: skip
     assert sorted(listed(text, "bot")) == sorted([
         "app_mentions:read", "channels:history", "groups:history", "im:history",
-        "chat:write", "commands", "files:read", "users:read", "users:read.email",
+        "chat:write", "commands", "files:read", "files:write", "users:read", "users:read.email",
     ])  # fmt: skip
     assert f"command: {SlackConfig().command}" in text
     assert f"callback_id: {OPEN_TICKET_SHORTCUT}" in text

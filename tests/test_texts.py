@@ -47,6 +47,9 @@ SAMPLE: dict[str, Any] = {
     "who": "Carol",
     "score": 2,
     "comment": "took three days",
+    # An agent's file that could not go to the customer (file_not_sent.j2).
+    "files": [("trace.zip", "it is larger than the 10.0 MB limit (48.2 MB)")],
+    "sent": True,
 }
 CUSTOMER_FACING = ["ack", "agent_reply", "apology", "eta_set", "reopened", "resolved",
                    "status_update", "waiting"]  # fmt: skip

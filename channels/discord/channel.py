@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
+from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
@@ -16,7 +18,9 @@ from channels.discord.cards import card_embed
 from channels.discord.client import NO_MENTIONS, TidingsClient
 from channels.discord.translate import FormSpec, Routing, decode, split_text, thread_name
 from channels.discord.views import MODAL_ITEMS, card_view, rating_view
+from channels.download import download, host_of
 from core.channel import (
+    Attachment,
     Audience,
     Decoded,
     DeliveryError,
@@ -32,6 +36,7 @@ log = logging.getLogger(__name__)
 CANNOT_DM = 50007  # "Cannot send messages to this user": DMs closed, or no shared server
 THREAD_EXISTS = 160004  # "A thread has already been created for this message"
 THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080  # a week: the longest Discord allows
+CDN_HOSTS = frozenset({"cdn.discordapp.com", "media.discordapp.net"})  # where files live
 
 
 def point_discord_py_at(api_url: str, gateway_url: str) -> None:
@@ -87,6 +92,19 @@ def _check_ids(settings: Settings) -> None:
                 )
 
 
+async def files_of(message: OutboundMessage) -> list[discord.File]:
+    """The message's files, read now: discord.File is used up by one request (a retry makes
+    new ones). A file gone from disk cannot come back: the delivery fails for good."""
+    files = []
+    for item in message.attachments:
+        try:
+            data = await asyncio.to_thread(Path(item.stored_at).read_bytes)
+        except OSError as exc:
+            raise DeliveryError(f"file {item.name!r} is gone: {exc}", permanent=True) from exc
+        files.append(discord.File(io.BytesIO(data), filename=item.name))
+    return files
+
+
 class DiscordChannel:
     """The Discord adapter; lifecycle owned by the app (login + connect task, never run())."""
 
@@ -116,6 +134,7 @@ class DiscordChannel:
         self.connection: asyncio.Task[None] | None = None
         self._sync_task: asyncio.Task[None] | None = None
         self._threads: set[str] = set()
+        self._downloads: aiohttp.ClientSession | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self, on_message: Intake) -> None:
@@ -163,6 +182,9 @@ class DiscordChannel:
             log.exception("discord: command sync failed")
 
     async def stop(self) -> None:
+        if self._downloads is not None:
+            await self._downloads.close()
+            self._downloads = None
         client, self.client = self.client, None
         if self._sync_task is not None:
             self._sync_task.cancel()
@@ -188,6 +210,13 @@ class DiscordChannel:
 
     def decode(self, payload: bytes) -> Decoded:
         return decode(payload, self.routing, self.form)
+
+    async def fetch_file(self, attachment: Attachment, limit: int) -> bytes:
+        """A message's file, fetched while its link still works (Discord's links expire)."""
+        if self._downloads is None:
+            self._downloads = aiohttp.ClientSession()
+        hosts = {*CDN_HOSTS, host_of(self.settings.discord.api_url)}
+        return await download(self._downloads, attachment.stored_at, limit, hosts=hosts)
 
     # -- sending -----------------------------------------------------------------------------
     async def send(self, target: ReplyTarget, message: OutboundMessage) -> SendResult:
@@ -221,6 +250,8 @@ class DiscordChannel:
                 # The satisfaction question's buttons go under the message's last part.
                 number = int(message.ticket_ref.removeprefix("T-"))
                 extra["view"] = rating_view(number, message.rating_scale)
+            if message.attachments and index == len(chunks) - 1:
+                extra["files"] = await files_of(message)  # under the message's last part
             sent = await messageable.send(chunk, allowed_mentions=NO_MENTIONS, **extra)
             ids.append(str(sent.id))
         keys = tuple(ids[1:])

@@ -124,7 +124,10 @@ def decode_message(record: Mapping[str, Any], routing: Routing) -> Decoded:
     channel_id = str(record["channel_id"])
     text = str(record.get("content", "")).strip()
     if place == "triage_thread":
-        return AgentMessage(CHANNEL, message_id, _actor(record), (channel_id,), text)
+        files = _attachments(record.get("attachments", ()))
+        return AgentMessage(
+            CHANNEL, message_id, _actor(record), (channel_id,), text, attachments=files
+        )
     actor = _actor(record)
     if place == "intake_thread" and routing.is_agent(actor):
         # An agent answering in the customer's public thread: the customer has read it, so it

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import Message
+from pathlib import Path
 
 from channels.email.agent_notices import build_agent_notice
 from channels.email.outbound import build_message, domain_of, message_id
@@ -16,6 +18,7 @@ from channels.email.template import TemplateField
 from channels.email.transport import Transport, build_transport
 from core.agents import mailboxes
 from core.channel import (
+    Attachment,
     Audience,
     Decoded,
     DeliveryError,
@@ -47,6 +50,18 @@ def parse_options(settings: Settings) -> ParseOptions:
         impact_priority=dict(settings.intake.impact_priority),
         agent_addresses=frozenset(mailboxes(settings).values()),
     )
+
+
+async def read_files(files: tuple[Attachment, ...]) -> list[tuple[Attachment, bytes]]:
+    """The bytes of a message's files. A file gone from disk cannot come back: the delivery
+    fails for good (and the agents hear of it), rather than going out without it."""
+    read = []
+    for item in files:
+        try:
+            read.append((item, await asyncio.to_thread(Path(item.stored_at).read_bytes)))
+        except OSError as exc:
+            raise DeliveryError(f"file {item.name!r} is gone: {exc}", permanent=True) from exc
+    return read
 
 
 class EmailChannel:
@@ -124,17 +139,21 @@ class EmailChannel:
             raise DeliveryError(f"{address!r} is not an email address", permanent=True)
         if message.audience is Audience.AGENTS and message.edit_external_id:
             return SendResult(external_id=message.edit_external_id)  # a mail is not edited
-        mail = self._build(target, message)
+        mail = self._build(target, message, await read_files(message.attachments))
         # Bounces come back to the support address, where loop protection records them.
         await self.transport.deliver(mail, self.config.from_address, [address])
         return SendResult(external_id=message_id(message.token, self.config.from_address))
 
-    def _build(self, target: ReplyTarget, message: OutboundMessage) -> Message:
+    def _build(
+        self, target: ReplyTarget, message: OutboundMessage, files: list[tuple[Attachment, bytes]]
+    ) -> Message:
         """The customer's mail, or an agent's notice (answerable when they are an agent)."""
         sender, name = self.config.from_address, self.from_name or self.config.from_name
         now = datetime.now(UTC)
         if message.audience is not Audience.AGENTS:
-            return build_message(target, message, from_address=sender, from_name=name, now=now)
+            return build_message(
+                target, message, from_address=sender, from_name=name, now=now, files=files
+            )
         agents = {address: agent for agent, address in mailboxes(self.settings).items()}
         return build_agent_notice(
             target, message, from_address=sender, from_name=name, now=now, key=self.reply_key,

@@ -1,17 +1,20 @@
-"""OutboundMessage -> an RFC 5322 message: our Message-ID, the thread headers, plain UTF-8 text."""
+"""OutboundMessage -> an RFC 5322 message: our Message-ID, the thread headers, UTF-8 text, files."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
+from email import encoders
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
+from email.mime.base import MIMEBase
 from email.policy import Compat32
 from email.utils import format_datetime, formataddr
 
 from channels.email.envelope import normalize_id
-from core.channel import OutboundMessage, ReplyTarget
+from core.channel import Attachment, OutboundMessage, ReplyTarget
 
 # Reply/forward prefixes clients put in front of a subject, in the languages we see most.
 # (The optional "[2]" carries its own trailing spaces: two `\s*` side by side backtracked
@@ -85,6 +88,7 @@ def build_message(
     from_address: str,
     from_name: str = "",
     now: datetime | None = None,
+    files: Sequence[tuple[Attachment, bytes]] = (),
 ) -> Message:
     """The mail the customer gets. Pure: the same inputs give the same headers and body.
 
@@ -115,8 +119,32 @@ def build_message(
     text = message.text if message.text.endswith("\n") else message.text + "\n"
     charset = Charset("utf-8")
     charset.body_encoding = QP  # readable in any client's "view source", safe for 7-bit relays
-    mail.set_payload(text, charset=charset)
+    if not files:
+        mail.set_payload(text, charset=charset)
+        return mail
+    # With files: the text first, then each file as an attachment (the generator adds the
+    # boundary).
+    mail["Content-Type"] = "multipart/mixed"
+    body = Message(policy=_POLICY)
+    body.set_payload(text, charset=charset)
+    mail.attach(body)
+    for item, data in files:
+        mail.attach(file_part(item, data))
     return mail
+
+
+def file_part(item: Attachment, data: bytes) -> Message:
+    """One file as a base64 attachment part; a non-ASCII name is written as RFC 2231."""
+    maintype, _, subtype = item.content_type.partition("/")
+    if not (maintype.isascii() and subtype.isascii() and maintype and subtype):
+        maintype, subtype = "application", "octet-stream"
+    part = MIMEBase(maintype, subtype, policy=_POLICY)
+    part.set_payload(data)
+    encoders.encode_base64(part)
+    name = " ".join(item.name.split()) or "file"
+    filename: str | tuple[str, str, str] = name if name.isascii() else ("utf-8", "", name)
+    part.add_header("Content-Disposition", "attachment", filename=filename)
+    return part
 
 
 def set_text_header(mail: Message, name: str, value: str) -> None:

@@ -12,16 +12,24 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from channels.download import DownloadError, download, host_of
 from channels.slack import inbound
 from channels.slack.app import build_app
-from channels.slack.client import delivery_error, error_code, make_client, needs_operator
+from channels.slack.client import (
+    delivery_error,
+    error_code,
+    make_client,
+    needs_operator,
+    upload_files,
+)
 from channels.slack.inbound import CHANNEL, thread_key
 from channels.slack.outbound import card_args, message_args
 from core import metrics
 from core.channel import (
+    Attachment,
     Audience,
     Decoded,
     DeliveryError,
@@ -35,6 +43,7 @@ from core.config import ConfigError, Settings
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 _GONE = frozenset({"message_not_found", "cant_update_message"})
+FILE_HOST = "files.slack.com"
 
 
 class SlackChannel:
@@ -143,12 +152,14 @@ class SlackChannel:
             if message.kind == "card" and message.card is not None:
                 return await self._send_card(self._client, target, message)
             response = await self._client.chat_postMessage(**message_args(target, message))
+            channel, ts = str(response["channel"]), str(response["ts"])
+            if message.attachments:
+                await upload_files(self._client, channel, target.thread or ts, message.attachments)
         except SlackApiError as exc:
             raise self._failed(exc) from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, SlackRequestError) as exc:
             raise DeliveryError(f"slack unreachable: {exc!r}") from exc
         self._delivery_problem = None
-        channel, ts = str(response["channel"]), str(response["ts"])
         key = thread_key(channel, ts)
         if not target.thread and message.audience is Audience.CUSTOMER:
             # The first message of a new conversation (a DM after the intake form): its ts is
@@ -177,6 +188,16 @@ class SlackChannel:
         response = await client.chat_postMessage(**card_args(target, message.card))
         # Cards are keyed by their plain ts: agent messages in the card's thread carry it.
         return SendResult(external_id=str(response["ts"]))
+
+    async def fetch_file(self, attachment: Attachment, limit: int) -> bytes:
+        """A file of a message: Slack's private links open only with the bot token, which is
+        only ever sent to Slack's file host (or the configured API host, for a stand-in)."""
+        if self._session is None:
+            raise DownloadError("slack channel is not started")
+        hosts = {FILE_HOST, host_of(self._slack.api_url)}
+        token = {"Authorization": f"Bearer {self._slack.bot_token}"}
+        return await download(self._session, attachment.stored_at, limit, hosts=hosts,
+                              headers=token)  # fmt: skip
 
     def _failed(self, exc: SlackApiError) -> DeliveryError:
         error = delivery_error(exc)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -14,7 +17,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
-from core.channel import DeliveryError
+from core.channel import Attachment, DeliveryError
 from core.config import Settings
 
 # Errors that only an operator can fix (token, scopes): retried later, and shown on /healthz.
@@ -130,3 +133,19 @@ def delivery_error(exc: SlackApiError) -> DeliveryError:
     # channel_not_found, not_in_channel, is_archived, msg_too_long, invalid_blocks, …:
     # the same call will fail the same way, so do not retry it.
     return DeliveryError(f"slack error {code}", permanent=True)
+
+
+async def upload_files(
+    client: AsyncWebClient, channel: str, thread_ts: str, files: tuple[Attachment, ...]
+) -> None:
+    """Share an agent's files in the customer's thread: files.getUploadURLExternal, the
+    bytes to the URL it gives, then files.completeUploadExternal (what files_upload_v2 does).
+    A file that is gone from disk cannot come back: the delivery fails for good."""
+    uploads = []
+    for item in files:
+        try:
+            data = await asyncio.to_thread(Path(item.stored_at).read_bytes)
+        except OSError as exc:
+            raise DeliveryError(f"file {item.name!r} is gone: {exc}", permanent=True) from exc
+        uploads.append({"file": data, "filename": item.name, "title": item.name})
+    await client.files_upload_v2(file_uploads=uploads, channel=channel, thread_ts=thread_ts)

@@ -110,7 +110,13 @@ def _attachments(message: Json) -> tuple[Attachment, ...]:
                 name=str(item.get("name") or item.get("title") or item.get("id") or "file"),
                 content_type=str(item.get("mimetype") or "application/octet-stream"),
                 size=int(item.get("size") or 0),
-                stored_at=str(item.get("url_private") or item.get("permalink") or ""),
+                # The download link (the token opens it); core fetches and keeps the bytes.
+                stored_at=str(
+                    item.get("url_private_download")
+                    or item.get("url_private")
+                    or item.get("permalink")
+                    or ""
+                ),
             )
         )
     return tuple(found)
@@ -147,6 +153,7 @@ def _decode_event(body: Json, settings: Settings) -> Decoded:
             actor=Actor(CHANNEL, user, name),
             thread_keys=(root,),
             text=text,
+            attachments=attachments,
         )
     addressed = event.get("type") == "app_mention" or mentions(raw_text, bot_user)
     intake = is_dm(event) or channel in settings.slack.intake_channels or addressed

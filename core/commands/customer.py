@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.channel import CommandReply
+from core.channel import Attachment, CommandReply
 from core.commands.act import Act, done, mark_worked, require_active
 from core.commands.grammar import CommandError
 from core.context import Context
@@ -13,22 +13,45 @@ from core.csat.press import offer_buttons
 from core.csat.record import mark_asked, should_ask
 from core.delivery.enqueue import refresh_cards
 from core.delivery.rows import has_unsent_notice
-from core.storage.models import EventKind, Promise, Status, Ticket, Visibility, is_active
+from core.storage.models import (
+    EventKind,
+    Promise,
+    Status,
+    Ticket,
+    TicketEvent,
+    Visibility,
+    is_active,
+)
 from core.tickets.lifecycle import reopen as reopen_ticket
 from core.tickets.timeline import add_event, promise_next_update, settle_promises, tell_customer
 
 
 async def reply(act: Act, ticket: Ticket) -> CommandReply:
+    await answer(act.ctx, act.session, ticket, act.agent, act.command.text)
+    return done(ticket, f"reply sent to {ticket.ref}")
+
+
+async def answer(
+    ctx: Context,
+    session: AsyncSession,
+    ticket: Ticket,
+    agent: str,
+    text: str,
+    *,
+    attachments: tuple[Attachment, ...] = (),
+    event_text: str | None = None,
+) -> TicketEvent:
+    """An agent's public reply, with any files (stored locally) sent along."""
     if ticket.status == Status.CLOSED:
         raise CommandError(f"{ticket.ref} is closed; reopen it before replying")
-    mark_worked(ticket, act.agent, act.now)
-    text = act.command.text
-    await tell_customer(
-        act.ctx, act.session, ticket, EventKind.AGENT_REPLY, "agent_reply", author=act.agent,
-        automatic=False, event_text=text, text=text, keep_schedule=not is_active(ticket.status),
+    mark_worked(ticket, agent, ctx.now())
+    said = await tell_customer(
+        ctx, session, ticket, EventKind.AGENT_REPLY, "agent_reply", author=agent,
+        automatic=False, event_text=text if event_text is None else event_text, text=text,
+        keep_schedule=not is_active(ticket.status), attachments=attachments,
     )  # fmt: skip
-    await refresh_cards(act.ctx, act.session, ticket)
-    return done(ticket, f"reply sent to {ticket.ref}")
+    await refresh_cards(ctx, session, ticket)
+    return said
 
 
 async def eta(act: Act, ticket: Ticket) -> CommandReply:

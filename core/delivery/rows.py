@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.channel import Audience, OutboundMessage, ReplyTarget, TicketCard
+from core.channel import Attachment, Audience, OutboundMessage, ReplyTarget, TicketCard
 from core.context import Context
 from core.storage.models import EventKind, OutboxRow, OutboxStatus, Ticket, TicketEvent
 
@@ -73,6 +73,13 @@ def encode_message(message: OutboundMessage) -> str:
         data["card"] = {
             field.name: getattr(message.card, field.name) for field in fields(message.card)
         }
+    if message.attachments:
+        data["attachments"] = [
+            {field.name: getattr(item, field.name) for field in fields(item)}
+            for item in message.attachments
+        ]
+    else:
+        del data["attachments"]  # most messages carry none: keep their JSON as it was
     return json.dumps(data, default=lambda value: value.isoformat())
 
 
@@ -81,6 +88,7 @@ def decode_message(raw: str) -> OutboundMessage:
     card = data.pop("card", None)
     data["audience"] = Audience(data["audience"])
     data["references"] = tuple(data.get("references", ()))
+    data["attachments"] = tuple(Attachment(**item) for item in data.get("attachments", ()))
     if card:
         for key in ("eta", "next_update_due"):
             if card.get(key):
@@ -179,6 +187,7 @@ def outbox_values(
     card: TicketCard | None,
     in_reply_to: str,
     references: tuple[str, ...],
+    attachments: tuple[Attachment, ...] = (),
 ) -> dict[str, Any]:
     """The outbox row's columns for one message (also used to open many tickets at once)."""
     message = OutboundMessage(
@@ -192,6 +201,7 @@ def outbox_values(
         in_reply_to=in_reply_to,
         references=references,
         card=card,
+        attachments=attachments,
     )
     return {
         "ticket_id": ticket.id,

@@ -13,6 +13,7 @@ busy; mail marked automatic never gets this far: the channel drops it).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.agents import EMAIL, authorise
 from core.channel import AgentMessage, Audience, CommandReply, OutboundMessage, ReplyTarget
+from core.commands.files import note_with_files, reply_with_files
 from core.commands.grammar import parse_ticket
 from core.commands.run import TICKET_VERBS, run_words
 from core.context import Context
@@ -66,9 +68,18 @@ async def apply_agent_mail(ctx: Context, session: AsyncSession, message: AgentMe
         await _answer(ctx, session, ticket, message, EMPTY.format(ref=ticket.ref))
         return Outcome(f"agent {agent}: empty mail, nothing done", ticket.id)
     newest = await _newest_event(session, ticket)
-    said = await _run(ctx, session, agent, words)
-    if said.ok:
-        await _record_attachments(session, ticket, agent, newest, message)
+    verb, _, after = words.partition(" ")
+    if message.attachments and verb in ("reply", "note"):
+        # The files go with the reply to the customer (or stay on the note), as from a card
+        # thread: within the size limit, and each one that cannot go named to the agents.
+        with_files = note_with_files if verb == "note" else reply_with_files
+        body = after.partition(" ")[2]
+        files = message.attachments
+        said = await _run(session, with_files(ctx, session, ticket, agent, body, files))
+    else:
+        said = await _run(session, run_words(ctx, session, agent, words))
+        if said.ok:
+            await _record_attachments(session, ticket, agent, newest, message)
     if not said.ok or words.split(None, 1)[0] in MAIL_COMMANDS:
         await _answer(ctx, session, ticket, message, said.text)
     return Outcome(f"agent {agent} by mail: {said.text[:200]}", ticket.id)
@@ -121,12 +132,12 @@ def _without_ref(words: str, ticket: Ticket) -> str:
     return tail.strip() if same else words
 
 
-async def _run(ctx: Context, session: AsyncSession, agent: str, words: str) -> CommandReply:
+async def _run(session: AsyncSession, command: Awaitable[CommandReply]) -> CommandReply:
     """Run the command; when it fails, whatever it did is rolled back (the mail still counts
     as processed: the agent is told why it did nothing)."""
     savepoint = await session.begin_nested()
     try:
-        said = await run_words(ctx, session, agent, words)
+        said = await command
     except BaseException:
         await savepoint.rollback()
         raise

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.agents import authorise
 from core.channel import AgentMessage, InboundKind, InboundMessage
+from core.commands.files import note_with_files, reply_with_files
 from core.commands.run import record_public_reply, run_words
 from core.context import Context
 from core.csat.rating import read_rating
@@ -293,6 +294,10 @@ async def apply_agent_message(
     verb = "reply"
     if text.lower().startswith("note:"):
         verb, text = "note", text[5:].strip()
+    if message.attachments and not message.already_public:
+        with_files = note_with_files if verb == "note" else reply_with_files
+        said = await with_files(ctx, session, ticket, agent, text, message.attachments)
+        return Outcome(f"agent {agent}: {said.text[:200]}", ticket.id)
     if not text:
         return Outcome("ignored: empty agent message")
     reply = await run_words(ctx, session, agent, f"{verb} {ticket.ref} {text}")

@@ -24,6 +24,7 @@ from core.channel import (
 from core.context import Context
 from core.intake.apply import Action, apply_agent_message, apply_inbound, open_or_join
 from core.intake.decoding import Decoding
+from core.intake.files import fetch_all
 from core.intake.opening import NewTicket, open_tickets_now
 from core.intake.outcome import Outcome
 from core.intake.unreadable import open_for_a_person
@@ -79,7 +80,10 @@ class InboxProcessor:
         # Decoding is CPU work: off the event loop, and a burst in another process (see
         # core/intake/decoding.py); a part is applied while the next one is decoded.
         async with contextlib.aclosing(self.decoding.parts(stored)) as parts:
-            async for part in parts:
+            async for decoded in parts:
+                # Files named by URL are fetched now, after the platform's acknowledgement and
+                # before the message is applied (a Discord link expires; a reply needs them).
+                part = await fetch_all(self.channels, decoded, self.ctx.settings, self.db)
                 for item in part:
                     cost = 1 if _opens_if_new(self.ctx, item[1]) else ROW_COST
                     if chunk and weight + cost > CHUNK_BUDGET:

@@ -11,7 +11,7 @@ from sqlalchemy import case, false, null, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import metrics
-from core.channel import Audience, ReplyTarget
+from core.channel import Attachment, Audience, ReplyTarget
 from core.context import Context
 from core.delivery.enqueue import outbox_values, thread_refs
 from core.delivery.rows import conversation_of, place_notice
@@ -132,9 +132,11 @@ async def tell_customer(
     automatic: bool,
     event_text: str | None = None,
     keep_schedule: bool = False,
+    attachments: tuple[Attachment, ...] = (),
     **context: Any,
 ) -> TicketEvent:
-    """A public update: promise the next one, record it, queue it on the customer's channel."""
+    """A public update: promise the next one, record it, queue it on the customer's channel
+    (with `attachments`, locally stored files, sent along)."""
     now = ctx.now()
     if keep_schedule or ticket.status in (Status.RESOLVED, Status.CLOSED):
         await settle_promises(session, ticket, "next_update", now, kind)
@@ -149,6 +151,7 @@ async def tell_customer(
         ticket, kind, text, now, author=author, automatic=automatic, event_text=event_text,
         conversation=await conversation_of(session, ticket),
         page_link=page_link(ctx, await page_url(ctx.settings, session, ticket.id, now)),
+        attachments=attachments,
     )  # fmt: skip
     event = TicketEvent(**said.event)
     session.add(event)
@@ -182,13 +185,15 @@ def customer_message(
     event_text: str | None = None,
     event_id: int | None = None,
     page_link: str = "",
+    attachments: tuple[Attachment, ...] = (),
 ) -> CustomerMessage:
     """The one builder of what a customer is told, on the ticket's reply target: used by
     `tell_customer` and by the grouped opening's acknowledgement alike.
 
     `conversation` is the ticket's (external id, kind) events on its channel, oldest first,
     from which the reply's threading headers are taken. `page_link` (the line naming the
-    ticket's page, see core/pages/tokens.py) ends the message sent, not the timeline's copy."""
+    ticket's page, see core/pages/tokens.py) ends the message sent, not the timeline's copy.
+    `attachments` (files stored locally) go with the message sent."""
     target = ReplyTarget(ticket.reply_channel, ticket.reply_address, ticket.reply_thread)
     in_reply_to, references = thread_refs(conversation)
     token = uuid.uuid4().hex
@@ -200,7 +205,7 @@ def customer_message(
     outbox = outbox_values(
         ticket, target, kind=kind, text=sent, automatic=automatic, token=token, now=now,
         event_id=event_id, audience=Audience.CUSTOMER, card=None, in_reply_to=in_reply_to,
-        references=references,
+        references=references, attachments=attachments,
     )  # fmt: skip
     return CustomerMessage(event, outbox, token)
 

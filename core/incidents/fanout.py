@@ -22,9 +22,10 @@ from core.context import Context
 from core.csat.group import askable
 from core.csat.press import buttons_on
 from core.csat.record import asked_text
-from core.delivery.enqueue import refresh_cards
 from core.delivery.rows import SETTLING, SUPERSEDES
 from core.on_commit import on_commit
+from core.promises.reads import BatchReads, read_card_parts
+from core.promises.step import Step
 from core.promises.writes import EVENTS, OUTBOX, PROMISES, TICKETS, Writes, detached_ticket
 from core.storage.incident_models import IncidentLink
 from core.storage.models import (
@@ -262,7 +263,27 @@ def _fan_out(ctx: Context, connection: Connection, incident_id: int, update: Upd
         everything.extend(_writes(ctx, ticket, update, now, threads[ticket.id],
                                   ticket.id in unsent, ask_here, send))  # fmt: skip
     everything.apply(connection)
+    _refresh_cards(ctx, connection, tickets, now)
     return numbers, everything
+
+
+def _refresh_cards(ctx: Context, connection: Connection, tickets: list[Ticket],
+                   now: datetime) -> None:  # fmt: skip
+    """Each ticket's triage cards, as refresh_cards updates them (an unsent card update is
+    replaced, not added), read and written for `CHUNK` tickets at a time."""
+    targets = ctx.triage_targets()
+    if not targets:
+        return
+    for start in range(0, len(tickets), CHUNK):
+        chunk = tickets[start : start + CHUNK]
+        reads = BatchReads()
+        read_card_parts(connection, chunk, [target.channel for target in targets], reads)
+        cards = Writes()
+        for ticket in chunk:
+            step = Step(ctx, ticket, reads, now)
+            step.refresh_cards(targets)
+            cards.extend(step.writes)
+        cards.apply(connection)
 
 
 async def tell_linked_tickets(
@@ -275,12 +296,6 @@ async def tell_linked_tickets(
     )
     # Counted like the ticket verbs' settle_promises: kept and broken, once committed.
     on_commit(session, written.report)
-    if ctx.triage_targets():
-        # Cards show each ticket's state; they are refreshed through the usual path.
-        for number in numbers:
-            ticket = await session.get(Ticket, number, populate_existing=True)
-            if ticket is not None:
-                await refresh_cards(ctx, session, ticket)
     return len(numbers)
 
 

@@ -221,3 +221,17 @@ async def test_the_fan_out_counts_the_promises_it_settles(desk_app: Any, clock: 
     clock.set(at(23, 12, 1))
     await run(desk_app, "eta INC-1 in 3h A longer job.")
     assert settled("eta", "broken") == broken + 2, "a correction before it: neither"
+
+
+async def test_an_unlinked_ticket_goes_back_to_its_own_promise(desk: Any, clock: FakeClock) -> None:
+    await _outage(desk, clock, ("carol", "dan"))
+    await run(desk, "reply INC-1 Looking into it.")  # 09:10: both owed news by 10:10
+    await go(desk, clock, at(23, 9, 11))
+    clock.set(at(23, 9, 30))
+    await run(desk, "unlink T-1")
+    updates = await go(desk, clock, at(23, 10, 10))
+    assert updates["carol"][0].message.text.startswith("An update on T-1"), "her own update"
+    assert updates["dan"][0].message.text.startswith("No news yet on Card payments failing")
+    assert [len(messages) for messages in updates.values()] == [1, 1]
+    later = await go(desk, clock, at(23, 11, 10))
+    assert list(later) == ["dan"], "Carol's next update is at her ticket's own cadence"

@@ -132,10 +132,12 @@ async def _run(app: App, words: str) -> None:
     assert reply.ok, reply.text
 
 
-def _plain_rows(tickets: int) -> list[dict[str, Any]]:
-    """One customer message per ticket, as the outbox stores it, built before the clock runs."""
+def _plain_rows(tickets: int, count: int) -> list[dict[str, Any]]:
+    """`count` customer messages to the tickets' customers in turn, as the outbox stores them,
+    built before the clock runs."""
     rows = []
-    for n in range(1, tickets + 1):
+    for number in range(count):
+        n = number % tickets + 1
         ticket = Ticket(id=n, subject=f"Payments fail {n}", requester_id=n)
         target = ReplyTarget(CHANNELS[n % 2], f"user{n}@example.com", f"thread-{n}")
         rows.append(outbox_values(
@@ -157,7 +159,7 @@ async def fan_out(bench: Bench) -> list[str]:
     bench.clock.advance(app.settings.reminders.settle)
     await _delivered(bench)  # the ETA notices, out of the way of the plain rows
 
-    rows = _plain_rows(tickets)
+    rows = _plain_rows(tickets, fan_out_rows)  # as many rows as the fan-out's delivery sent
 
     def plain(connection: Connection) -> None:
         connection.execute(insert(table_of(OutboxRow)), rows)
@@ -172,16 +174,17 @@ async def fan_out(bench: Bench) -> list[str]:
         await _run(app, f"reply T-{n} The processor rejects.")
     scale = tickets / SAMPLE
     one_by_one = Took((time.perf_counter() - start) * scale, (time.process_time() - cpu) * scale)
-    assert fan_out_rows == plain_rows == queued == told == tickets, (fan_out_rows, plain_rows)
+    assert fan_out_rows == plain_rows == queued == 2 * tickets and told == tickets
     met = "met" if max(reply.wall, eta.wall, loop_round.wall) <= 5 else "NOT met"
     return [
-        f"enqueue, {tickets} linked open tickets (target ≤ 5 s: {met})",
-        f"  reply INC-1 fanned out, one transaction    {reply}  {queued} queued",
+        f"enqueue, {tickets} linked open tickets: a message and a card update each "
+        f"(target ≤ 5 s: {met})",
+        f"  reply INC-1 fanned out, one transaction    {reply}  {queued} rows",
         f"  eta INC-1 fanned out, one transaction      {eta}",
-        f"  the promise loop's round for the incident  {loop_round}  {told} queued",
-        f"  baseline: plain outbox rows, one statement {plain_insert}",
+        f"  the promise loop's round for the incident  {loop_round}  {told} customers told",
+        f"  baseline: {len(rows)} plain outbox rows, one statement {plain_insert}",
         f"  baseline: the reply ticket by ticket       {one_by_one}  scaled from {SAMPLE}",
-        f"delivery, {tickets} rows, one worker, a channel that answers at once",
+        f"delivery, {fan_out_rows} rows, one worker, channels that answer at once",
         f"  the fan-out's rows                         {fan_out_rows / fan_out_send.wall:7.0f}"
         f" rows/s {fan_out_send}",
         f"  baseline: plain outbox rows                {plain_rows / plain_send.wall:7.0f}"
@@ -194,8 +197,11 @@ SECTIONS: list[Section] = [fan_out]
 
 
 async def bench(tickets: int, url: str) -> None:
+    # A triage channel, as every desk has: each ticket's card follows the update too.
+    triage = {"enabled": True, "bot_token": "xoxb-bench", "signing_secret": "bench",
+              "triage_channel": "CTRIAGE"}  # fmt: skip
     settings = load_settings(
-        None, database={"url": url}, email={"enabled": False}, web={"port": 0},
+        None, database={"url": url}, email={"enabled": False}, web={"port": 0}, slack=triage,
         agents={"alice": {"email": "alice@example.com"}},
     )  # fmt: skip
     clock = FakeClock(NOW)

@@ -235,3 +235,13 @@ async def test_an_unlinked_ticket_goes_back_to_its_own_promise(desk: Any, clock:
     assert [len(messages) for messages in updates.values()] == [1, 1]
     later = await go(desk, clock, at(23, 11, 10))
     assert list(later) == ["dan"], "Carol's next update is at her ticket's own cadence"
+
+
+async def test_the_automatic_update_of_a_waiting_incident_says_what_it_waits_on(
+    desk: Any, clock: FakeClock
+) -> None:
+    await _outage(desk, clock, ("carol",))
+    await run(desk, 'wait INC-1 "the card processor" We have asked them.')
+    await go(desk, clock, at(23, 9, 11))
+    [update] = (await go(desk, clock, at(23, 10, 10)))["carol"]
+    assert "We are waiting on the card processor." in update.message.text

@@ -156,7 +156,7 @@ class IncidentPass:
         if own_missed:
             step.settle(PromiseKind.ETA, Settled.APOLOGY, lambda _due: False)
             ticket.eta_apologized = ticket.eta
-        context = dict(round_.context)
+        context = {**round_.context, "status": ticket.status}
         if round_.missed is not None or own_missed:
             kind, render = EventKind.APOLOGY, "incident_apology"
             context["missed_eta"] = round_.missed or ticket.eta

@@ -23,6 +23,9 @@ from core.storage.models import ACTIVE_STATUSES, Ticket, table_of
 INCIDENTS, LINKS = table_of(Incident), table_of(IncidentLink)
 _ACTIVE = [status.value for status in ACTIVE_STATUSES]
 _RESOLVED = IncidentState.RESOLVED.value
+# Named, not "not resolved": the state index then reads only the open incidents, however many
+# resolved ones the history holds.
+_OPEN = [state.value for state in IncidentState if state != IncidentState.RESOLVED]
 
 
 def linked_to_open_incident(ticket_id: Any) -> ColumnElement[bool]:
@@ -61,7 +64,7 @@ def due_incidents(now: datetime, horizon: datetime) -> Any:
     return (
         select(INCIDENTS.c.id)
         .where(
-            INCIDENTS.c.state != _RESOLVED,
+            INCIDENTS.c.state.in_(_OPEN),
             or_(
                 _owed(INCIDENTS.c.next_update_due, INCIDENTS.c.nudged_for, now, horizon),
                 eta_missed,

@@ -8,6 +8,7 @@ moment: state, promises, timeline and outbox rows must come out alike."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -15,8 +16,13 @@ import pytest
 from sqlalchemy import select
 
 from core.clock import FakeClock
+from core.incidents.views import show_incident
 from core.storage.models import OutboxRow
 from tests.fake_channel import FakeChannel
+
+# While linked, a ticket is promised the incident's next update time (high cadence), where the
+# twin's verb promises the twin's own: with every cadence alike, the two promise the same time.
+SAME_CADENCE = "4h"
 
 SAME_KEYS = ("status", "priority", "assignee", "eta", "next_update_due", "waiting_on",
              "first_response_at", "resolved_at", "closed_at")  # fmt: skip
@@ -47,6 +53,20 @@ CASES = {
         "resolve INC-1 {text}", "resolve T-2 {text}",
     ),
 }  # fmt: skip
+
+
+@pytest.fixture
+async def desk_app(settings_factory: Any, clock: FakeClock) -> AsyncIterator[Any]:
+    """The shared desk_app, with one cadence for every priority and for waiting."""
+    from bot.app import App
+
+    cadence = dict.fromkeys(("urgent", "high", "normal", "low"), SAME_CADENCE)
+    reminders = {"cadence": cadence, "waiting_cadence": SAME_CADENCE}
+    fake = FakeChannel()
+    settings = settings_factory(reminders=reminders)
+    async with App(settings, clock=clock, channels=[fake], background=False) as app:
+        app.fake = fake  # type: ignore[attr-defined]
+        yield app
 
 
 async def _run(app: Any, words: str) -> None:
@@ -115,6 +135,11 @@ async def test_the_fan_out_matches_the_ticket_verb(
 
     linked, twin = await desk_app.show_ticket(1), await desk_app.show_ticket(2)
     assert _state(linked) == _state(twin)
+    async with desk_app.db.sessions() as session:
+        incident = await show_incident(session, 1)
+    assert incident is not None
+    if "resolve" not in case:  # the incident's promise is the linked ticket's
+        assert linked["next_update_due"] == incident["next_update_due"]
     assert await _outbox(desk_app, 1) == await _outbox(desk_app, 2)
     last_to_carol, last_to_dan = fake.texts_to("carol")[-1], fake.texts_to("dan")[-1]
     assert "Card payments failing (INC-1)" in last_to_carol and "INC-1" not in last_to_dan

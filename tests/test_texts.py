@@ -39,6 +39,8 @@ SAMPLE: dict[str, Any] = {
     "joined": True,
     "title": "Card payments failing",
     "incident": "INC-1",
+    "incident_state": "identified",  # the incident's own texts in the promise loop
+    "count": 3,
     "status_url": "https://desk.example.com/status",
     "url": "https://desk.example.com/t/abc",  # the ticket page link (page_link.j2)
     "csat_scale": 5,
@@ -52,7 +54,8 @@ SAMPLE: dict[str, Any] = {
     "sent": True,
 }
 CUSTOMER_FACING = ["ack", "agent_reply", "apology", "eta_set", "reopened", "resolved",
-                   "status_update", "waiting"]  # fmt: skip
+                   "status_update", "waiting", "incident_status_update",
+                   "incident_apology"]  # fmt: skip
 # Phrases that talk down to, hurry, or blame the customer.
 BANNED = re.compile(
     r"be patient|patience|as (?:we|I) (?:already )?(?:said|mentioned)|your fault|"

@@ -50,6 +50,14 @@ def _next_update(act: Act) -> Any:
     return act.ctx.next_update_due(Priority.HIGH, Status.OPEN, act.now)
 
 
+def _promise_next_update(act: Act, incident: Incident) -> Any:
+    """An update was given: the incident's next one is owed at its cadence, and the promise loop
+    nudges for that one afresh. Its linked tickets are promised the same time."""
+    incident.next_update_due = _next_update(act)
+    incident.nudged_for = None
+    return incident.next_update_due
+
+
 async def open_incident(act: Act) -> CommandReply:
     now = act.now
     incident = Incident(
@@ -92,9 +100,9 @@ async def incident_reply(act: Act, incident: Incident) -> CommandReply:
             raise CommandError("missing text after the state; e.g. reply INC-3 monitoring: …")
     elif incident.state == IncidentState.INVESTIGATING:
         incident.state = IncidentState.IDENTIFIED
-    incident.next_update_due = _next_update(act)
+    due = _promise_next_update(act, incident)
     add_update(act.session, incident, "reply", text, act.agent, act.now)
-    update = Update(EventKind.AGENT_REPLY, act.agent, _note(act, incident, text))
+    update = Update(EventKind.AGENT_REPLY, act.agent, _note(act, incident, text), due=due)
     count = await tell_linked_tickets(act.ctx, act.session, incident.id, update)
     return CommandReply(True, f"{incident.ref} ({incident.state}) updated; {_told(count)}")
 
@@ -103,22 +111,23 @@ async def incident_eta(act: Act, incident: Incident) -> CommandReply:
     when = act.command.when
     assert when is not None  # the grammar always sets it for `eta`
     incident.eta = when
-    incident.next_update_due = _next_update(act)
+    incident.eta_apologized = None  # a new estimate: its own apology, should it be missed
+    due = _promise_next_update(act, incident)
     shown = act.ctx.texts.when(when)
     said = act.command.text or f"Expected to be fixed by {shown}."
     add_update(act.session, incident, "eta", said, act.agent, act.now)
     note = _note(act, incident, act.command.text)
-    update = Update(EventKind.ETA_SET, act.agent, note, when=when)
+    update = Update(EventKind.ETA_SET, act.agent, note, when=when, due=due)
     count = await tell_linked_tickets(act.ctx, act.session, incident.id, update)
     return CommandReply(True, f"{incident.ref}: ETA {shown}; {_told(count)}")
 
 
 async def incident_wait(act: Act, incident: Incident) -> CommandReply:
     what, text = act.command.what, act.command.text
-    incident.next_update_due = _next_update(act)
+    due = _promise_next_update(act, incident)
     add_update(act.session, incident, "wait", f"Waiting on {what}. {text}".strip(),
                act.agent, act.now)  # fmt: skip
-    update = Update(EventKind.WAITING, act.agent, _note(act, incident, text), what=what)
+    update = Update(EventKind.WAITING, act.agent, _note(act, incident, text), what=what, due=due)
     count = await tell_linked_tickets(act.ctx, act.session, incident.id, update)
     return CommandReply(True, f"{incident.ref} is waiting on {what}; {_told(count)}")
 

@@ -23,8 +23,11 @@ from core.csat.group import askable
 from core.csat.page import rating_url
 from core.csat.press import buttons_on
 from core.csat.record import asked_text
-from core.delivery.enqueue import refresh_cards
 from core.delivery.rows import SETTLING, SUPERSEDES
+from core.on_commit import on_commit
+from core.people import people_of
+from core.promises.reads import BatchReads, read_card_parts
+from core.promises.step import Step
 from core.promises.writes import EVENTS, OUTBOX, PROMISES, TICKETS, Writes, detached_ticket
 from core.storage.incident_models import IncidentLink
 from core.storage.models import (
@@ -53,6 +56,9 @@ class Update:
     what: str = ""  # for `wait`: what we wait on
     reopen_days: int = 0  # for `resolve`
     when: datetime | None = None  # for `eta`
+    # The incident's next update time: while linked, the incident's promise is each ticket's
+    # (None: each ticket's own cadence, as its verb would).
+    due: datetime | None = None
 
 
 RENDER = {EventKind.AGENT_REPLY: "agent_reply", EventKind.ETA_SET: "eta_set",
@@ -95,13 +101,14 @@ def _threads(connection: Connection, numbers: Sequence[int]) -> dict[int, list[t
 
 
 def _settle(connection: Connection, numbers: Sequence[int], kind: str, now: datetime,
-            settled_by: str) -> None:  # fmt: skip
-    """settle_promises for many tickets: kept when settled by the due time."""
+            settled_by: str, counted: Writes) -> None:  # fmt: skip
+    """settle_promises for many tickets: kept when settled by the due time; each result goes
+    to `counted`, for the promise counter once the transaction has committed."""
     kept: Any = PROMISES.c.due_at >= now
     if settled_by == "superseded":
         kept = case((PROMISES.c.due_at > now, null()), else_=false())
     for chunk in _chunks(numbers):
-        connection.execute(
+        settled = connection.execute(
             update(PROMISES)
             .where(
                 PROMISES.c.ticket_id.in_(chunk),
@@ -109,7 +116,9 @@ def _settle(connection: Connection, numbers: Sequence[int], kind: str, now: date
                 PROMISES.c.settled_at.is_(None),
             )
             .values(kept=kept, settled_at=now, settled_by=settled_by)
+            .returning(PROMISES.c.kept)
         )
+        counted.counted += [(kind, result) for result in settled.scalars()]
 
 
 def _cancel_unsent(
@@ -175,7 +184,9 @@ def _move(ctx: Context, ticket: Ticket, update: Update, now: datetime) -> dateti
             ticket.status = Status.OPEN
         ticket.first_response_at = ticket.first_response_at or now
         ticket.assignee = ticket.assignee or update.author
-        ticket.next_update_due = ctx.next_update_due(ticket.priority, ticket.status, now)
+        ticket.next_update_due = update.due or ctx.next_update_due(
+            ticket.priority, ticket.status, now
+        )
         ticket.nudged_for = None
     ticket.last_public_at = ticket.updated_at = now
     return ticket.next_update_due
@@ -187,9 +198,11 @@ def _promise(ticket: Ticket, kind: str, due: datetime, now: datetime) -> dict[st
 
 
 def _writes(ctx: Context, ticket: Ticket, update: Update, now: datetime,
-            thread: list[tuple[str, str]], unsent_eta: bool, ask: bool) -> Writes:  # fmt: skip
+            thread: list[tuple[str, str]], unsent_eta: bool, ask: bool,
+            send: bool = True) -> Writes:  # fmt: skip
     """One ticket's rows: its new state, promises, timeline event, outbox row and thread key;
-    `ask`: the resolution asks the satisfaction question (as customer.resolve does)."""
+    `ask`: the resolution asks the satisfaction question (as customer.resolve does);
+    `send=False`: the person heard it on another of their tickets, so it is only recorded."""
     writes = Writes()
     extra: dict[str, Any] = {}
     scale = ctx.settings.csat.scale if ask else 0
@@ -209,7 +222,11 @@ def _writes(ctx: Context, ticket: Ticket, update: Update, now: datetime,
         conversation=thread, page_link=known_page_link(ctx, ticket.id),
         event_text=update.text if update.kind == EventKind.AGENT_REPLY else text,
     )  # fmt: skip
-    writes.outbox.append((message.outbox, writes.event(message.event)))
+    event = writes.event(message.event)
+    writes.tickets.append({"ticket_id": ticket.id, **{c: getattr(ticket, c) for c in _MOVED}})
+    if not send:
+        return writes
+    writes.outbox.append((message.outbox, event))
     if update.kind in SETTLING:  # an ETA notice waits a moment for a newer one
         writes.outbox[-1][0]["next_attempt_at"] = now + ctx.settings.reminders.settle
     if ask:
@@ -220,31 +237,59 @@ def _writes(ctx: Context, ticket: Ticket, update: Update, now: datetime,
     writes.refs.append(
         {"channel": ticket.reply_channel, "key": message.token, "ticket_id": ticket.id}
     )
-    writes.tickets.append({"ticket_id": ticket.id, **{c: getattr(ticket, c) for c in _MOVED}})
     return writes
 
 
 def _fan_out(ctx: Context, connection: Connection, incident_id: int, update: Update,
-             now: datetime) -> list[int]:  # fmt: skip
+             now: datetime) -> tuple[list[int], Writes]:  # fmt: skip
+    """The linked tickets written, and what they settled (for the counters after commit)."""
     tickets = _locked_tickets(connection, incident_id)
     numbers = [ticket.id for ticket in tickets]
+    everything = Writes()
     if not numbers:
-        return []
+        return [], everything
     threads = _threads(connection, numbers)
     unsent = _unsent_eta(connection, numbers, now) if update.kind == EventKind.ETA_SET else set()
     if update.kind == EventKind.RESOLVED:
-        _settle(connection, numbers, "eta", now, "resolved")
+        _settle(connection, numbers, "eta", now, "resolved", everything)
     if update.kind == EventKind.ETA_SET:
-        _settle(connection, numbers, "eta", now, "superseded")
-    _settle(connection, numbers, "next_update", now, str(update.kind))
+        _settle(connection, numbers, "eta", now, "superseded", everything)
+    _settle(connection, numbers, "next_update", now, str(update.kind), everything)
     _cancel_unsent(connection, numbers, update.kind, now)
     ask = askable(ctx, connection, tickets) if update.kind == EventKind.RESOLVED else set()
-    everything = Writes()
+    # One message per person: someone with several linked tickets hears it on the oldest.
+    # A person is every contact an agent linked with `same` (core/people.py).
+    people = people_of(connection, [ticket.requester_id for ticket in tickets])
+    heard: set[int] = set()
     for ticket in tickets:
+        person = people.get(ticket.requester_id, ticket.requester_id)
+        send = person not in heard
+        heard.add(person)
+        ask_here = send and ticket.id in ask
         everything.extend(_writes(ctx, ticket, update, now, threads[ticket.id],
-                                  ticket.id in unsent, ticket.id in ask))  # fmt: skip
+                                  ticket.id in unsent, ask_here, send))  # fmt: skip
     everything.apply(connection)
-    return numbers
+    _refresh_cards(ctx, connection, tickets, now)
+    return numbers, everything
+
+
+def _refresh_cards(ctx: Context, connection: Connection, tickets: list[Ticket],
+                   now: datetime) -> None:  # fmt: skip
+    """Each ticket's triage cards, as refresh_cards updates them (an unsent card update is
+    replaced, not added), read and written for `CHUNK` tickets at a time."""
+    targets = ctx.triage_targets()
+    if not targets:
+        return
+    for start in range(0, len(tickets), CHUNK):
+        chunk = tickets[start : start + CHUNK]
+        reads = BatchReads()
+        read_card_parts(connection, chunk, [target.channel for target in targets], reads)
+        cards = Writes()
+        for ticket in chunk:
+            step = Step(ctx, ticket, reads, now)
+            step.refresh_cards(targets)
+            cards.extend(step.writes)
+        cards.apply(connection)
 
 
 async def tell_linked_tickets(
@@ -252,15 +297,11 @@ async def tell_linked_tickets(
 ) -> int:
     """The update on every linked open ticket, in the caller's transaction; how many."""
     now = ctx.now()
-    numbers = await session.run_sync(
+    numbers, written = await session.run_sync(
         lambda sync: _fan_out(ctx, sync.connection(), incident_id, update, now)
     )
-    if ctx.triage_targets():
-        # Cards show each ticket's state; they are refreshed through the usual path.
-        for number in numbers:
-            ticket = await session.get(Ticket, number, populate_existing=True)
-            if ticket is not None:
-                await refresh_cards(ctx, session, ticket)
+    # Counted like the ticket verbs' settle_promises: kept and broken, once committed.
+    on_commit(session, written.report)
     return len(numbers)
 
 

@@ -15,6 +15,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core.context import Context
 from core.promises.actions import PromiseActions
+from core.promises.incident_pass import IncidentPass
+from core.promises.incident_reads import linked_to_open_incident
 from core.promises.reads import BatchReads, lock_people, read_batch
 from core.promises.step import Step
 from core.promises.writes import TICKETS, Writes, detached_ticket, ticket_state
@@ -81,6 +83,7 @@ class PromiseLoop:
         # tickets take a few tens of milliseconds; each commit's fsync is paid once per batch).
         self.batch = batch or (SQLITE_BATCH if db.is_sqlite else 100)
         self.actions = PromiseActions(ctx)
+        self.incidents = IncidentPass(db, ctx, self.actions)
         self.eta_scanned: datetime | None = None  # `now` of the last tick that finished
 
     async def tick(self) -> int:
@@ -95,7 +98,8 @@ class PromiseLoop:
             # An ETA missed earlier was apologised for then, or held by the cap, and a held
             # one comes back through its next_update_due, which _act checks for missed ETAs.
             eta_from = max(eta_from, self.eta_scanned - ETA_MARGIN)
-        done = 0
+        # Incidents first: their linked tickets are theirs to tell, and left out of the scans.
+        done = await self.incidents.tick(now, moment.horizon)
         for scan in Scan:
             cursor = _Cursor()
             while True:
@@ -131,7 +135,13 @@ class PromiseLoop:
             status = Ticket.status.concat("")
         query = (
             select(TICKETS)
-            .where(condition, status.in_(_ACTIVE), cursor.after(column))
+            .where(
+                condition,
+                status.in_(_ACTIVE),
+                cursor.after(column),
+                # While linked to an open incident, the incident's promise is the ticket's.
+                ~linked_to_open_incident(Ticket.id),
+            )
             .order_by(column, Ticket.id)
             .limit(self.batch)
         )

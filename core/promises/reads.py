@@ -88,7 +88,7 @@ def read_batch(
     _read_sent(connection, set(reads.people), now, reads)
     _read_threads(connection, ids, reads)
     if triage:
-        _read_card_parts(connection, tickets, [target.channel for target in triage], reads)
+        read_card_parts(connection, tickets, [target.channel for target in triage], reads)
     return reads
 
 
@@ -135,7 +135,7 @@ def _read_threads(connection: Connection, ids: list[int], reads: BatchReads) -> 
         reads.thread[ticket_id].append((channel, external_id, kind))
 
 
-def _read_card_parts(
+def read_card_parts(
     connection: Connection, tickets: list[Ticket], channels: list[str], reads: BatchReads
 ) -> None:
     """What a triage card shows: the first customer message and the requester's name."""

@@ -40,6 +40,9 @@ class Step:
     now: datetime
     writes: Writes = field(default_factory=Writes)
     told: int | None = None  # the person this step sent an automatic customer message to
+    # For a ticket linked to an open incident: the incident's next update time, which replaces
+    # the ticket's own cadence (core/promises/incident_pass.py).
+    next_due: datetime | None = None
 
     def cap_frees_at(self, extra: int = 0) -> datetime | None:
         """None while this person may get another automatic message (with `extra` more sent
@@ -85,20 +88,24 @@ class Step:
                          author=AUTHOR, channel=channel)
         )  # fmt: skip
 
-    def tell(self, kind: str, **context: Any) -> None:
-        """An automatic public update: settle the promise it answers, promise the next, queue it."""
+    def tell(self, kind: str, render: str = "", send: bool = True, **context: Any) -> None:
+        """An automatic public update: settle the promise it answers, promise the next, queue it.
+
+        `render` names the template when it is not the kind's own; `send=False` records the
+        update on the timeline without a message (the person was told on another ticket)."""
         ticket, now = self.ticket, self.now
         self.settle(PromiseKind.NEXT_UPDATE, kind, lambda due_at: due_at >= now)
-        due = self.ctx.next_update_due(ticket.priority, ticket.status, now)
-        frees_at = self.cap_frees_at(extra=1)
+        due = self.next_due or self.ctx.next_update_due(ticket.priority, ticket.status, now)
+        frees_at = self.cap_frees_at(extra=1 if send else 0)
         if frees_at is not None:
             # The last message the cap allows for now: promise only a time we may keep.
             due = max(due, frees_at)
         ticket.next_update_due, ticket.nudged_for, ticket.last_public_at = due, None, now
         self.promise(PromiseKind.NEXT_UPDATE, due)
-        text = public_text(self.ctx, ticket, kind, due, AUTHOR, now, **context)
+        text = public_text(self.ctx, ticket, render or kind, due, AUTHOR, now, **context)
         event = self.add_event(kind, text, Visibility.PUBLIC, channel=ticket.reply_channel)
-        self._to_customer(kind, text, event)
+        if send:
+            self._to_customer(kind, text, event)
 
     def _to_customer(self, kind: str, text: str, event: int) -> None:
         """Queue `text` on the customer's channel, in their conversation's thread."""

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import configure_mappers
 
 from core import metrics
+from core.intake.opening import allocate_ids
 from core.promises.kinds import PromiseKind
 from core.storage.models import OutboxRow, Promise, Ticket, TicketEvent, TicketRef, table_of
 from core.tickets.refs import insert_ignore
@@ -87,7 +88,15 @@ class Writes:
     def apply(self, connection: Connection) -> None:
         """One statement per table (executemany), in the caller's transaction."""
         event_ids: list[int] = []
-        if self.events:
+        if self.events and connection.dialect.name == "sqlite":
+            # SQLAlchemy returns ordered ids from SQLite one row (one statement) at a time:
+            # the ids are reserved instead, and the rows go in one executemany.
+            event_ids = allocate_ids(connection, TicketEvent, len(self.events))
+            numbered = [
+                {**values, "id": id_} for values, id_ in zip(self.events, event_ids, strict=True)
+            ]
+            connection.execute(insert(EVENTS), numbered)
+        elif self.events:
             returning = insert(EVENTS).returning(EVENTS.c.id, sort_by_parameter_order=True)
             event_ids = list(connection.execute(returning, self.events).scalars())
         if self.outbox:

@@ -37,6 +37,10 @@ class Incident(Base):
     opened_by: Mapped[str] = mapped_column(String(100), default="")
     eta: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     next_update_due: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The promise loop's state for the incident's own promise (as on a ticket): which owed
+    # update agents were nudged for, and which ETA the linked customers got an apology for.
+    nudged_for: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    eta_apologized: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

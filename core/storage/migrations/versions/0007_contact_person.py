@@ -1,6 +1,6 @@
 """contacts linked as one person: person_id names the person's canonical contact
 
-Revision ID: 0007_sameperson
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-29
 """
@@ -8,7 +8,7 @@ Create Date: 2026-11-29
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_sameperson"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None

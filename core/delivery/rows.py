@@ -82,7 +82,7 @@ def decode_message(raw: str) -> OutboundMessage:
     data["audience"] = Audience(data["audience"])
     data["references"] = tuple(data.get("references", ()))
     if card:
-        for key in ("eta", "next_update_due"):
+        for key in ("eta", "next_update_due", "latest_at"):
             if card.get(key):
                 card[key] = datetime.fromisoformat(card[key])
         data["card"] = TicketCard(**card)

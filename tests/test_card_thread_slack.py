@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -121,3 +122,32 @@ async def test_a_reply_on_a_waiting_ticket_tells_the_agents_and_the_ticket_stays
     assert "Bob wrote on email, Mon 23 Nov, 09:30 (UTC):\nThe PO number is 4711-B" in told
     [ticket] = await world.tickets()
     assert ticket["assignee"] == "alice" and ticket["status"] == "waiting"
+
+
+async def test_a_message_from_the_ticket_page_reaches_the_card_thread(
+    settings_factory: Any, clock: FakeClock
+) -> None:
+    web = {"public_url": "https://help.acme.test", "secret": "a test secret, not a real one"}
+
+    def with_pages(**sections: Any) -> Any:
+        return settings_factory(web=web, **sections)
+
+    async with slack_world(with_pages, clock) as world:
+        await world.email.say("bob@example.com", "Invoice 1042 is wrong", name="Bob",
+                              message_id="<m1@example.com>")  # fmt: skip
+        await world.drain()
+        [ts] = world.slack.cards(TRIAGE)
+        [ack] = world.email.texts_to("bob@example.com")
+        path = ack[ack.index(web["public_url"]) + len(web["public_url"]) :].split()[0]
+        page = f"http://127.0.0.1:{world.app.web_port}{path}"
+        async with world.http.get(page) as answer:
+            form = dict(re.findall(r'name="(nonce|csrf)" value="([^"]+)"', await answer.text()))
+        message = "Attached the PDF to my last mail"
+        async with world.http.post(page, data={**form, "message": message},
+                                   allow_redirects=False) as answer:  # fmt: skip
+            assert answer.status == 303
+        await world.drain()
+
+        [told] = in_card_thread(world, ts)
+        assert told == f"T-1: Bob wrote on the ticket page, Mon 23 Nov, 09:00 (UTC):\n{message}"
+        assert message in latest_card(world, ts)

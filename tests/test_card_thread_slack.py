@@ -13,7 +13,7 @@ import pytest
 from channels.slack.outbound import TAKE
 from core.clock import FakeClock
 from core.intake.follow_ups import FOLLOW_UP_EXCERPT
-from tests.fake_slack_payloads import button, envelope, message
+from tests.fake_slack_payloads import button, envelope, message, slash_command
 from tests.fake_slack_world import HELP, TRIAGE, SlackWorld, slack_world
 
 ALICE = "UALICE"  # an agent (tests/conftest.py)
@@ -151,3 +151,27 @@ async def test_a_message_from_the_ticket_page_reaches_the_card_thread(
         [told] = in_card_thread(world, ts)
         assert told == f"T-1: Bob wrote on the ticket page, Mon 23 Nov, 09:00 (UTC):\n{message}"
         assert message in latest_card(world, ts)
+
+
+async def test_show_on_slack_gives_the_timeline_in_the_desk_timezone_with_notes_marked(
+    settings_factory: Any, clock: FakeClock
+) -> None:
+    def in_berlin(**sections: Any) -> Any:
+        return settings_factory(reminders={"business_hours": {"timezone": "Europe/Berlin"}},
+                                **sections)  # fmt: skip
+
+    async with slack_world(in_berlin, clock) as world:
+        first = message("UCAROL", HELP, "The VPN drops every 5 minutes")
+        await world.post(envelope(first))
+        await world.drain()
+        [ts] = world.slack.cards(TRIAGE)
+        clock.advance(timedelta(minutes=5))
+        await world.post(envelope(message(ALICE, TRIAGE, "note: tunnel timeout", thread_ts=ts)))
+        await world.drain()
+
+        status, body = await world.post(slash_command(ALICE, "alice", "show T-1"))
+        assert status == 200
+        shown = json.loads(body)["text"].splitlines()
+        start = shown.index("timeline (all events; times in Europe/Berlin):")
+        assert shown[start + 1].startswith("Mon 23 Nov, 10:00 customer_message UCAROL: The VPN")
+        assert shown[-1] == "Mon 23 Nov, 10:05 note [internal] alice: tunnel timeout"

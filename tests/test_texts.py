@@ -47,6 +47,9 @@ SAMPLE: dict[str, Any] = {
     "who": "Carol",
     "score": 2,
     "comment": "took three days",
+    # A customer's follow-up told to agents (customer_follow_up.j2).
+    "at": NOW,
+    "more": 120,
 }
 CUSTOMER_FACING = ["ack", "agent_reply", "apology", "eta_set", "reopened", "resolved",
                    "status_update", "waiting"]  # fmt: skip

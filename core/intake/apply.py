@@ -194,6 +194,14 @@ async def apply_inbound(ctx: Context, session: AsyncSession, message: InboundMes
     return await _follow_up(ctx, session, ticket, message, action)
 
 
+# What a message that joins a ticket did, by action (the outcome recorded on its inbox row).
+_JOINED = {
+    Action.THANKS: "thank-you recorded on {ref} (stays {status})",
+    Action.RATED_AGAIN: "{ref} is already rated; recorded as a message",
+    Action.JOIN: "added to {ref}",
+}
+
+
 async def _follow_up(
     ctx: Context, session: AsyncSession, ticket: Ticket, message: InboundMessage, action: Action
 ) -> Outcome:
@@ -210,14 +218,6 @@ async def _follow_up(
         outcome = Outcome(_JOINED[action].format(ref=ticket.ref, status=ticket.status), ticket.id)
     await tell_agents(ctx, session, ticket, said, waiting_on=waiting_on)
     return outcome
-
-
-# What a message that joins a ticket did, by action (the outcome recorded on its inbox row).
-_JOINED = {
-    Action.THANKS: "thank-you recorded on {ref} (stays {status})",
-    Action.RATED_AGAIN: "{ref} is already rated; recorded as a message",
-    Action.JOIN: "added to {ref}",
-}
 
 
 async def _apply_rating(

@@ -175,3 +175,23 @@ async def test_show_on_slack_gives_the_timeline_in_the_desk_timezone_with_notes_
         start = shown.index("timeline (all events; times in Europe/Berlin):")
         assert shown[start + 1].startswith("Mon 23 Nov, 10:00 customer_message UCAROL: The VPN")
         assert shown[-1] == "Mon 23 Nov, 10:05 note [internal] alice: tunnel timeout"
+
+
+async def test_a_reply_that_reopens_a_resolved_ticket_says_so_in_the_card_thread(
+    world: SlackWorld,
+) -> None:
+    await world.email.say("bob@example.com", "Invoice 1042 is wrong", name="Bob",
+                          message_id="<m1@example.com>")  # fmt: skip
+    await world.drain()
+    [ts] = world.slack.cards(TRIAGE)
+    assert (await world.app.desk.run_as("alice", "take T-1")).ok
+    assert (await world.app.desk.run_as("alice", "resolve T-1 Corrected and re-sent.")).ok
+    await world.drain()
+    await world.email.say("bob@example.com", "The new one has the same error", name="Bob",
+                          message_id="<m2@example.com>", thread="<m1@example.com>")  # fmt: skip
+    await world.drain()
+
+    [told] = in_card_thread(world, ts)
+    assert told.startswith("T-1 is open again: the customer wrote after it was resolved; "
+                           "it is still with alice.\nT-1: Bob wrote on email")  # fmt: skip
+    assert (await world.tickets())[0]["status"] == "open"

@@ -216,7 +216,8 @@ async def _follow_up(
     else:
         await refresh_cards(ctx, session, ticket)
         outcome = Outcome(_JOINED[action].format(ref=ticket.ref, status=ticket.status), ticket.id)
-    await tell_agents(ctx, session, ticket, said, waiting_on=waiting_on)
+    reopened = action is Action.REOPEN
+    await tell_agents(ctx, session, ticket, said, waiting_on=waiting_on, reopened=reopened)
     return outcome
 
 

@@ -16,25 +16,35 @@ FOLLOW_UP_EXCERPT = 1500
 _WHERE = {PAGE_CHANNEL: "the ticket page"}
 
 
-def follow_up_text(ctx: Context, ticket: Ticket, said: TicketEvent, *, waiting_on: str) -> str:
+def follow_up_text(
+    ctx: Context, ticket: Ticket, said: TicketEvent, *, waiting_on: str, reopened: bool = False
+) -> str:
     """The notice: who wrote, on which channel and when (in the desk's timezone), an excerpt,
-    and, when the ticket was waiting, that the customer answered while it was."""
+    and, when the ticket was waiting, that the customer answered while it was (or, when the
+    message reopened it, that)."""
     words = said.text.strip()
     more = max(len(words) - FOLLOW_UP_EXCERPT, 0)
     channel = said.channel or ticket.reply_channel
     return ctx.texts.render(
         "customer_follow_up", ref=ticket.ref, who=said.author or "the customer",
         channel=_WHERE.get(channel, channel), at=said.at, text=words[:FOLLOW_UP_EXCERPT],
-        more=more, waiting_on=waiting_on,
+        more=more, waiting_on=waiting_on, reopened=reopened,
         assignee=ctx.texts.person(ticket.assignee) if ticket.assignee else "",
     )  # fmt: skip
 
 
 async def tell_agents(
-    ctx: Context, session: AsyncSession, ticket: Ticket, said: TicketEvent, *, waiting_on: str
+    ctx: Context,
+    session: AsyncSession,
+    ticket: Ticket,
+    said: TicketEvent,
+    *,
+    waiting_on: str,
+    reopened: bool = False,
 ) -> None:
     """Queue the notice of the customer message `said` for every target of `alert_agents`
     (in each triage card's thread), in the caller's transaction. `waiting_on` is what the
-    ticket waited on when the message came, "" when it was not waiting."""
-    text = follow_up_text(ctx, ticket, said, waiting_on=waiting_on)
+    ticket waited on when the message came, "" when it was not waiting; `reopened` says the
+    message reopened a resolved ticket."""
+    text = follow_up_text(ctx, ticket, said, waiting_on=waiting_on, reopened=reopened)
     await alert_agents(ctx, session, ticket, OutboxKind.CUSTOMER_WROTE, text)

@@ -156,6 +156,11 @@ class TicketCard:
     eta: datetime | None
     next_update_due: datetime | None
     waiting_on: str
+    # The customer's latest message when there is a later one than `excerpt` (the first), and
+    # when and as whom the customer last wrote (set whenever they wrote at all).
+    latest: str = ""
+    latest_at: datetime | None = None
+    latest_by: str = ""
 
 
 class Audience(StrEnum):

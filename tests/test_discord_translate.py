@@ -290,3 +290,14 @@ def test_command_words_parse_back_with_the_core_grammar() -> None:
     assert (wait.what, wait.text) == ("the vendor's fix", "Asked today")
     bare = parse(command_words("wait", {"ticket": "T-1", "what": "the vendor's fix"}), NOW, tz)
     assert bare.what == "the vendor's fix"
+
+
+def test_card_embed_adds_the_latest_message_below_the_first() -> None:
+    said_at = datetime(2026, 11, 23, 11, 15, tzinfo=UTC)
+    embed = card_embed(card(latest="x" * 2000, latest_at=said_at, latest_by="Alice"))
+    assert embed["description"].startswith("Since this morning"), "the first message stays"
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert fields["Customer last wrote"] == "<t:1795432500:R>"
+    assert fields["Latest from Alice"].startswith("<t:1795432500:f>\nxxx")
+    assert len(fields["Latest from Alice"]) == 1024  # within Discord's field limit
+    assert "Latest from Alice" not in json.dumps(card_embed(card(latest_at=said_at)))

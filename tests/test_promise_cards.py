@@ -9,6 +9,8 @@ import pytest
 
 from core.channel import Audience, ReplyTarget
 from core.clock import FakeClock
+from core.delivery.cards import make_card
+from core.storage.models import Ticket
 
 TRIAGE = ReplyTarget("fake", "triage", "")
 
@@ -45,3 +47,29 @@ async def test_two_actions_before_delivery_leave_one_card_with_the_latest_state(
     assert card.next_update_due == at(25, 9, 30), "the state after the apology, not before"
     [alert] = [s.message for s in sent if s.message.kind == "alert"]
     assert "T-1" in alert.text and "Set a new ETA" in alert.text
+
+
+async def test_the_loops_card_shows_the_customers_latest_message_like_every_other_card(
+    desk_app: Any, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await desk_app.fake.say("vic", "Label printer jams", message_id="m1", name="Vic")
+    await desk_app.drain()
+    clock.set(at(23, 11, 15))
+    await desk_app.fake.say("vic", "Only with the thick labels", message_id="m2", thread="m1",
+                            name="Vic")  # fmt: skip
+    await desk_app.drain()
+    monkeypatch.setattr(desk_app.ctx, "triage_targets", lambda: [TRIAGE])
+    before = len(desk_app.fake.sent)
+
+    clock.set(at(24, 9, 30))  # the next update falls due: the loop sends it, and a card
+    assert await desk_app.promises.tick() == 1
+    await desk_app.drain()
+
+    [card] = [s.message.card for s in desk_app.fake.sent[before:] if s.message.kind == "card"]
+    assert card is not None and card.excerpt == "Label printer jams"
+    assert (card.latest, card.latest_at, card.latest_by) == (
+        "Only with the thick labels", at(23, 11, 15), "Vic",
+    )  # fmt: skip
+    async with desk_app.db.sessions() as session:  # the card the intake path builds agrees
+        ticket = await session.get(Ticket, 1)
+        assert await make_card(session, ticket) == card

@@ -310,3 +310,19 @@ def test_agent_in_a_customer_thread_is_already_public(settings):
     assert isinstance(decoded, AgentMessage)
     assert decoded.text == "I'm on my way" and decoded.already_public
     assert decoded.thread_keys == (f"C0HELP:{root['ts']}",)
+
+
+def test_card_shows_the_latest_message_escaped_under_the_first_with_who_and_when():
+    said_at = datetime(2026, 11, 23, 11, 15, tzinfo=UTC)
+    first_only = json.dumps(card_blocks(_card(latest_at=said_at, latest_by="Bob")))
+    assert "Latest from" not in first_only, "the first message is shown once, as the excerpt"
+    assert "*Customer last wrote*\\n<!date^1795432500^" in first_only
+
+    blocks = card_blocks(_card(latest="It is <!here> again\nand again", latest_at=said_at,
+                               latest_by="Bob <b>"))  # fmt: skip
+    [latest] = [
+        b["text"]["text"] for b in blocks if "Latest from" in b.get("text", {}).get("text", "")
+    ]
+    assert latest.startswith("*Latest from Bob &lt;b&gt;*, <!date^1795432500^")
+    assert latest.endswith("\n&gt; It is &lt;!here&gt; again\n&gt; and again")
+    assert "&lt;!channel&gt;" in json.dumps(blocks), "the first message is still there"

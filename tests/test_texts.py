@@ -52,6 +52,9 @@ SAMPLE: dict[str, Any] = {
     # An agent's file that could not go to the customer (file_not_sent.j2).
     "files": [("trace.zip", "it is larger than the 10.0 MB limit (48.2 MB)")],
     "sent": True,
+    # A customer's follow-up told to agents (customer_follow_up.j2).
+    "at": NOW,
+    "more": 120,
 }
 CUSTOMER_FACING = ["ack", "agent_reply", "apology", "eta_set", "reopened", "resolved",
                    "status_update", "waiting", "incident_status_update",

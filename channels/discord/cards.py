@@ -62,9 +62,15 @@ def card_embed(card: TicketCard) -> dict[str, Any]:
         ("From", f"{card.requester} via {card.channel}", True),
         ("ETA", _when(card.eta, "f", "not set"), True),
         ("Next update", _when(card.next_update_due, "R", "none due"), True),
+        ("Customer last wrote", _when(card.latest_at, "R", "not yet"), True),
     ]
     if card.waiting_on:
         fields.append(("Waiting on", card.waiting_on, False))
+    if card.latest.strip():
+        # The description keeps the first message; the latest one is under it.
+        who = card.latest_by or card.requester
+        fields.append((f"Latest from {who}", f"{_when(card.latest_at, 'f', '')}\n{card.latest}",
+                       False))  # fmt: skip
     return {
         "title": _cut(f"{card.ref} · {card.subject}", 256),
         "description": _cut(card.excerpt, 4096),

@@ -21,7 +21,7 @@ from core.storage.models import OutboxKind
 # promise loop's "the ETA was missed, set a new one"); any other kind shows the kind itself.
 _HEADINGS = {
     OutboxKind.CARD.value: "New ticket",
-    "follow_up": "Customer wrote again",
+    OutboxKind.CUSTOMER_WROTE.value: "Customer wrote again",
     "nudge": "Update due soon",
     "alert": "ETA missed",
     "delivery_failed": "Not delivered",

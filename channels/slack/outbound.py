@@ -80,6 +80,13 @@ def card_fallback(card: TicketCard) -> str:
     return escape(f"{card.ref} [{card.status}] {card.subject}")
 
 
+def _latest(card: TicketCard) -> str:
+    """The customer's latest message, under who wrote it and when (the first is above it)."""
+    who = escape(card.latest_by or card.requester)
+    heading = f"*Latest from {who}*, {slack_time(card.latest_at, 'just now')}"
+    return clip(f"{heading}\n{_quote(card.latest)}", _SECTION_LIMIT)
+
+
 def card_blocks(card: TicketCard) -> list[Block]:
     """A triage card: what the ticket is, where it came from, what was promised, and the buttons."""
     fields = [
@@ -89,6 +96,7 @@ def card_blocks(card: TicketCard) -> list[Block]:
         _field("Assignee", escape(card.assignee) if card.assignee else "nobody yet"),
         _field("ETA", slack_time(card.eta, "not given")),
         _field("Next update due", slack_time(card.next_update_due, "none")),
+        _field("Customer last wrote", slack_time(card.latest_at, "not yet")),
     ]
     if card.waiting_on:
         fields.append(_field("Waiting on", escape(card.waiting_on)))
@@ -100,6 +108,8 @@ def card_blocks(card: TicketCard) -> list[Block]:
     if card.excerpt.strip():
         excerpt = clip(_quote(card.excerpt), _SECTION_LIMIT)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": excerpt}})
+    if card.latest.strip():
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _latest(card)}})
     resolve = _button("Resolve", RESOLVE, card.ref, "primary")
     resolve["confirm"] = {
         "title": {"type": "plain_text", "text": f"Resolve {card.ref}?"},

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -66,30 +67,67 @@ async def first_message(session: AsyncSession, ticket: Ticket) -> str:
     return first or ""
 
 
-async def make_card(session: AsyncSession, ticket: Ticket, excerpt: str = "") -> TicketCard:
-    if not excerpt:
-        excerpt = await first_message(session, ticket)
-    return card_for(ticket, await requester_name(session, ticket), excerpt)
+# Characters of a customer's message a card shows (its first one, and its latest).
+CARD_EXCERPT = 300
+
+
+@dataclass(frozen=True)
+class LastWord:
+    """The customer's latest message on a ticket, as its card shows it."""
+
+    text: str  # "" when it is the first message: the card's excerpt already shows that one
+    at: datetime | None
+    author: str = ""
+
+
+def last_word(first_id: int, last_id: int, text: str, at: datetime, author: str) -> LastWord:
+    """The latest customer message (event `last_id`) of a ticket whose first is `first_id`."""
+    return LastWord(text if last_id != first_id else "", at, author)
+
+
+async def card_messages(session: AsyncSession, ticket_id: int) -> tuple[str, LastWord]:
+    """A ticket's first customer message and its latest, what its card shows: two reads
+    along the (ticket, id) index."""
+    said = select(TicketEvent.id, TicketEvent.text, TicketEvent.at, TicketEvent.author).where(
+        TicketEvent.ticket_id == ticket_id,
+        TicketEvent.kind == EventKind.CUSTOMER_MESSAGE.value,
+    )
+    first = (await session.execute(said.order_by(TicketEvent.id).limit(1))).first()
+    if first is None:
+        return "", LastWord("", None)
+    last = (await session.execute(said.order_by(TicketEvent.id.desc()).limit(1))).one()
+    return first.text, last_word(first.id, last.id, last.text, last.at, last.author)
+
+
+async def make_card(session: AsyncSession, ticket: Ticket) -> TicketCard:
+    first, latest = await card_messages(session, ticket.id)
+    return card_for(ticket, await requester_name(session, ticket), first, latest)
 
 
 def card_title(ticket: Ticket) -> str:
     return f"{ticket.ref}: {ticket.subject}"
 
 
-def card_for(ticket: Ticket, requester: str, excerpt: str) -> TicketCard:
+def card_for(
+    ticket: Ticket, requester: str, excerpt: str, latest: LastWord | None = None
+) -> TicketCard:
+    latest = latest or LastWord("", None)
     return TicketCard(
         ref=ticket.ref,
         number=ticket.id,
         channel=ticket.reply_channel,
         requester=requester,
         subject=ticket.subject,
-        excerpt=excerpt[:300],
+        excerpt=excerpt[:CARD_EXCERPT],
         status=ticket.status,
         priority=ticket.priority,
         assignee=ticket.assignee or "",
         eta=ticket.eta,
         next_update_due=ticket.next_update_due,
         waiting_on=ticket.waiting_on,
+        latest=latest.text[:CARD_EXCERPT],
+        latest_at=latest.at,
+        latest_by=latest.author,
     )
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.context import Context
-from core.delivery.cards import card_for, card_title, make_card, refresh_cards, requester_name
+from core.delivery.cards import (
+    LastWord,
+    card_for,
+    card_title,
+    make_card,
+    refresh_cards,
+    requester_name,
+)
 from core.delivery.rows import (
     decode_message,
     encode_message,
@@ -16,6 +23,7 @@ from core.delivery.rows import (
 from core.storage.models import Ticket
 
 __all__ = [
+    "LastWord",
     "alert_agents",
     "card_for",
     "card_title",

@@ -90,7 +90,7 @@ def decode_message(raw: str) -> OutboundMessage:
     data["references"] = tuple(data.get("references", ()))
     data["attachments"] = tuple(Attachment(**item) for item in data.get("attachments", ()))
     if card:
-        for key in ("eta", "next_update_due"):
+        for key in ("eta", "next_update_due", "latest_at"):
             if card.get(key):
                 card[key] = datetime.fromisoformat(card[key])
         data["card"] = TicketCard(**card)

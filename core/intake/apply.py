@@ -15,9 +15,9 @@ from core.commands.run import record_public_reply, run_words
 from core.context import Context
 from core.csat.rating import read_rating
 from core.csat.record import RatingState, rating_state, record_rating
-from core.delivery.cards import is_mailbox
-from core.delivery.enqueue import alert_agents, enqueue, refresh_cards
+from core.delivery.enqueue import alert_agents, refresh_cards
 from core.intake.agent_mail import apply_agent_mail
+from core.intake.follow_ups import tell_agents
 from core.intake.opening import NewTicket, author_of, body_of, open_tickets
 from core.intake.outcome import Outcome
 from core.intake.thanks import is_thanks
@@ -29,6 +29,7 @@ from core.storage.models import (
     OutboxStatus,
     Status,
     Ticket,
+    TicketEvent,
     TicketRef,
     Visibility,
 )
@@ -37,8 +38,6 @@ from core.tickets.refs import register_keys, ticket_by_keys
 from core.tickets.timeline import add_event
 
 log = logging.getLogger(__name__)
-
-FOLLOW_UP = "follow_up"  # outbox kind: a customer's later message, as an agent's notice
 
 
 class Action(StrEnum):
@@ -122,7 +121,7 @@ async def contact_for_ticket(session: AsyncSession, ticket: Ticket) -> tuple[str
 
 async def _record_message(
     ctx: Context, session: AsyncSession, ticket: Ticket, message: InboundMessage
-) -> None:
+) -> TicketEvent:
     now = ctx.now()
     if message.for_a_person:
         await add_event(session, ticket, EventKind.NOTE, message.for_a_person, now,
@@ -145,18 +144,7 @@ async def _record_message(
         )
     keys = (message.external_id, *message.thread_keys)
     await register_keys(session, message.channel, keys, ticket.id)
-
-
-async def tell_mailboxes(
-    ctx: Context, session: AsyncSession, ticket: Ticket, message: InboundMessage
-) -> None:
-    """A customer's follow-up, mailed to the agents it concerns (the holder, or all when
-    nobody holds the ticket). Chat agents see it on the card."""
-    who = message.sender.name or message.sender.address
-    text = f"{who} wrote again on {ticket.ref}:\n\n{body_of(ctx, message)}"
-    for target in ctx.triage_targets(ticket.assignee):
-        if is_mailbox(target.channel):
-            await enqueue(ctx, session, ticket, kind=FOLLOW_UP, text=text, target=target)
+    return event
 
 
 async def open_ticket(
@@ -197,19 +185,34 @@ async def apply_inbound(ctx: Context, session: AsyncSession, message: InboundMes
         if ticket.status == Status.CLOSED:
             return Outcome(f"opened {new.ref} (follows closed {ticket.ref})", new.id)
         return Outcome(f"opened {new.ref} (after {ticket.ref}'s reopen window)", new.id)
-    await _record_message(ctx, session, ticket, message)
-    await tell_mailboxes(ctx, session, ticket, message)
+    return await _follow_up(ctx, session, ticket, message, action)
+
+
+# What a message that joins a ticket did, by action (the outcome recorded on its inbox row).
+_JOINED = {
+    Action.THANKS: "thank-you recorded on {ref} (stays {status})",
+    Action.RATED_AGAIN: "{ref} is already rated; recorded as a message",
+    Action.JOIN: "added to {ref}",
+}
+
+
+async def _follow_up(
+    ctx: Context, session: AsyncSession, ticket: Ticket, message: InboundMessage, action: Action
+) -> Outcome:
+    """A message on the ticket's conversation: on the timeline and the card, and told to the
+    agents in the card's thread. The status and the assignee stay (a reopen aside): an agent
+    decides what a customer's answer on a waiting ticket changes."""
+    waiting_on = ticket.waiting_on if ticket.status == Status.WAITING else ""
+    said = await _record_message(ctx, session, ticket, message)
     if action is Action.REOPEN:
         await reopen(ctx, session, ticket, author=message.sender.name or "customer")
-        return Outcome(f"reopened {ticket.ref}", ticket.id)
-    if action is Action.THANKS:
+        outcome = Outcome(f"reopened {ticket.ref}", ticket.id)
+    else:
         await refresh_cards(ctx, session, ticket)
-        return Outcome(f"thank-you recorded on {ticket.ref} (stays {ticket.status})", ticket.id)
-    if action is Action.RATED_AGAIN:
-        await refresh_cards(ctx, session, ticket)
-        return Outcome(f"{ticket.ref} is already rated; recorded as a message", ticket.id)
-    await refresh_cards(ctx, session, ticket)
-    return Outcome(f"added to {ticket.ref}", ticket.id)
+        outcome = Outcome(_JOINED[action].format(ref=ticket.ref, status=ticket.status), ticket.id)
+    reopened = action is Action.REOPEN
+    await tell_agents(ctx, session, ticket, said, waiting_on=waiting_on, reopened=reopened)
+    return outcome
 
 
 async def _apply_rating(

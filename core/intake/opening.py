@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.channel import Audience, InboundMessage
 from core.context import Context
 from core.delivery.cards import card_text
-from core.delivery.enqueue import card_for, outbox_values
+from core.delivery.enqueue import LastWord, card_for, outbox_values
 from core.intake.ack_limits import AckLimits, read_ack_limits
 from core.pages.tokens import insert_tokens, page_links
 from core.storage.models import (
@@ -224,7 +224,8 @@ class _Rows:
             self.tokens.append(self.links.row(ticket_id, now))
             url = self.links.url(ticket_id)
         self._acknowledge(ticket, message, due, url)
-        card = card_for(ticket, requester or message.sender.address, body)
+        said_at = LastWord("", now, author_of(message))  # the first message: excerpt shows it
+        card = card_for(ticket, requester or message.sender.address, body, said_at)
         self.outbox.extend(
             outbox_values(ticket, place, kind=OutboxKind.CARD, text=card_text(ticket, place, body),
                           automatic=True, token=uuid.uuid4().hex, now=now, event_id=None,

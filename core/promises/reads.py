@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection
 
 from core.channel import Audience, ReplyTarget
+from core.delivery.cards import LastWord, last_word
 from core.people import people_of
 from core.storage.models import (
     Contact,
@@ -49,6 +50,7 @@ class BatchReads:
     # Per ticket: (channel, external id, kind) of its events with an id, oldest first.
     thread: dict[int, list[tuple[str, str, str]]] = field(default_factory=lambda: defaultdict(list))
     first_message: dict[int, str] = field(default_factory=dict)
+    latest_message: dict[int, LastWord] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
     # (ticket, channel) -> (outbox id, message) of a card update not yet picked up.
     pending_cards: dict[tuple[int, str], tuple[int, str]] = field(default_factory=dict)
@@ -138,15 +140,9 @@ def _read_threads(connection: Connection, ids: list[int], reads: BatchReads) -> 
 def read_card_parts(
     connection: Connection, tickets: list[Ticket], channels: list[str], reads: BatchReads
 ) -> None:
-    """What a triage card shows: the first customer message and the requester's name."""
+    """What a triage card shows: the first and latest customer messages, the requester's name."""
     ids = [ticket.id for ticket in tickets]
-    first = (
-        select(func.min(TicketEvent.id))
-        .where(TicketEvent.ticket_id.in_(ids), TicketEvent.kind == EventKind.CUSTOMER_MESSAGE)
-        .group_by(TicketEvent.ticket_id)
-    )
-    query = select(TicketEvent.ticket_id, TicketEvent.text).where(TicketEvent.id.in_(first))
-    reads.first_message.update((ticket_id, text) for ticket_id, text in connection.execute(query))
+    _read_card_messages(connection, ids, reads)
     contacts = sorted({ticket.requester_id for ticket in tickets})
     rows = connection.execute(
         select(Contact.id, Contact.name, Contact.address).where(Contact.id.in_(contacts))
@@ -167,3 +163,27 @@ def read_card_parts(
     for row_id, ticket_id, channel, message in pending:
         if ticket_id is not None:  # always set: the query asks for these tickets
             reads.pending_cards[(ticket_id, channel)] = (row_id, message)  # the oldest wins
+
+
+def _read_card_messages(connection: Connection, ids: list[int], reads: BatchReads) -> None:
+    """Each ticket's first and latest customer message: two grouped reads for the batch."""
+    ends = connection.execute(
+        select(TicketEvent.ticket_id, func.min(TicketEvent.id), func.max(TicketEvent.id))
+        .where(TicketEvent.ticket_id.in_(ids), TicketEvent.kind == EventKind.CUSTOMER_MESSAGE)
+        .group_by(TicketEvent.ticket_id)
+    ).all()
+    wanted = sorted({event_id for _, first, last in ends for event_id in (first, last)})
+    said = {
+        row.id: row
+        for row in connection.execute(
+            select(TicketEvent.id, TicketEvent.text, TicketEvent.at, TicketEvent.author).where(
+                TicketEvent.id.in_(wanted)
+            )
+        )
+    }
+    for ticket_id, first, last in ends:
+        latest = said[last]
+        reads.first_message[ticket_id] = said[first].text
+        reads.latest_message[ticket_id] = last_word(
+            first, last, latest.text, latest.at, latest.author
+        )

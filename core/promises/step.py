@@ -137,7 +137,9 @@ class Step:
             return
         ticket = self.ticket
         requester = self.reads.names.get(ticket.requester_id, "")
-        card = card_for(ticket, requester, self.reads.first_message.get(ticket.id, ""))
+        reads = self.reads
+        card = card_for(ticket, requester, reads.first_message.get(ticket.id, ""),
+                        reads.latest_message.get(ticket.id))  # fmt: skip
         for target in targets:
             if is_mailbox(target.channel):
                 continue  # a mailbox had its card when the ticket opened; mail is not edited

@@ -109,6 +109,7 @@ class OutboxKind(StrEnum):
 
     CARD = "card"
     ETA_MISSED_AGENTS = "eta_missed_agents"
+    CUSTOMER_WROTE = "customer_wrote"  # a customer's follow-up, told to the agents
 
 
 class Base(DeclarativeBase):

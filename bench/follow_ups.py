@@ -1,0 +1,101 @@
+"""Follow-up benchmark: what telling the agents costs when a burst of customer replies arrives.
+
+Run by hand: `.venv/bin/python -m bench.follow_ups [--tickets N]`. One app on SQLite with a
+fake channel opens 3N tickets; then three sets of N follow-ups are processed, each in the same
+run: with no triage channel (nothing for agents), with two triage channels but the notice
+switched off (each follow-up updates the two cards: what Tidings did before notices), and
+with the notices (each follow-up also queues a notice for the card's thread in both).
+Printed: inbox rows processed per second each way, and the outbox rows queued.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import func, select
+
+from bot.app import App
+from core.channel import ReplyTarget
+from core.clock import FakeClock
+from core.config import load_settings
+from core.intake import apply
+from core.intake.follow_ups import tell_agents
+from core.storage.models import OutboxRow
+from tests.fake_channel import FakeChannel
+
+TRIAGE = [ReplyTarget("slack", "C0TRIAGE", ""), ReplyTarget("discord", "4242", "")]
+# (label, triage targets, notices on): the first two are baselines measured in the same run.
+SETS: tuple[tuple[str, list[ReplyTarget], bool], ...] = (
+    ("no triage channel", [], False),
+    ("two triage channels, cards only", TRIAGE, False),
+    ("two triage channels, with notices", TRIAGE, True),
+)
+
+
+async def _silent(*_: object, **__: object) -> None:
+    """The notice switched off, for the baseline."""
+
+
+async def _process(app: App) -> float:
+    """Seconds to process every stored inbox row (no delivery)."""
+    started = time.perf_counter()
+    while await app.desk.processor.process_pending():
+        pass
+    return time.perf_counter() - started
+
+
+async def _outbox(app: App) -> int:
+    async with app.db.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(OutboxRow)) or 0)
+
+
+async def run(tickets: int, folder: str) -> None:
+    settings = load_settings(
+        None,
+        database={"url": f"sqlite+aiosqlite:///{folder}/bench.db"},
+        email={"enabled": False},
+        web={"port": 0},
+        reminders={"max_automatic_per_day": 1000},
+    )
+    fake = FakeChannel()
+    clock = FakeClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    async with App(settings, clock=clock, channels=[fake], web_enabled=False,
+                   background=False) as app:  # fmt: skip
+        for n in range(3 * tickets):
+            await fake.say(f"person{n}", f"Problem number {n}", message_id=f"m{n}")
+        await _process(app)
+        figures = []
+        for part, (label, targets, notices) in enumerate(SETS):
+            app.ctx.triage_targets = lambda targets=targets: list(targets)  # type: ignore[method-assign]
+            apply.tell_agents = tell_agents if notices else _silent  # type: ignore[assignment]
+            before = await _outbox(app)
+            for n in range(part, 3 * tickets, 3):
+                await fake.say(f"person{n}", f"More detail on {n}: " + "words " * 40,
+                               message_id=f"f{n}", thread=f"m{n}")  # fmt: skip
+            seconds = await _process(app)
+            figures.append((label, tickets / seconds, await _outbox(app) - before))
+        apply.tell_agents = tell_agents
+    print(f"== {tickets} follow-ups per set, SQLite, one transaction per chunk (same run) ==")
+    for label, rate, rows in figures:
+        print(f"{label:34} {rate:7.0f} follow-ups/s, {rows:5d} outbox rows "
+              f"({rate / figures[1][1]:.2f}x the cards-only baseline)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tickets", type=int, default=2000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        asyncio.run(run(args.tickets, folder))
+
+
+if __name__ == "__main__":
+    main()

@@ -89,3 +89,28 @@ async def test_the_time_the_cap_frees_is_counted_in_business_time(
         shown = await app.show_ticket(1)
         assert shown is not None
         assert all(p["kept"] for p in shown["promises"] if p["settled_at"]), "none broken"
+
+
+async def test_an_acknowledgement_that_fills_the_cap_promises_when_it_frees(
+    settings_factory: Any, clock: FakeClock
+) -> None:
+    reminders = {"max_automatic_per_day": 2, "cadence": {"normal": "4h"}}
+    settings = settings_factory(reminders=reminders)
+    fake = FakeChannel()
+    async with App(settings, clock=clock, channels=[fake], background=False) as app:
+        await fake.say("uma", "Our shop's card payments fail", message_id="m1")
+        [first_ack] = await go(app, fake, clock, at(23, 9))
+        assert "by Mon 23 Nov, 13:00 (UTC)" in first_ack.text, "room left: the usual cadence"
+        # A second problem an hour later: its acknowledgement is her second automatic message
+        # of the day, so the first update it promises is when the 09:00 one leaves the day.
+        await fake.say("uma", "And the receipt printer is offline", message_id="m2")
+        [second_ack] = await go(app, fake, clock, at(23, 10))
+        assert second_ack.ticket_ref == "T-2"
+        assert "by Tue 24 Nov, 09:00 (UTC)" in second_ack.text
+        # T-1's update at 13:00 is held by the cap (and says so internally); T-2 owes nothing
+        # before Tuesday 09:00, so nothing it promised is broken by our own cap.
+        assert await go(app, fake, clock, at(23, 13)) == []
+        shown = await app.show_ticket(2)
+        assert shown is not None
+        assert "capped" not in [event["kind"] for event in shown["events"]]
+        assert shown["next_update_due"] == "2026-11-24T09:00:00Z"

@@ -18,6 +18,7 @@ from core.delivery.cards import card_text
 from core.delivery.enqueue import LastWord, card_for, outbox_values
 from core.intake.ack_limits import AckLimits, read_ack_limits
 from core.pages.tokens import insert_tokens, page_links
+from core.promises.cap import DaySent, frees_at, read_day
 from core.storage.models import (
     AttachmentRow,
     Base,
@@ -154,7 +155,9 @@ def open_tickets_now(ctx: Context, connection: Connection, items: Sequence[NewTi
     per_ticket = [2 + (item.linked is not None) + bool(item.message.for_a_person) for item in items]
     limits = read_ack_limits(connection, [item.message for item in items], now,
                              ctx.settings.intake.acks_per_address_per_hour)  # fmt: skip
-    rows = _Rows(ctx, now, iter(allocate_ids(connection, TicketEvent, sum(per_ticket))), limits)
+    day = read_day(connection, {contact for contact, _ in contacts.values()}, now)
+    rows = _Rows(ctx, now, iter(allocate_ids(connection, TicketEvent, sum(per_ticket))), limits,
+                 day)  # fmt: skip
     for item, ticket_id in zip(items, ticket_ids, strict=True):
         sender = item.message.sender
         rows.add(item, ticket_id, *contacts[(sender.channel, sender.address)])
@@ -166,9 +169,10 @@ class _Rows:
     """The rows of many new tickets, table by table, for one executemany per table."""
 
     def __init__(
-        self, ctx: Context, now: datetime, event_ids: Iterator[int], limits: AckLimits
-    ) -> None:
-        self.ctx, self.now, self.event_ids, self.limits = ctx, now, event_ids, limits
+        self, ctx: Context, now: datetime, event_ids: Iterator[int], limits: AckLimits,
+        day: DaySent,
+    ) -> None:  # fmt: skip
+        self.ctx, self.now, self.event_ids, self.limits, self.day = ctx, now, event_ids, limits, day
         self.triage = ctx.triage_targets()
         self.links = page_links(ctx.settings)
         self.tokens: list[dict[str, Any]] = []
@@ -184,7 +188,9 @@ class _Rows:
         ctx, now, message = self.ctx, self.now, item.message
         target = message.reply_target
         priority = priority_of(ctx, message)
-        due = ctx.next_update_due(priority, Status.NEW.value, now)
+        acked = self.limits.take((target.channel, target.address))
+        due = self._first_update_due(requester_id, ctx.next_update_due(priority, Status.NEW, now),
+                                     acked)  # fmt: skip
         values = {
             "id": ticket_id, "status": Status.NEW.value, "priority": priority,
             "subject": subject_of(message), "requester_id": requester_id,
@@ -223,7 +229,7 @@ class _Rows:
         if self.links is not None:
             self.tokens.append(self.links.row(ticket_id, now))
             url = self.links.url(ticket_id)
-        self._acknowledge(ticket, message, due, url)
+        self._acknowledge(ticket, message, due, url, acked)
         said_at = LastWord("", now, author_of(message))  # the first message: excerpt shows it
         card = card_for(ticket, requester or message.sender.address, body, said_at)
         self.outbox.extend(
@@ -238,13 +244,24 @@ class _Rows:
         self.events.append({"id": event_id, **values})
         return event_id
 
+    def _first_update_due(self, requester_id: int, due: datetime, acked: bool) -> datetime:
+        """When the acknowledgement promises the first update: the cadence's time, or later if
+        the person's daily cap on automatic messages (the acknowledgement counts) is full by
+        then, so that the first thing the cap would hold back is never a promised update."""
+        person = self.day.person(requester_id)
+        if acked:
+            self.day.sent[person].insert(0, self.now)
+        cap = self.ctx.settings.reminders.max_automatic_per_day
+        frees = frees_at(self.day.sent[person], cap, self.ctx.calendar)
+        return max(due, frees) if frees is not None else due
+
     def _acknowledge(
-        self, ticket: Ticket, message: InboundMessage, due: datetime, url: str
+        self, ticket: Ticket, message: InboundMessage, due: datetime, url: str, acked: bool
     ) -> None:
         """The acknowledgement, built as every other customer message is, within the limits
         on acknowledgements (see core/intake/ack_limits.py)."""
         target = (ticket.reply_channel, ticket.reply_address)
-        if not self.limits.take(target):
+        if not acked:
             note = (
                 f"No acknowledgement sent: {ticket.reply_address} already had "
                 f"{self.limits.per_hour} in the last hour (intake.acks_per_address_per_hour)."

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection
 
-from core.channel import Audience, ReplyTarget
+from core.channel import ReplyTarget
 from core.delivery.cards import LastWord, last_word
 from core.people import people_of
+from core.promises.cap import read_day
 from core.storage.models import (
     Contact,
     EventKind,
@@ -24,7 +25,6 @@ from core.storage.models import (
     TicketEvent,
 )
 
-DAY = timedelta(days=1)
 # Advisory locks are keyed (namespace, contact): this namespace is the promise loop's cap.
 _CAP_LOCK_NAMESPACE = 7_465_001
 _INT4 = 0x7FFFFFFF
@@ -86,8 +86,8 @@ def read_batch(
     reads = BatchReads()
     ids = [ticket.id for ticket in tickets]
     _read_promises(connection, ids, reads)
-    reads.people = people_of(connection, {ticket.requester_id for ticket in tickets})
-    _read_sent(connection, set(reads.people), now, reads)
+    day = read_day(connection, {ticket.requester_id for ticket in tickets}, now)
+    reads.people, reads.sent = day.people, day.sent
     _read_threads(connection, ids, reads)
     if triage:
         read_card_parts(connection, tickets, [target.channel for target in triage], reads)
@@ -102,27 +102,6 @@ def _read_promises(connection: Connection, ids: list[int], reads: BatchReads) ->
     )
     for promise_id, ticket_id, kind, due_at in rows:
         reads.promises[ticket_id].append(OpenPromise(promise_id, kind, due_at))
-
-
-def _read_sent(
-    connection: Connection, contacts: set[int], now: datetime, reads: BatchReads
-) -> None:
-    """The cap counts automatic customer messages, acknowledgements included, over a rolling
-    24 hours."""
-    rows = connection.execute(
-        select(OutboxRow.contact_id, OutboxRow.created_at)
-        .where(
-            OutboxRow.contact_id.in_(sorted(contacts)),
-            OutboxRow.automatic.is_(True),
-            OutboxRow.created_at > now - DAY,
-            OutboxRow.audience == Audience.CUSTOMER.value,
-            OutboxRow.status != OutboxStatus.CANCELLED,
-        )
-        .order_by(OutboxRow.created_at.desc())
-    )
-    for contact_id, created_at in rows:
-        if contact_id is not None:  # always set: the query asks for these contacts
-            reads.sent[reads.person(contact_id)].append(created_at)
 
 
 def _read_threads(connection: Connection, ids: list[int], reads: BatchReads) -> None:

@@ -18,8 +18,9 @@ from core.delivery.enqueue import (
     encode_message,
     outbox_values,
 )
+from core.promises.cap import frees_at
 from core.promises.kinds import PromiseKind
-from core.promises.reads import DAY, BatchReads
+from core.promises.reads import BatchReads
 from core.promises.writes import Writes
 from core.storage.models import OutboxKind, Ticket, Visibility
 from core.tickets.timeline import customer_message, event_values, known_page_link, public_text
@@ -50,9 +51,7 @@ class Step:
         cap = self.ctx.settings.reminders.max_automatic_per_day
         person = self.reads.person(self.ticket.requester_id)
         recent = [self.now] * extra + self.reads.sent.get(person, [])
-        if len(recent) < cap:
-            return None
-        return self.ctx.calendar.next_open(recent[cap - 1] + DAY)
+        return frees_at(recent, cap, self.ctx.calendar)
 
     def settle(self, kind: PromiseKind, by: str, kept: Callable[[datetime], bool | None]) -> None:
         """Close this ticket's open promises of `kind`; `kept` judges each by its due time."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,20 @@ class RawInbound:
     payload: bytes
 
 
+class CardMatch(NamedTuple):
+    """A similar ticket or incident shown on a triage card (a JSON list when stored)."""
+
+    ref: str  # "T-12" or "INC-3"
+    subject: str
+    score: int  # 0-100
+    incident: str = ""  # the open incident it is, or is linked to: "INC-3"; else ""
+
+
+# The words a chat button may run, and nothing else: a button's value comes back from the
+# platform, so only these two shapes are accepted from it.
+BUTTON_WORDS = re.compile(r"^(?:link T-\d{1,9} INC-\d{1,9}|confirm P-\d{1,9})$")
+
+
 @dataclass(frozen=True, slots=True)
 class TicketCard:
     """What a triage card shows; adapters render it (Slack blocks, Discord embed)."""
@@ -142,6 +158,17 @@ class TicketCard:
     eta: datetime | None
     next_update_due: datetime | None
     waiting_on: str
+    similar: tuple[CardMatch, ...] = ()  # the best few matches, best first
+
+    def link_button(self) -> tuple[str, str] | None:
+        """("Link to INC-n", grammar words) for the best match that is or has an open
+        incident; None when no match has one or the ticket is done."""
+        if self.status in ("resolved", "closed"):
+            return None
+        for match in self.similar:
+            if match.incident:
+                return f"Link to {match.incident}", f"link {self.ref} {match.incident}"
+        return None
 
 
 class Audience(StrEnum):
@@ -171,6 +198,9 @@ class OutboundMessage:
     # When > 0 the message asks for a rating: chat adapters add buttons 1..rating_scale, whose
     # press comes back through Intake.rate.
     rating_scale: int = 0
+    # Buttons under the message: (label, grammar words matching BUTTON_WORDS), run as the
+    # agent who presses one (the possible-incident card's "Open incident").
+    buttons: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +251,10 @@ class Intake(Protocol):
 
     async def rate(self, actor: Actor, ref: str, score: int) -> CommandReply:
         """A customer pressed a rating button on ticket `ref`'s resolution message."""
+        ...
+
+    async def search_incidents(self, text: str, limit: int = 25) -> list[tuple[str, str]]:
+        """Open incidents whose ref or title matches `text`: (ref, title), for autocomplete."""
         ...
 
 

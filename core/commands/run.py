@@ -12,6 +12,7 @@ from core.commands.act import Act, DeskVerb, TicketVerb
 from core.commands.customer import record_public_reply
 from core.commands.grammar import CommandError, parse
 from core.context import Context
+from core.similar import verbs as similar_verbs
 from core.storage.models import Ticket
 
 __all__ = ["DESK_VERBS", "TICKET_VERBS", "record_public_reply", "run_words"]
@@ -31,6 +32,7 @@ TICKET_VERBS: Mapping[str, TicketVerb] = {
     "priority": team.priority,
     "link": incident_verbs.link,
     "unlink": incident_verbs.unlink,
+    "similar": similar_verbs.similar,
 }
 DESK_VERBS: Mapping[str, DeskVerb] = {
     "list": team.list_tickets,
@@ -39,6 +41,7 @@ DESK_VERBS: Mapping[str, DeskVerb] = {
     "replies": saved.replies,
     "incident": incident_verbs.open_incident,
     "log": log_verb.log_call,  # a call solved on the spot: opened resolved, nobody messaged
+    "confirm": similar_verbs.confirm,  # a possible incident opened, its tickets linked
 }
 
 

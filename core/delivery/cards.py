@@ -10,9 +10,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.channel import Audience, OutboundMessage, ReplyTarget, SendResult, TicketCard
+from core.channel import Audience, CardMatch, OutboundMessage, ReplyTarget, SendResult, TicketCard
 from core.context import Context
 from core.delivery.rows import Claimed, decode_message, encode_message, enqueue
+from core.similar.shown import shown_matches
 from core.storage.models import (
     Contact,
     EventKind,
@@ -49,14 +50,19 @@ async def make_card(session: AsyncSession, ticket: Ticket, excerpt: str = "") ->
             .limit(1)
         )
         excerpt = first or ""
-    return card_for(ticket, await requester_name(session, ticket), excerpt)
+    similar = await session.run_sync(lambda sync: shown_matches(sync.connection(), [ticket.id]))
+    return card_for(
+        ticket, await requester_name(session, ticket), excerpt, similar.get(ticket.id, ())
+    )
 
 
 def card_title(ticket: Ticket) -> str:
     return f"{ticket.ref}: {ticket.subject}"
 
 
-def card_for(ticket: Ticket, requester: str, excerpt: str) -> TicketCard:
+def card_for(
+    ticket: Ticket, requester: str, excerpt: str, similar: tuple[CardMatch, ...] = ()
+) -> TicketCard:
     return TicketCard(
         ref=ticket.ref,
         number=ticket.id,
@@ -70,6 +76,7 @@ def card_for(ticket: Ticket, requester: str, excerpt: str) -> TicketCard:
         eta=ticket.eta,
         next_update_due=ticket.next_update_due,
         waiting_on=ticket.waiting_on,
+        similar=similar,
     )
 
 
@@ -188,7 +195,7 @@ def triage_context(
     cards: Mapping[tuple[int, str], str],
 ) -> tuple[ReplyTarget, OutboundMessage]:
     """Cards are edited in place once posted; alerts go in the card's thread."""
-    if item.ticket_id is None:
+    if item.ticket_id is None or item.kind == OutboxKind.POSSIBLE_INCIDENT:
         return target, message
     card = cards.get((item.ticket_id, item.channel), "")
     if not card:

@@ -31,10 +31,17 @@ __all__ = [
 
 
 async def alert_agents(
-    ctx: Context, session: AsyncSession, ticket: Ticket, kind: str, text: str
+    ctx: Context,
+    session: AsyncSession,
+    ticket: Ticket,
+    kind: str,
+    text: str,
+    *,
+    buttons: tuple[tuple[str, str], ...] = (),
 ) -> None:
-    """An internal message to every triage channel (in the card's thread when there is one)."""
+    """An internal message to every triage channel (in the card's thread when there is one;
+    a possible-incident card stands alone); `buttons` run grammar words when pressed."""
     for target in ctx.triage_targets():
         await enqueue(
-            ctx, session, ticket, kind=kind, text=text, target=target,
+            ctx, session, ticket, kind=kind, text=text, target=target, buttons=buttons,
         )  # fmt: skip

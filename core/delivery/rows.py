@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.channel import Audience, OutboundMessage, ReplyTarget, TicketCard
+from core.channel import Audience, CardMatch, OutboundMessage, ReplyTarget, TicketCard
 from core.context import Context
 from core.storage.models import EventKind, OutboxRow, OutboxStatus, Ticket, TicketEvent
 
@@ -81,7 +81,9 @@ def decode_message(raw: str) -> OutboundMessage:
     card = data.pop("card", None)
     data["audience"] = Audience(data["audience"])
     data["references"] = tuple(data.get("references", ()))
+    data["buttons"] = tuple(tuple(button) for button in data.get("buttons", ()))
     if card:
+        card["similar"] = tuple(CardMatch(*match) for match in card.get("similar", ()))
         for key in ("eta", "next_update_due"):
             if card.get(key):
                 card[key] = datetime.fromisoformat(card[key])
@@ -98,6 +100,7 @@ async def enqueue(
     text: str,
     target: ReplyTarget,
     card: TicketCard | None = None,
+    buttons: tuple[tuple[str, str], ...] = (),
 ) -> OutboxRow:
     """Put one message for agents (a card, an alert) in the outbox, in the caller's
     transaction. Messages to the customer are built by core.tickets.timeline.customer_message."""
@@ -105,7 +108,7 @@ async def enqueue(
         **outbox_values(
             ticket, target, kind=kind, text=text, automatic=True, token=uuid.uuid4().hex,
             now=ctx.now(), event_id=None, audience=Audience.AGENTS, card=card, in_reply_to="",
-            references=(),
+            references=(), buttons=buttons,
         )
     )  # fmt: skip
     session.add(row)
@@ -179,6 +182,7 @@ def outbox_values(
     card: TicketCard | None,
     in_reply_to: str,
     references: tuple[str, ...],
+    buttons: tuple[tuple[str, str], ...] = (),
 ) -> dict[str, Any]:
     """The outbox row's columns for one message (also used to open many tickets at once)."""
     message = OutboundMessage(
@@ -192,6 +196,7 @@ def outbox_values(
         in_reply_to=in_reply_to,
         references=references,
         card=card,
+        buttons=buttons,
     )
     return {
         "ticket_id": ticket.id,

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection
 
-from core.channel import Audience, ReplyTarget
+from core.channel import Audience, CardMatch, ReplyTarget
+from core.similar.shown import shown_matches
 from core.storage.models import (
     Contact,
     EventKind,
@@ -48,6 +49,7 @@ class BatchReads:
     names: dict[int, str] = field(default_factory=dict)
     # (ticket, channel) -> (outbox id, message) of a card update not yet picked up.
     pending_cards: dict[tuple[int, str], tuple[int, str]] = field(default_factory=dict)
+    similar: dict[int, tuple[CardMatch, ...]] = field(default_factory=dict)  # on the card
 
     def open(self, ticket_id: int, kind: str) -> list[OpenPromise]:
         return [p for p in self.promises.get(ticket_id, []) if p.kind == kind]
@@ -143,6 +145,7 @@ def _read_card_parts(
         select(Contact.id, Contact.name, Contact.address).where(Contact.id.in_(contacts))
     )
     reads.names.update((contact_id, name or address) for contact_id, name, address in rows)
+    reads.similar.update(shown_matches(connection, ids))
     pending = connection.execute(
         select(OutboxRow.id, OutboxRow.ticket_id, OutboxRow.channel, OutboxRow.message)
         .where(

@@ -128,7 +128,8 @@ class Step:
             return
         ticket = self.ticket
         requester = self.reads.names.get(ticket.requester_id, "")
-        card = card_for(ticket, requester, self.reads.first_message.get(ticket.id, ""))
+        first = self.reads.first_message.get(ticket.id, "")
+        card = card_for(ticket, requester, first, self.reads.similar.get(ticket.id, ()))
         for target in targets:
             pending = self.reads.pending_cards.get((ticket.id, target.channel))
             if pending is None:

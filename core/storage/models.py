@@ -108,6 +108,7 @@ class OutboxKind(StrEnum):
 
     CARD = "card"
     ETA_MISSED_AGENTS = "eta_missed_agents"
+    POSSIBLE_INCIDENT = "possible_incident"  # similar tickets together: a card of its own
 
 
 class Base(DeclarativeBase):

@@ -15,7 +15,7 @@ import yarl
 from channels.discord.cards import card_embed
 from channels.discord.client import NO_MENTIONS, TidingsClient
 from channels.discord.translate import FormSpec, Routing, decode, split_text, thread_name
-from channels.discord.views import MODAL_ITEMS, card_view, rating_view
+from channels.discord.views import MODAL_ITEMS, card_view, rating_view, words_view
 from core.channel import (
     Audience,
     Decoded,
@@ -221,6 +221,10 @@ class DiscordChannel:
                 # The satisfaction question's buttons go under the message's last part.
                 number = int(message.ticket_ref.removeprefix("T-"))
                 extra["view"] = rating_view(number, message.rating_scale)
+            elif message.buttons and index == len(chunks) - 1:
+                buttons = words_view(message.buttons)
+                if buttons is not None:
+                    extra["view"] = buttons
             sent = await messageable.send(chunk, allowed_mentions=NO_MENTIONS, **extra)
             ids.append(str(sent.id))
         keys = tuple(ids[1:])

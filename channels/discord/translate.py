@@ -263,6 +263,11 @@ def command_words(sub: str, options: Mapping[str, str | None]) -> str:
         parts = (sub, ticket, get("level"))
     elif sub == "list":
         parts = (sub, get("filter"))
+    elif sub == "incident":
+        service = get("service")
+        parts = (sub, get("title"), f"[{service}]" if service else "")
+    elif sub == "link":
+        parts = (sub, ticket, get("incident").split(" ")[0])
     else:
         parts = (sub, ticket)
     return " ".join(p for p in parts if p)

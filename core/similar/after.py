@@ -51,8 +51,10 @@ async def match_new_tickets(db: Database, ctx: Context, numbers: Sequence[int]) 
         matched = file_and_match(connection, numbers)
         made = []
         for number in sorted(matched.found):
-            new = consider(connection, number, matched.found[number], matched.subjects, now=now,
-                           window=incidents.suggest_window, after=incidents.suggest_after)  # fmt: skip
+            new = consider(
+                connection, number, matched.found[number], matched.subjects, now=now,
+                window=incidents.suggest_window, after=incidents.suggest_after,
+            )  # fmt: skip
             if new is not None:
                 made.append(new)
         return matched, made

@@ -99,10 +99,8 @@ def find_similar(
     for number, title, state in _open_incidents(connection):
         choices["I", number] = joined(distinctive_words(title, ""))
         details["I", number] = Found(f"INC-{number}", title, 0, incident_id=number, status=state)
-    best = process.extract(
-        words, choices, scorer=fuzz.WRatio, limit=limit, score_cutoff=MIN_SCORE
-    )
-    found = [(details[key], int(round(score))) for _, score, key in best]
+    best = process.extract(words, choices, scorer=fuzz.WRatio, limit=limit, score_cutoff=MIN_SCORE)
+    found = [(details[key], round(score)) for _, score, key in best]
     return [
         Found(item.ref, item.subject, score, item.number, item.incident_id, item.status)
         for item, score in found

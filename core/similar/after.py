@@ -3,6 +3,7 @@ file and match them, refresh their cards with the matches, and make possible-inc
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from core.config import format_duration
 from core.context import Context
 from core.delivery.enqueue import alert_agents, refresh_cards
-from core.similar.record import Matched, file_and_match
+from core.similar.record import Matched, file_matched, match
 from core.similar.suggest import NewSuggestion, consider
 from core.storage.db import Database
 from core.storage.models import OutboxKind, Ticket
@@ -38,41 +39,54 @@ def _ref(made: NewSuggestion) -> str:
     return f"P-{made.number}"
 
 
+# New tickets written per transaction: on SQLite a write holds the one write lock that the
+# acknowledgement path waits for, so each holds it for a few tickets' inserts and cards only.
+WRITE_BATCH = 8
+
+
 async def match_new_tickets(db: Database, ctx: Context, numbers: Sequence[int]) -> None:
-    """One grouped write for the chunk's new tickets; a failure here leaves the tickets as
-    they are (they are open and acknowledged already) and is logged."""
+    """Match the chunk's new tickets in a read, then file them a few per write. A failure
+    leaves the tickets as they are (open and acknowledged already) and is logged."""
     if not numbers:
         return
+    try:
+        async with db.sessions() as session:
+            matched = await session.run_sync(lambda sync: match(sync.connection(), numbers))
+        filed = sorted(matched.words)
+        for start in range(0, len(filed), WRITE_BATCH):
+            batch = filed[start : start + WRITE_BATCH]
+            await db.write(functools.partial(_file, ctx, matched, batch))
+    except Exception:
+        log.exception("similar tickets: matching %s new ticket(s) failed", len(numbers))
+
+
+async def _file(ctx: Context, matched: Matched, batch: list[int], session: AsyncSession) -> None:
+    """File a few matched tickets, refresh their cards, and make any possible-incident card."""
     incidents = ctx.settings.incidents
 
-    def grouped(session: Session) -> tuple[Matched, list[NewSuggestion]]:
-        connection = session.connection()
-        now = ctx.now()
-        matched = file_and_match(connection, numbers)
+    def grouped(sync: Session) -> list[NewSuggestion]:
+        connection = sync.connection()
+        file_matched(connection, matched, batch)
         made = []
-        for number in sorted(matched.found):
+        for number in batch:
+            if number not in matched.found:
+                continue
             new = consider(
-                connection, number, matched.found[number], matched.subjects, now=now,
+                connection, number, matched.found[number], matched.subjects, now=ctx.now(),
                 window=incidents.suggest_window, after=incidents.suggest_after,
             )  # fmt: skip
             if new is not None:
                 made.append(new)
-        return matched, made
+        return made
 
-    async def work(session: AsyncSession) -> None:
-        matched, made = await session.run_sync(grouped)
-        for number in sorted(matched.found):
-            ticket = await session.get(Ticket, number)
-            if ticket is not None:
-                await refresh_cards(ctx, session, ticket)
-        for new in made:
-            ticket = await session.get(Ticket, new.members[-1][0])
-            if ticket is not None:
-                await alert_agents(ctx, session, ticket, OutboxKind.POSSIBLE_INCIDENT,
-                                   suggestion_text(ctx, new),
-                                   buttons=((OPEN_INCIDENT, f"confirm {_ref(new)}"),))  # fmt: skip
-
-    try:
-        await db.write(work)
-    except Exception:
-        log.exception("similar tickets: matching %s new ticket(s) failed", len(numbers))
+    made = await session.run_sync(grouped)
+    for number in batch:
+        ticket = await session.get(Ticket, number) if number in matched.found else None
+        if ticket is not None:
+            await refresh_cards(ctx, session, ticket)
+    for new in made:
+        ticket = await session.get(Ticket, new.members[-1][0])
+        if ticket is not None:
+            await alert_agents(ctx, session, ticket, OutboxKind.POSSIBLE_INCIDENT,
+                               suggestion_text(ctx, new),
+                               buttons=((OPEN_INCIDENT, f"confirm {_ref(new)}"),))  # fmt: skip

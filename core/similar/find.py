@@ -9,20 +9,20 @@ WRatio on their distinctive words; SHOWN best at MIN_SCORE or more are kept.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import select, union_all
+from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.similar.words import distinctive_words, joined
+from core.similar.words import KEY_WORDS, distinctive_words, joined
 from core.storage.incident_models import Incident, IncidentLink, IncidentState
 from core.storage.models import ACTIVE_STATUSES, Ticket
-from core.storage.similar_models import SimilarKey, SimilarText
+from core.storage.similar_models import SimilarText
 
-PER_KEY = 40
+PER_KEY = 20
 INCIDENTS = 50
 SHOWN = 5
 MIN_SCORE = 70
@@ -41,18 +41,23 @@ class Found:
     status: str = ""
 
 
+# One statement for any ticket: KEY_WORDS slots (unused ones look up a key no ticket has), so
+# it is compiled once; each slot reads the newest PER_KEY ids of one key from the primary key.
+_SLOT = (
+    "SELECT ticket_id FROM (SELECT ticket_id FROM similar_keys WHERE key = :key{n} "
+    "AND ticket_id < :below ORDER BY ticket_id DESC LIMIT :per_key) AS slot{n}"
+)
+_CANDIDATES = text(" UNION ".join(_SLOT.format(n=n) for n in range(KEY_WORDS)))
+
+
 def candidate_ids(connection: Connection, keys: Sequence[str], below: int | None) -> list[int]:
     """The newest PER_KEY tickets under each key (below ticket `below` when given)."""
     if not keys:
         return []
-    parts = []
-    for key in keys:
-        query = select(SimilarKey.ticket_id).where(SimilarKey.key == key)
-        if below is not None:
-            query = query.where(SimilarKey.ticket_id < below)
-        inner = query.order_by(SimilarKey.ticket_id.desc()).limit(PER_KEY).subquery()
-        parts.append(select(inner.c.ticket_id))
-    return sorted(set(connection.scalars(union_all(*parts))))
+    slots = list(keys[:KEY_WORDS]) + [""] * (KEY_WORDS - len(keys[:KEY_WORDS]))
+    parameters: dict[str, object] = {f"key{n}": key for n, key in enumerate(slots)}
+    parameters |= {"below": below if below is not None else 2**62, "per_key": PER_KEY}
+    return sorted(connection.scalars(_CANDIDATES, parameters))
 
 
 def _open_tickets(connection: Connection, ids: list[int]) -> list[tuple[int, str, str, str]]:
@@ -85,26 +90,35 @@ def find_similar(
     exclude: int,
     below: int | None = None,
     limit: int = SHOWN,
+    unfiled: Mapping[int, tuple[str, str]] | None = None,
 ) -> list[Found]:
-    """The best matches for a ticket's words among open tickets and open incidents."""
+    """The best matches for a ticket's words among open tickets and open incidents, and
+    `unfiled`: {ticket: (words, subject)} of new tickets not in the index yet."""
     if not words:
         return []
     choices: dict[tuple[str, int], str] = {}
-    details: dict[tuple[str, int], Found] = {}
-    for number, subject, status, text in _open_tickets(
+    details: dict[tuple[str, int], tuple[str, str]] = {}  # (subject, status)
+    for number, (text_, subject) in (unfiled or {}).items():
+        choices["T", number] = text_
+        details["T", number] = (subject, "new")
+    for number, subject, status, text_ in _open_tickets(
         connection, [n for n in candidate_ids(connection, keys, below) if n != exclude]
     ):
-        choices["T", number] = text
-        details["T", number] = Found(f"T-{number}", subject, 0, number=number, status=status)
+        choices["T", number] = text_
+        details["T", number] = (subject, status)
     for number, title, state in _open_incidents(connection):
         choices["I", number] = joined(distinctive_words(title, ""))
-        details["I", number] = Found(f"INC-{number}", title, 0, incident_id=number, status=state)
+        details["I", number] = (title, state)
     best = process.extract(words, choices, scorer=fuzz.WRatio, limit=limit, score_cutoff=MIN_SCORE)
-    found = [(details[key], round(score)) for _, score, key in best]
-    return [
-        Found(item.ref, item.subject, score, item.number, item.incident_id, item.status)
-        for item, score in found
-    ]
+    found = []
+    for _, score, (kind, number) in best:
+        subject, status = details[kind, number]
+        if kind == "T":
+            found.append(Found(f"T-{number}", subject, round(score), number=number, status=status))
+        else:
+            found.append(Found(f"INC-{number}", subject, round(score), incident_id=number,
+                               status=status))  # fmt: skip
+    return found
 
 
 def linked_incidents(connection: Connection, numbers: Sequence[int]) -> dict[int, int]:

@@ -1,11 +1,12 @@
-"""New tickets filed in the similarity index and matched, a whole chunk of them at once."""
+"""New tickets matched (reads only, outside any write) and then filed in the similarity index
+with their matches (a short write): a whole chunk of new tickets at once."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from core.similar.find import Found, find_similar
@@ -17,8 +18,9 @@ from core.tickets.refs import insert_ignore
 
 @dataclass
 class Matched:
-    """What matching a chunk found: each ticket's matches, and the tickets' subjects."""
+    """New tickets' words, their matches (for those that have any) and their subjects."""
 
+    words: dict[int, list[str]] = field(default_factory=dict)
     found: dict[int, list[Found]] = field(default_factory=dict)
     subjects: dict[int, str] = field(default_factory=dict)
 
@@ -47,44 +49,56 @@ def words_of(connection: Connection, numbers: Sequence[int]) -> dict[int, list[s
     }
 
 
-def file_and_match(connection: Connection, numbers: Sequence[int]) -> Matched:
-    """File each new ticket under its keys, then find each one's matches among the tickets
-    opened before it (so a chunk gives what one ticket at a time would): a few statements for
-    the chunk, and one bounded lookup per ticket."""
+def match(connection: Connection, numbers: Sequence[int]) -> Matched:
+    """Each new ticket's matches among the tickets opened before it, the chunk's earlier ones
+    included (so a chunk gives what one ticket at a time would). Reads only: one bounded
+    lookup per ticket."""
     result = Matched()
     numbers = sorted(set(numbers))
     if not numbers:
         return result
-    done = set(
-        connection.scalars(select(SimilarText.ticket_id).where(SimilarText.ticket_id.in_(numbers)))
+    filed = select(SimilarText.ticket_id).where(SimilarText.ticket_id.in_(numbers))
+    done = set(connection.scalars(filed))
+    result.words = {n: w for n, w in words_of(connection, numbers).items() if n not in done}
+    result.subjects.update(
+        connection.execute(select(Ticket.id, Ticket.subject).where(Ticket.id.in_(numbers))).all()
     )
-    words = {n: w for n, w in words_of(connection, numbers).items() if n not in done}
+    unfiled: dict[int, tuple[str, str]] = {}
+    for number in sorted(result.words):
+        words = result.words[number]
+        best = find_similar(connection, joined(words), index_keys(words), exclude=number,
+                            below=number, unfiled=unfiled)  # fmt: skip
+        if best:
+            result.found[number] = best
+        unfiled[number] = (joined(words), result.subjects.get(number, ""))
+    return result
+
+
+def file_matched(connection: Connection, matched: Matched, numbers: Sequence[int]) -> None:
+    """Store the words, index keys and matches of `numbers` (some of matched.words)."""
+    words = {number: matched.words[number] for number in numbers if number in matched.words}
     if not words:
-        return result
-    dialect = connection.dialect.name
+        return
+    ignore = insert_ignore(connection.dialect.name)
     connection.execute(
-        insert(table_of(SimilarText)),
+        ignore(table_of(SimilarText)).on_conflict_do_nothing(),
         [{"ticket_id": number, "words": joined(found)} for number, found in words.items()],
     )
     keys = [{"key": key, "ticket_id": number}
             for number, found in words.items() for key in index_keys(found)]  # fmt: skip
     if keys:
-        connection.execute(insert_ignore(dialect)(table_of(SimilarKey)).on_conflict_do_nothing(),
-                           keys)  # fmt: skip
-    matches: list[dict[str, object]] = []
-    for number, found in words.items():
-        best = find_similar(connection, joined(found), index_keys(found), exclude=number,
-                            below=number)  # fmt: skip
-        if best:
-            result.found[number] = best
-        matches.extend(
-            {"ticket_id": number, "rank": rank, "other_ticket_id": item.number,
-             "incident_id": item.incident_id, "score": item.score}
-            for rank, item in enumerate(best)
-        )  # fmt: skip
+        connection.execute(ignore(table_of(SimilarKey)).on_conflict_do_nothing(), keys)
+    matches = [
+        {"ticket_id": number, "rank": rank, "other_ticket_id": item.number,
+         "incident_id": item.incident_id, "score": item.score}
+        for number in words for rank, item in enumerate(matched.found.get(number, ()))
+    ]  # fmt: skip
     if matches:
-        connection.execute(insert(table_of(SimilarMatch)), matches)
-    result.subjects.update(
-        connection.execute(select(Ticket.id, Ticket.subject).where(Ticket.id.in_(numbers))).all()
-    )
-    return result
+        connection.execute(ignore(table_of(SimilarMatch)).on_conflict_do_nothing(), matches)
+
+
+def file_and_match(connection: Connection, numbers: Sequence[int]) -> Matched:
+    """Both steps on one connection (the benchmark's unit of work)."""
+    matched = match(connection, numbers)
+    file_matched(connection, matched, list(matched.words))
+    return matched

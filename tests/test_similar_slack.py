@@ -143,3 +143,21 @@ async def test_bad_input_is_refused_and_changes_nothing(world: SlackWorld) -> No
         "That button is not one Tidings made; nothing was done."
     )
     assert [t["status"] for t in await world.tickets()] == ["new", "new", "new"]
+
+
+async def test_a_later_alike_ticket_joins_the_card_and_the_window_counts(
+    world: SlackWorld, clock: Any
+) -> None:
+    await _report(world, OUTAGE[:2])
+    clock.advance(world.app.settings.incidents.suggest_window * 2)
+    await _report(world, OUTAGE[2:])
+    assert _possible_incident_cards(world) == [], "the first two are older than the window"
+    await _report(world, (("UFRANK", "Error 502 on the login page again"),))
+    assert _possible_incident_cards(world) == [], "two alike within the window are not three"
+    await _report(world, (("UGINA", "login page: error 502 here too"),))
+    [card] = _possible_incident_cards(world)
+    assert all(f"T-{n} " in card["text"] for n in (3, 4, 5)) and "T-1 " not in card["text"]
+    await _report(world, (("UHANK", "The login page returns error 502"),))
+    assert len(_possible_incident_cards(world)) == 1, "T-6 joins P-1: no second card"
+    [open_button] = _words_buttons(card)
+    assert (await _press(world, ALICE, open_button)).endswith("linked T-3, T-4, T-5, T-6")

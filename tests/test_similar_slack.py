@@ -108,6 +108,8 @@ async def test_three_alike_make_one_card_whose_button_opens_the_incident(world: 
     [link] = _words_buttons(_cards_of(world, "T-4")[-1])
     assert link["text"]["text"] == "Link to INC-1" and link["value"] == "link T-4 INC-1"
     assert await _press(world, ALICE, link) == "T-4 linked to INC-1"
+    await world.drain()
+    assert _words_buttons(_cards_of(world, "T-4")[-1]) == [], "linked: no button any more"
     assert (await _incidents(world))[0]["tickets"] == ["T-1", "T-2", "T-3", "T-4"]
     assert await _slash(world, "unlink T-4") == "T-4 unlinked from INC-1"
 

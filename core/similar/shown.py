@@ -46,14 +46,17 @@ def shown_matches(
             )
         ).all()
     )
+    own = linked_incidents(connection, sorted({row[0] for row in rows}))
     shown: dict[int, list[CardMatch]] = {}
     for ticket_id, other, incident, score in rows:
         if other is not None:
             linked = links.get(other)
-            ref = f"INC-{linked}" if linked in open_incidents else ""
+            # A ticket in an incident already is offered no link (the button would be refused).
+            ref = f"INC-{linked}" if linked in open_incidents and ticket_id not in own else ""
             match = CardMatch(f"T-{other}", subjects.get(other, ""), score, ref)
         elif incident in open_incidents:
-            match = CardMatch(f"INC-{incident}", open_incidents[incident], score, f"INC-{incident}")
+            ref = "" if ticket_id in own else f"INC-{incident}"
+            match = CardMatch(f"INC-{incident}", open_incidents[incident], score, ref)
         else:
             continue  # a resolved incident is no longer a match
         shown.setdefault(ticket_id, []).append(match)

@@ -55,8 +55,9 @@ async def test_start_identifies_with_the_intents_it_needs_and_syncs_to_the_guild
     subcommands = {option["name"] for option in ticket["options"]}
     assert subcommands == {
         "new", "reply", "note", "eta", "wait", "resolve", "close", "reopen",
-        "take", "assign", "priority", "show", "list",
+        "take", "assign", "priority", "show", "list", "incident", "link", "unlink", "similar",
     }  # fmt: skip
+    assert len(subcommands) <= 25  # Discord's limit for one command group
     assert bot.problem() is None
     assert isinstance(bot, Channel)
 

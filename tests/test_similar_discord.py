@@ -135,3 +135,11 @@ async def test_incident_link_unlink_and_similar_subcommands(desk: Desk) -> None:
     assert await desk.slash(desk.bob, "unlink", ticket="T-1") == "T-1 unlinked from INC-1"
     assert await desk.slash(desk.bob, "unlink", ticket="T-1") == "T-1 is not linked to an incident"
     assert (await desk.incidents())[0]["tickets"] == []
+
+    # A new report like the incident itself: its card offers the incident.
+    await desk.report(("hank", "Login outage? The login page gives me 502"))
+    looks = {f["name"]: f["value"] for f in desk.card("T-5")["embeds"][0]["fields"]}
+    assert looks["Looks like"].startswith("INC-1 Login outage (")
+    linked = await desk.click(desk.bob, desk.card("T-5"), "Link to INC-1")
+    assert linked == "T-5 linked to INC-1"
+    assert (await desk.incidents())[0]["tickets"] == ["T-5"]

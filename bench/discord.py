@@ -119,6 +119,9 @@ async def sending(fake: FakeDiscord, events: int, folder: str) -> tuple[float, f
         async def search_tickets(self, text: str, limit: int = 25) -> list[tuple[str, str]]:
             return []
 
+        async def search_incidents(self, text: str, limit: int = 25) -> list[tuple[str, str]]:
+            return []
+
     await channel.start(NoIntake())
     assert channel.client is not None
     target = ReplyTarget("discord", fake.dm_channel(fake.user("reader"))["id"], "")

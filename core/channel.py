@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +141,20 @@ class RawInbound:
     payload: bytes
 
 
+class CardMatch(NamedTuple):
+    """A similar ticket or incident shown on a triage card (a JSON list when stored)."""
+
+    ref: str  # "T-12" or "INC-3"
+    subject: str
+    score: int  # 0-100
+    incident: str = ""  # the open incident it is, or is linked to: "INC-3"; else ""
+
+
+# The words a chat button may run, and nothing else: a button's value comes back from the
+# platform, so only these two shapes are accepted from it.
+BUTTON_WORDS = re.compile(r"^(?:link T-\d{1,9} INC-\d{1,9}|confirm P-\d{1,9})$")
+
+
 @dataclass(frozen=True, slots=True)
 class TicketCard:
     """What a triage card shows; adapters render it (Slack blocks, Discord embed)."""
@@ -161,6 +176,17 @@ class TicketCard:
     latest: str = ""
     latest_at: datetime | None = None
     latest_by: str = ""
+    similar: tuple[CardMatch, ...] = ()  # the best few matches, best first
+
+    def link_button(self) -> tuple[str, str] | None:
+        """("Link to INC-n", grammar words) for the best match that is or has an open
+        incident; None when no match has one or the ticket is done."""
+        if self.status in ("resolved", "closed"):
+            return None
+        for match in self.similar:
+            if match.incident:
+                return f"Link to {match.incident}", f"link {self.ref} {match.incident}"
+        return None
 
 
 class Audience(StrEnum):
@@ -192,6 +218,9 @@ class OutboundMessage:
     rating_scale: int = 0
     # Files sent with the message (an agent's attachments): `stored_at` is a local path.
     attachments: tuple[Attachment, ...] = ()
+    # Buttons under the message: (label, grammar words matching BUTTON_WORDS), run as the
+    # agent who presses one (the possible-incident card's "Open incident").
+    buttons: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +277,10 @@ class Intake(Protocol):
         """The platform vouches that `contact` receives mail at `email` (Slack: a workspace
         member's profile email): link them with that email contact as one person. True when
         a link was made; False when there is no such contact or they were one already."""
+        ...
+
+    async def search_incidents(self, text: str, limit: int = 25) -> list[tuple[str, str]]:
+        """Open incidents whose ref or title matches `text`: (ref, title), for autocomplete."""
         ...
 
 

@@ -279,6 +279,14 @@ class CsatConfig(Section):
     scale: int = Field(default=5, ge=2, le=5)
 
 
+class IncidentsConfig(Section):
+    """`[incidents]`: when similar new tickets suggest one outage (a "possible incident" card)."""
+
+    # This many similar tickets, opened within `suggest_window` of each other, make one card.
+    suggest_after: int = Field(default=3, ge=2, le=50)
+    suggest_window: Duration = timedelta(minutes=30)
+
+
 DEMO_AGENT = "alice"
 
 _config_path: ContextVar[str | None] = ContextVar("tidings_config_path", default=None)
@@ -302,6 +310,7 @@ class Settings(BaseSettings):
     log: LogConfig = Field(default_factory=LogConfig)
     replies: RepliesConfig = Field(default_factory=RepliesConfig)
     csat: CsatConfig = Field(default_factory=CsatConfig)
+    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
 
     @model_validator(mode="after")
     def _agent_mail_is_signed(self) -> Settings:

@@ -20,6 +20,7 @@ from core.csat.press import rate_from_button
 from core.delivery.worker import DeliveryWorker
 from core.intake.processor import InboxProcessor
 from core.intake.writer import InboxWriter
+from core.similar.find import open_incident_choices
 from core.storage.db import Database
 from core.storage.models import ACTIVE_STATUSES, Ticket
 from core.tickets.queries import list_tickets, show_ticket
@@ -206,6 +207,10 @@ class Desk:
         async with self.db.sessions() as session:
             rows = (await session.execute(query.order_by(Ticket.id.desc()).limit(limit))).all()
         return [(f"T-{number}", subject) for number, subject in rows]
+
+    async def search_incidents(self, text: str, limit: int = 25) -> list[tuple[str, str]]:
+        async with self.db.sessions() as session:
+            return await open_incident_choices(session, text, limit)
 
     async def list_tickets(self, status: str | None = None) -> list[dict[str, Any]]:
         async with self.db.sessions() as session:

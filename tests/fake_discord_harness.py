@@ -49,6 +49,9 @@ class RecordingIntake:
         wanted = text.lower()
         return [t for t in self.tickets if wanted in f"{t[0]} {t[1]}".lower()][:limit]
 
+    async def search_incidents(self, text: str, limit: int = 25) -> list[tuple[str, str]]:
+        return []
+
 
 def discord_settings(fake: FakeDiscord, **discord: Any) -> Settings:
     config = {

@@ -58,7 +58,9 @@ async def test_start_identifies_with_the_intents_it_needs_and_syncs_to_the_guild
     assert subcommands == {
         "new", "reply", "note", "eta", "wait", "resolve", "close", "reopen",
         "take", "assign", "priority", "show", "list", "search", "replies", "same",
+        "incident", "link", "unlink", "similar",
     }  # fmt: skip
+    assert len(subcommands) <= 25  # Discord's limit for one command group
     assert bot.problem() is None
     assert isinstance(bot, Channel)
 

@@ -53,6 +53,9 @@ class DictIntake:
     async def search_tickets(self, text: str, limit: int = 25) -> list[tuple[str, str]]:
         return []
 
+    async def search_incidents(self, text: str, limit: int = 25) -> list[tuple[str, str]]:
+        return []
+
 
 def email_settings(tmp_path: Path, **email: Any) -> Any:
     section = {

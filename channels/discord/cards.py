@@ -14,6 +14,10 @@ CUSTOM_ID = re.compile(r"^tidings:(?P<action>take|eta|wait|resolve|reopen):(?P<n
 # A customer's rating button on a resolution message: "tidings:rate:<ticket number>:<score>".
 RATING_ID = re.compile(r"^tidings:rate:(?P<number>\d{1,9}):(?P<score>[1-9])$")
 
+# A button that runs grammar words (core's BUTTON_WORDS) for whoever presses it:
+# "tidings:do:link T-5 INC-1" ("Link to INC-1"), "tidings:do:confirm P-2" ("Open incident").
+WORDS_ID = re.compile(r"^tidings:do:(?P<words>link T-\d{1,9} INC-\d{1,9}|confirm P-\d{1,9})$")
+
 COLOURS = {"urgent": 0xE03131, "high": 0xF08C00, "normal": 0x1C7ED6, "low": 0x868E96}
 DONE_COLOUR = 0x2F9E44
 DONE = frozenset({"resolved", "closed"})
@@ -71,6 +75,13 @@ def card_embed(card: TicketCard) -> dict[str, Any]:
         who = card.latest_by or card.requester
         fields.append((f"Latest from {who}", f"{_when(card.latest_at, 'f', '')}\n{card.latest}",
                        False))  # fmt: skip
+    if card.similar:
+        lines = [
+            f"{m.ref} {_cut(m.subject, 80)} ({m.score}%)"
+            + (f" · {m.incident}" if m.incident and m.incident != m.ref else "")
+            for m in card.similar
+        ]
+        fields.append(("Looks like", "\n".join(lines), False))
     return {
         "title": _cut(f"{card.ref} · {card.subject}", 256),
         "description": _cut(card.excerpt, 4096),
@@ -87,3 +98,13 @@ def card_buttons(card: TicketCard) -> list[tuple[str, str, int]]:
     """(custom id, label, style) for each button the card shows in its current state."""
     buttons = DONE_BUTTONS if card.status in DONE else OPEN_BUTTONS
     return [(custom_id(action, card.number), label, style) for action, label, style in buttons]
+
+
+def words_id(words: str) -> str:
+    return f"tidings:do:{words}"
+
+
+def link_button(card: TicketCard) -> tuple[str, str] | None:
+    """(custom id, label) of the card's "Link to INC-n" button, when it has one."""
+    link = card.link_button()
+    return None if link is None else (words_id(link[1]), link[0])

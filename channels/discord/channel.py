@@ -17,7 +17,7 @@ import yarl
 from channels.discord.cards import card_embed
 from channels.discord.client import NO_MENTIONS, TidingsClient
 from channels.discord.translate import FormSpec, Routing, decode, split_text, thread_name
-from channels.discord.views import MODAL_ITEMS, card_view, rating_view
+from channels.discord.views import MODAL_ITEMS, card_view, rating_view, words_view
 from channels.download import download, host_of
 from core.channel import (
     Attachment,
@@ -250,6 +250,10 @@ class DiscordChannel:
                 # The satisfaction question's buttons go under the message's last part.
                 number = int(message.ticket_ref.removeprefix("T-"))
                 extra["view"] = rating_view(number, message.rating_scale)
+            elif message.buttons and index == len(chunks) - 1:
+                buttons = words_view(message.buttons)
+                if buttons is not None:
+                    extra["view"] = buttons
             if message.attachments and index == len(chunks) - 1:
                 extra["files"] = await files_of(message)  # under the message's last part
             sent = await messageable.send(chunk, allowed_mentions=NO_MENTIONS, **extra)

@@ -73,13 +73,13 @@ class TidingsClient(discord.Client):
     async def setup_hook(self) -> None:
         from channels.discord.commands import TicketGroup
         from channels.discord.log_menu import log_menu
-        from channels.discord.views import CardButton, RatingButton
+        from channels.discord.views import CardButton, RatingButton, WordsButton
 
         self.tree.add_command(TicketGroup())
         self.tree.add_command(log_menu())
         # Dynamic items match custom ids by pattern, so buttons on cards posted before a
         # restart keep working without re-registering a view per message.
-        self.add_dynamic_items(CardButton, RatingButton)
+        self.add_dynamic_items(CardButton, RatingButton, WordsButton)
 
     async def sync_commands(self) -> None:
         guild = self.settings.discord.guild

@@ -37,6 +37,19 @@ async def ticket_choices(
     ]
 
 
+async def incident_choices(
+    interaction: discord.Interaction[Any], current: str
+) -> list[app_commands.Choice[str]]:
+    """Autocomplete: open incidents whose ref or title matches; for agents only."""
+    client = _client(interaction)
+    if client.intake is None or not client.is_agent(interaction.user):
+        return []
+    found = await client.intake.search_incidents(current.strip(), limit=25)
+    return [
+        app_commands.Choice(name=f"{ref} {title}"[:100], value=ref) for ref, title in found[:25]
+    ]
+
+
 async def agent_choices(
     interaction: discord.Interaction[Any], current: str
 ) -> list[app_commands.Choice[str]]:
@@ -182,3 +195,29 @@ class TicketGroup(app_commands.Group):
     @app_commands.autocomplete(ticket=ticket_choices, other=ticket_choices)
     async def same(self, interaction: discord.Interaction[Any], ticket: str, other: str) -> None:
         await _run(interaction, "same", ticket=ticket, other=other)
+
+    # Incidents and similar tickets (17 subcommands so far; Discord allows 25 in a group).
+    @app_commands.command(description="Agents: open an incident (public); the answer names it")
+    @app_commands.describe(title="What is broken, as customers read it", service="Optional")
+    async def incident(
+        self, interaction: discord.Interaction[Any], title: str, service: str | None = None
+    ) -> None:
+        await _run(interaction, "incident", title=title, service=service)
+
+    @app_commands.command(description="Agents: attach a ticket to an open incident")
+    @app_commands.describe(ticket=TICKET, incident="Incident, e.g. INC-7")
+    @app_commands.autocomplete(ticket=ticket_choices, incident=incident_choices)
+    async def link(self, interaction: discord.Interaction[Any], ticket: str, incident: str) -> None:
+        await _run(interaction, "link", ticket=ticket, incident=incident)
+
+    @app_commands.command(description="Agents: detach a ticket from its incident")
+    @app_commands.describe(ticket=TICKET)
+    @app_commands.autocomplete(ticket=ticket_choices)
+    async def unlink(self, interaction: discord.Interaction[Any], ticket: str) -> None:
+        await _run(interaction, "unlink", ticket=ticket)
+
+    @app_commands.command(description="Agents: open tickets and incidents that look like this one")
+    @app_commands.describe(ticket=TICKET)
+    @app_commands.autocomplete(ticket=ticket_choices)
+    async def similar(self, interaction: discord.Interaction[Any], ticket: str) -> None:
+        await _run(interaction, "similar", ticket=ticket)

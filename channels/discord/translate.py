@@ -310,6 +310,11 @@ def command_words(sub: str, options: Mapping[str, str | None]) -> str:
         parts = (sub, get("words"))
     elif sub == "same":
         parts = (sub, ticket, get("other").split(" ")[0])
+    elif sub == "incident":
+        service = get("service")
+        parts = (sub, get("title"), f"[{service}]" if service else "")
+    elif sub == "link":
+        parts = (sub, ticket, get("incident").split(" ")[0])
     else:
         parts = (sub, ticket)
     return " ".join(p for p in parts if p)

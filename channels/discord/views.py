@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
-from channels.discord.cards import CUSTOM_ID, RATING_ID, card_buttons, custom_id, rating_id
+from channels.discord.cards import (
+    CUSTOM_ID,
+    RATING_ID,
+    WORDS_ID,
+    card_buttons,
+    custom_id,
+    link_button,
+    rating_id,
+    words_id,
+)
 from channels.discord.translate import FormSpec, command_words
 from core.channel import TicketCard
 from core.config import IntakeField
@@ -149,7 +158,46 @@ def card_view(card: TicketCard) -> discord.ui.View:
         match = CUSTOM_ID.match(cid)
         assert match is not None  # card_buttons builds ids from the same pattern
         view.add_item(CardButton(match["action"], int(match["number"]), label, style))
+    link = link_button(card)
+    if link is not None:
+        found = WORDS_ID.match(link[0])
+        assert found is not None  # built from the same pattern
+        view.add_item(WordsButton(found["words"], link[1]))
     return view
+
+
+class WordsButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=WORDS_ID):
+    """ "Link to INC-n" on a card, "Open incident" on a possible-incident card: its custom id
+    holds the grammar words it runs (only the two shapes WORDS_ID allows), as the presser."""
+
+    def __init__(self, words: str, label: str = "", style: int = 1) -> None:
+        button: discord.ui.Button[Any] = discord.ui.Button(
+            label=label or words, style=discord.ButtonStyle(style), custom_id=words_id(words)
+        )
+        super().__init__(button)
+        self.words = words
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> WordsButton:
+        return cls(match["words"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _client(interaction).run_command(interaction, self.words)
+
+
+def words_view(buttons: tuple[tuple[str, str], ...]) -> discord.ui.View | None:
+    """The buttons under a message (label, words); those of another shape are left out."""
+    view = discord.ui.View(timeout=None)
+    for label, words in buttons[:5]:
+        if WORDS_ID.match(words_id(words)):
+            view.add_item(WordsButton(words, label))
+    return view if view.children else None
 
 
 class RatingButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=RATING_ID):

@@ -26,7 +26,7 @@ from channels.slack.inbound import (
     worth_storing,
 )
 from channels.slack.markup import clip, escape
-from channels.slack.outbound import RATE, RESOLVE, SET_ETA, TAKE, WAITING
+from channels.slack.outbound import RATE, RESOLVE, SET_ETA, TAKE, WAITING, WORDS
 from channels.slack.people import EmailLinks
 from channels.slack.views import (
     ETA_VIEW,
@@ -38,7 +38,7 @@ from channels.slack.views import (
 )
 from core import metrics
 from core.agents import authorise
-from core.channel import Actor, Intake, RawInbound
+from core.channel import BUTTON_WORDS, Actor, Intake, RawInbound
 from core.config import Settings
 
 log = logging.getLogger(__name__)
@@ -173,6 +173,20 @@ class Listeners:
         reply = await self.intake.command(actor, words)
         await _whisper(client, (body.get("channel") or {}).get("id", ""), actor.user_id, reply.text)
 
+    async def on_words_button(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        """ "Link to INC-n" or "Open incident": the button's words, run as whoever pressed it
+        (an agent check like any command); words of any other shape are refused unrun."""
+        await ack()
+        actor = _actor(body)
+        words = str(action.get("value", ""))
+        if BUTTON_WORDS.match(words):
+            text = (await self.intake.command(actor, words)).text
+        else:
+            text = "That button is not one Tidings made; nothing was done."
+        await _whisper(client, (body.get("channel") or {}).get("id", ""), actor.user_id, text)
+
     async def on_rating(
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
@@ -255,6 +269,7 @@ class Listeners:
         app.action(re.compile(f"^({TAKE}|{RESOLVE})$"))(self.on_button)
         app.action(re.compile(f"^({SET_ETA}|{WAITING})$"))(self.on_form_button)
         app.action(re.compile(f"^{RATE}[1-9]$"))(self.on_rating)
+        app.action(re.compile(f"^{WORDS}(?:link|[0-4])$"))(self.on_words_button)
         app.view(re.compile(f"^({ETA_VIEW}|{WAIT_VIEW})$"))(self.on_form)
         app.view(INTAKE_VIEW)(self.on_intake_form)
         app.shortcut(OPEN_TICKET_SHORTCUT)(self.on_open_ticket)

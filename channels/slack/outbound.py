@@ -10,6 +10,9 @@ from core.channel import OutboundMessage, ReplyTarget, TicketCard
 
 # action_ids of the card buttons; the button value is the ticket ref ("T-4").
 TAKE, SET_ETA, WAITING, RESOLVE = "tidings_take", "tidings_eta", "tidings_wait", "tidings_resolve"
+# Buttons that run grammar words (their value, checked against core's BUTTON_WORDS): "Link to
+# INC-n" on a card, "Open incident" on a possible-incident card.
+WORDS = "tidings_do_"
 # A rating button's action_id is this and its score ("tidings_rate_4"); its value the ticket ref.
 RATE = "tidings_rate_"
 _SECTION_LIMIT = 2900  # a section's text may hold 3,000 characters
@@ -39,7 +42,37 @@ def message_args(target: ReplyTarget, message: OutboundMessage) -> dict[str, Any
         args["thread_ts"] = target.thread
     if message.rating_scale:
         args["blocks"] = rating_blocks(message)
+    elif message.buttons:
+        args["blocks"] = words_blocks(message)
     return args
+
+
+def _sections(text: str) -> list[Block]:
+    text = clip(escape(text), 10 * _SECTION_LIMIT)
+    chunks = [text[start : start + _SECTION_LIMIT] for start in range(0, len(text), _SECTION_LIMIT)]
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}} for chunk in chunks]
+
+
+def words_blocks(message: OutboundMessage) -> list[Block]:
+    """The message's text, then its buttons: each runs its grammar words for whoever presses."""
+    elements = [
+        _button(label, f"{WORDS}{index}", words, "primary" if index == 0 else "")
+        for index, (label, words) in enumerate(message.buttons[:5])
+    ]
+    return [*_sections(message.text), {"type": "actions", "elements": elements}]
+
+
+def similar_section(card: TicketCard) -> Block | None:
+    """The card's best matches: ref, subject, score, and the incident each is in."""
+    if not card.similar:
+        return None
+    lines = [
+        f"{escape(m.ref)} {escape(m.subject[:80])} ({m.score}%)"
+        + (f" · {escape(m.incident)}" if m.incident and m.incident != m.ref else "")
+        for m in card.similar
+    ]
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(
+        "*Looks like*\n" + "\n".join(lines), _SECTION_LIMIT)}}  # fmt: skip
 
 
 def rating_blocks(message: OutboundMessage) -> list[Block]:
@@ -110,6 +143,9 @@ def card_blocks(card: TicketCard) -> list[Block]:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": excerpt}})
     if card.latest.strip():
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _latest(card)}})
+    similar = similar_section(card)
+    if similar is not None:
+        blocks.append(similar)
     resolve = _button("Resolve", RESOLVE, card.ref, "primary")
     resolve["confirm"] = {
         "title": {"type": "plain_text", "text": f"Resolve {card.ref}?"},
@@ -126,6 +162,7 @@ def card_blocks(card: TicketCard) -> list[Block]:
                 _button("Set ETA", SET_ETA, card.ref),
                 _button("Waiting", WAITING, card.ref),
                 resolve,
+                *_link_button(card),
             ],
         }
     )
@@ -142,6 +179,11 @@ def card_blocks(card: TicketCard) -> list[Block]:
         }
     )
     return blocks
+
+
+def _link_button(card: TicketCard) -> list[Block]:
+    link = card.link_button()
+    return [] if link is None else [_button(link[0], f"{WORDS}link", link[1])]
 
 
 def card_args(target: ReplyTarget, card: TicketCard, edit_ts: str = "") -> dict[str, Any]:

@@ -206,6 +206,22 @@ def _log(rest: str) -> Command:
     return Command("log", what=who, text=text.strip())
 
 
+_SUGGESTION = re.compile(r"^p-(\d{1,12})$", re.IGNORECASE)
+
+
+def _confirm(rest: str) -> Command:
+    """`confirm P-3`: open possible incident P-3 (the number is carried as the text)."""
+    word, extra = _split(rest)
+    if not word:
+        raise CommandError(f"missing possible incident; usage: {USAGE['confirm']}")
+    match = _SUGGESTION.match(word)
+    if not match:
+        raise CommandError(f'"{word}" is not a possible incident; write P-3')
+    if extra:
+        raise CommandError(f"unexpected words after {word}; usage: {USAGE['confirm']}")
+    return Command("confirm", text=match.group(1))
+
+
 def _list(rest: str) -> Command:
     which = rest.strip().lower() or "open"
     if which not in LIST_FILTERS:
@@ -230,6 +246,7 @@ TICKET_GRAMMAR: dict[str, tuple[str, Callable[[_Words], Command]]] = {
     "link": ("link <ticket> <INC-n>", _link),
     "unlink": ("unlink <ticket>", _ticket_only),
     "same": ("same <ticket> <ticket>", _same),
+    "similar": ("similar <ticket>", _ticket_only),
 }
 
 
@@ -245,6 +262,7 @@ DESK_GRAMMAR: dict[str, tuple[str, Callable[[str], Command]]] = {
     "replies": ("replies", _replies),
     "incident": ("incident <title> [[service]]", _incident),
     "log": ("log <who> <text>", _log),
+    "confirm": ("confirm <P-n>", _confirm),
 }
 USAGE = {verb: usage for verb, (usage, _) in (TICKET_GRAMMAR | DESK_GRAMMAR).items()}
 

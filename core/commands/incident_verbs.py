@@ -25,6 +25,7 @@ from core.channel import CommandReply
 from core.commands import customer
 from core.commands.act import Act, done
 from core.commands.grammar import CommandError
+from core.delivery.enqueue import refresh_cards
 from core.incidents.fanout import Update, tell_linked_tickets
 from core.incidents.store import (
     OPENED,
@@ -214,6 +215,8 @@ async def link(act: Act, ticket: Ticket) -> CommandReply:
     linked = f"Linked to {incident.ref} ({incident.title}) by {act.agent}."
     await _note_on_ticket(act.session, act, ticket, TICKET_LINKED, linked)
     mark_changed()
+    await act.session.flush()
+    await refresh_cards(act.ctx, act.session, ticket)  # its "Link to INC-n" button goes
     news = await latest_news(act.session, incident.id)
     if news is None:
         return done(ticket, f"{ticket.ref} linked to {incident.ref}")
@@ -235,6 +238,8 @@ async def unlink(act: Act, ticket: Ticket) -> CommandReply:
     await _note_on_ticket(act.session, act, ticket, TICKET_UNLINKED,
                           f"Unlinked from {ref} by {act.agent}.")  # fmt: skip
     mark_changed()
+    await act.session.flush()
+    await refresh_cards(act.ctx, act.session, ticket)
     return done(ticket, f"{ticket.ref} unlinked from {ref}")
 
 

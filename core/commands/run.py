@@ -12,6 +12,7 @@ from core.commands.act import Act, DeskVerb, TicketVerb
 from core.commands.customer import record_public_reply
 from core.commands.grammar import CommandError, parse
 from core.context import Context
+from core.similar import verbs as similar_verbs
 from core.storage.models import Ticket
 
 __all__ = ["DESK_VERBS", "TICKET_VERBS", "record_public_reply", "run_words"]
@@ -32,6 +33,7 @@ TICKET_VERBS: Mapping[str, TicketVerb] = {
     "link": incident_verbs.link,
     "unlink": incident_verbs.unlink,
     "same": same_verb.same,  # the two requesters are one person: the cap counts them together
+    "similar": similar_verbs.similar,
 }
 DESK_VERBS: Mapping[str, DeskVerb] = {
     "list": team.list_tickets,
@@ -40,6 +42,7 @@ DESK_VERBS: Mapping[str, DeskVerb] = {
     "replies": saved.replies,
     "incident": incident_verbs.open_incident,
     "log": log_verb.log_call,  # a call solved on the spot: opened resolved, nobody messaged
+    "confirm": similar_verbs.confirm,  # a possible incident opened, its tickets linked
 }
 
 

@@ -11,9 +11,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.channel import Audience, OutboundMessage, ReplyTarget, SendResult, TicketCard
+from core.channel import Audience, CardMatch, OutboundMessage, ReplyTarget, SendResult, TicketCard
 from core.context import Context
 from core.delivery.rows import Claimed, decode_message, encode_message, enqueue
+from core.similar.shown import shown_matches
 from core.storage.models import (
     Contact,
     EventKind,
@@ -101,7 +102,9 @@ async def card_messages(session: AsyncSession, ticket_id: int) -> tuple[str, Las
 
 async def make_card(session: AsyncSession, ticket: Ticket) -> TicketCard:
     first, latest = await card_messages(session, ticket.id)
-    return card_for(ticket, await requester_name(session, ticket), first, latest)
+    similar = await session.run_sync(lambda sync: shown_matches(sync.connection(), [ticket.id]))
+    return card_for(ticket, await requester_name(session, ticket), first, latest,
+                    similar.get(ticket.id, ()))  # fmt: skip
 
 
 def card_title(ticket: Ticket) -> str:
@@ -109,7 +112,11 @@ def card_title(ticket: Ticket) -> str:
 
 
 def card_for(
-    ticket: Ticket, requester: str, excerpt: str, latest: LastWord | None = None
+    ticket: Ticket,
+    requester: str,
+    excerpt: str,
+    latest: LastWord | None = None,
+    similar: tuple[CardMatch, ...] = (),
 ) -> TicketCard:
     latest = latest or LastWord("", None)
     return TicketCard(
@@ -128,6 +135,7 @@ def card_for(
         latest=latest.text[:CARD_EXCERPT],
         latest_at=latest.at,
         latest_by=latest.author,
+        similar=similar,
     )
 
 
@@ -277,8 +285,12 @@ def triage_context(
     cards: Mapping[tuple[int, str], str],
 ) -> tuple[ReplyTarget, OutboundMessage]:
     """Cards are edited in place once posted; alerts go in the card's thread. (Not in a
-    mailbox: there each row is a notice of its own.)"""
-    if item.ticket_id is None or is_mailbox(item.channel):
+    mailbox, where each row is a notice of its own; a possible-incident card stands alone.)"""
+    if (
+        item.ticket_id is None
+        or is_mailbox(item.channel)
+        or item.kind == OutboxKind.POSSIBLE_INCIDENT
+    ):
         return target, message
     card = cards.get((item.ticket_id, item.channel), "")
     if not card:

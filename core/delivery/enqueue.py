@@ -39,12 +39,19 @@ __all__ = [
 
 
 async def alert_agents(
-    ctx: Context, session: AsyncSession, ticket: Ticket, kind: str, text: str
+    ctx: Context,
+    session: AsyncSession,
+    ticket: Ticket,
+    kind: str,
+    text: str,
+    *,
+    buttons: tuple[tuple[str, str], ...] = (),
 ) -> None:
-    """An internal message to every triage channel (in the card's thread when there is one),
-    and to the mailboxes of the agents it concerns: the ticket's holder, or all when nobody
-    holds it."""
+    """An internal message to every triage channel (in the card's thread when there is one;
+    a possible-incident card stands alone), and to the mailboxes of the agents it concerns:
+    the ticket's holder, or all when nobody holds it. `buttons` run grammar words when
+    pressed."""
     for target in ctx.triage_targets(ticket.assignee):
         await enqueue(
-            ctx, session, ticket, kind=kind, text=text, target=target,
+            ctx, session, ticket, kind=kind, text=text, target=target, buttons=buttons,
         )  # fmt: skip

@@ -11,7 +11,14 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.channel import Attachment, Audience, OutboundMessage, ReplyTarget, TicketCard
+from core.channel import (
+    Attachment,
+    Audience,
+    CardMatch,
+    OutboundMessage,
+    ReplyTarget,
+    TicketCard,
+)
 from core.context import Context
 from core.storage.models import EventKind, OutboxRow, OutboxStatus, Ticket, TicketEvent
 
@@ -89,7 +96,9 @@ def decode_message(raw: str) -> OutboundMessage:
     data["audience"] = Audience(data["audience"])
     data["references"] = tuple(data.get("references", ()))
     data["attachments"] = tuple(Attachment(**item) for item in data.get("attachments", ()))
+    data["buttons"] = tuple(tuple(button) for button in data.get("buttons", ()))
     if card:
+        card["similar"] = tuple(CardMatch(*match) for match in card.get("similar", ()))
         for key in ("eta", "next_update_due", "latest_at"):
             if card.get(key):
                 card[key] = datetime.fromisoformat(card[key])
@@ -106,6 +115,7 @@ async def enqueue(
     text: str,
     target: ReplyTarget,
     card: TicketCard | None = None,
+    buttons: tuple[tuple[str, str], ...] = (),
 ) -> OutboxRow:
     """Put one message for agents (a card, an alert) in the outbox, in the caller's
     transaction. Messages to the customer are built by core.tickets.timeline.customer_message."""
@@ -113,7 +123,7 @@ async def enqueue(
         **outbox_values(
             ticket, target, kind=kind, text=text, automatic=True, token=uuid.uuid4().hex,
             now=ctx.now(), event_id=None, audience=Audience.AGENTS, card=card, in_reply_to="",
-            references=(),
+            references=(), buttons=buttons,
         )
     )  # fmt: skip
     session.add(row)
@@ -188,6 +198,7 @@ def outbox_values(
     in_reply_to: str,
     references: tuple[str, ...],
     attachments: tuple[Attachment, ...] = (),
+    buttons: tuple[tuple[str, str], ...] = (),
 ) -> dict[str, Any]:
     """The outbox row's columns for one message (also used to open many tickets at once)."""
     message = OutboundMessage(
@@ -202,6 +213,7 @@ def outbox_values(
         references=references,
         card=card,
         attachments=attachments,
+        buttons=buttons,
     )
     return {
         "ticket_id": ticket.id,

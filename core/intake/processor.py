@@ -28,6 +28,7 @@ from core.intake.files import fetch_all
 from core.intake.opening import NewTicket, open_tickets_now
 from core.intake.outcome import Outcome
 from core.intake.unreadable import open_for_a_person
+from core.similar.after import match_new_tickets
 from core.storage.db import Database
 from core.storage.models import InboxRow, TicketRef, table_of
 from core.tickets.refs import claim_conversations
@@ -123,20 +124,23 @@ class InboxProcessor:
         loop; a burst of 2,000 new conversations measured 0.58 ms of CPU a ticket that way,
         0.37 ms in one trip). Then every other row is applied in
         arrival order, each in its own savepoint, so a row that fails rolls back alone."""
-        rest = decoded
+        rest, new_tickets = decoded, []
         if any(_opens_if_new(self.ctx, result) for _, result in decoded):
             try:
                 rest, opened = await self.db.write(
                     lambda connection: self._open_new(connection, decoded)
                 )
                 self.opened_in_bulk += len(opened)
+                new_tickets = [ticket_id for _, ticket_id in opened]
                 for row_id, ticket_id in opened:
                     _report(payloads[row_id][0], row_id, "opened", ticket_id)
             except Exception:
                 # Rolled back together; one at a time finds the row that fails and records why.
                 log.exception("opening new conversations together failed; one at a time")
         if rest:
-            await self._apply_each(rest, payloads)
+            new_tickets += await self._apply_each(rest, payloads)
+        # Similar tickets, after the commit: the acknowledgements are queued already.
+        await match_new_tickets(self.db, self.ctx, new_tickets)
 
     def _open_new(
         self, connection: Connection, decoded: list[Row]
@@ -172,7 +176,8 @@ class InboxProcessor:
 
     async def _apply_each(
         self, decoded: list[Row], payloads: Mapping[int, tuple[str, bytes]]
-    ) -> None:
+    ) -> list[int]:
+        """Apply rows one by one; the tickets they opened."""
         failures: list[tuple[int, Exception, Decoded | Exception]] = []
         done: list[dict[str, object]] = []
         classes: list[tuple[int, str, int | None]] = []  # told once the transaction commits
@@ -203,6 +208,7 @@ class InboxProcessor:
             _report(payloads[row_id][0], row_id, kind, ticket_id)
         for row_id, error, result in failures:
             await self._record_failure(row_id, error, payloads[row_id], result)
+        return [number for _, kind, number in classes if kind == "opened" and number is not None]
 
     async def _outcome(
         self,

@@ -10,10 +10,11 @@ from datetime import datetime
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection
 
-from core.channel import ReplyTarget
+from core.channel import CardMatch, ReplyTarget
 from core.delivery.cards import LastWord, last_word
 from core.people import people_of
 from core.promises.cap import read_day
+from core.similar.shown import shown_matches
 from core.storage.models import (
     Contact,
     EventKind,
@@ -54,6 +55,7 @@ class BatchReads:
     names: dict[int, str] = field(default_factory=dict)
     # (ticket, channel) -> (outbox id, message) of a card update not yet picked up.
     pending_cards: dict[tuple[int, str], tuple[int, str]] = field(default_factory=dict)
+    similar: dict[int, tuple[CardMatch, ...]] = field(default_factory=dict)  # on the card
 
     def person(self, contact_id: int) -> int:
         return self.people.get(contact_id, contact_id)
@@ -127,6 +129,7 @@ def read_card_parts(
         select(Contact.id, Contact.name, Contact.address).where(Contact.id.in_(contacts))
     )
     reads.names.update((contact_id, name or address) for contact_id, name, address in rows)
+    reads.similar.update(shown_matches(connection, ids))
     pending = connection.execute(
         select(OutboxRow.id, OutboxRow.ticket_id, OutboxRow.channel, OutboxRow.message)
         .where(

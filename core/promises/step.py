@@ -138,7 +138,8 @@ class Step:
         requester = self.reads.names.get(ticket.requester_id, "")
         reads = self.reads
         card = card_for(ticket, requester, reads.first_message.get(ticket.id, ""),
-                        reads.latest_message.get(ticket.id))  # fmt: skip
+                        reads.latest_message.get(ticket.id),
+                        reads.similar.get(ticket.id, ()))  # fmt: skip
         for target in targets:
             if is_mailbox(target.channel):
                 continue  # a mailbox had its card when the ticket opened; mail is not edited

@@ -110,6 +110,7 @@ class OutboxKind(StrEnum):
     CARD = "card"
     ETA_MISSED_AGENTS = "eta_missed_agents"
     CUSTOMER_WROTE = "customer_wrote"  # a customer's follow-up, told to the agents
+    POSSIBLE_INCIDENT = "possible_incident"  # similar tickets together: a card of its own
 
 
 class Base(DeclarativeBase):

@@ -3,7 +3,9 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-import core.storage.incident_models  # noqa: F401  (its tables belong to Base.metadata too)
+# Their tables belong to Base.metadata too.
+import core.storage.incident_models
+import core.storage.similar_models  # noqa: F401
 from core.storage.models import Base
 
 config = context.config

@@ -273,6 +273,11 @@ class Intake(Protocol):
         """A customer pressed a rating button on ticket `ref`'s resolution message."""
         ...
 
+    async def names_a_ticket(self, channel: str, key: str) -> bool:
+        """Whether `key` is a known conversation key of a ticket on `channel` (a thread id,
+        say): lets an adapter drop a thread's chatter before storing it."""
+        ...
+
     async def link_verified_email(self, contact: Contact, email: str) -> bool:
         """The platform vouches that `contact` receives mail at `email` (Slack: a workspace
         member's profile email): link them with that email contact as one person. True when

@@ -18,6 +18,7 @@ from core.commands.run import run_words
 from core.context import Context
 from core.csat.press import rate_from_button
 from core.delivery.worker import DeliveryWorker
+from core.intake.files import names_a_ticket
 from core.intake.processor import InboxProcessor
 from core.intake.writer import InboxWriter
 from core.similar.find import open_incident_choices
@@ -173,6 +174,9 @@ class Desk:
             return await self.db.write(work)
         except _Refused as refused:
             return refused.reply
+
+    async def names_a_ticket(self, channel: str, key: str) -> bool:
+        return await names_a_ticket(self.db, channel, (key,))
 
     async def link_verified_email(self, contact: Contact, email: str) -> bool:
         wanted = email.strip().lower()

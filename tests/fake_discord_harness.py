@@ -25,6 +25,8 @@ class RecordingIntake:
     tickets: list[tuple[str, str]] = field(default_factory=list)
     command_delay: float = 0.0
     failures: int = 0  # how many receive() calls fail first, like a database that is down
+    ticket_keys: set[str] = field(default_factory=set)  # conversation keys that name a ticket
+    key_lookups: list[str] = field(default_factory=list)
 
     async def receive(self, raw: RawInbound) -> bool:
         if self.failures:
@@ -44,6 +46,10 @@ class RecordingIntake:
         if actor.user_id not in self.agents:
             return CommandReply(False, "Sorry, only agents can do that.")
         return CommandReply(True, f"OK: {text}")
+
+    async def names_a_ticket(self, channel: str, key: str) -> bool:
+        self.key_lookups.append(key)
+        return key in self.ticket_keys
 
     async def search_tickets(self, text: str, limit: int = 25) -> list[tuple[str, str]]:
         wanted = text.lower()

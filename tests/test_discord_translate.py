@@ -118,6 +118,28 @@ def test_message_in_a_triage_card_thread_is_an_agent_message_with_roles() -> Non
     assert message.actor.roles == ("77",) and message.text == "note: hi"
 
 
+def test_a_ticket_thread_outside_intake_channels_only_joins_its_ticket() -> None:
+    thread = "1310000000000000051"  # Log as ticket answered a customer here, in #random
+    message = decoded(channel_kind="thread", channel_id=thread, parent_id=RANDOM, guild_id="1",
+                      ticket_thread=True, content="It jams on page 2 now")  # fmt: skip
+    assert isinstance(message, InboundMessage)
+    assert message.thread_keys == (thread,) and message.join_only
+    assert message.reply_target == ReplyTarget("discord", RANDOM, thread)
+    assert message.text == "It jams on page 2 now"
+    intake = decoded(channel_kind="thread", channel_id=thread, parent_id=HELP, guild_id="1")
+    assert isinstance(intake, InboundMessage) and not intake.join_only
+
+
+def test_an_agent_in_a_ticket_thread_outside_intake_is_already_public() -> None:
+    thread = "1310000000000000051"
+    message = decoded(
+        channel_kind="thread", channel_id=thread, parent_id=RANDOM, ticket_thread=True,
+        author={"id": "1200000000000000007", "name": "Dana", "bot": False}, content="On my way",
+    )  # fmt: skip
+    assert isinstance(message, AgentMessage) and message.already_public
+    assert message.thread_keys == (thread,)
+
+
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
@@ -126,7 +148,18 @@ def test_message_in_a_triage_card_thread_is_an_agent_message_with_roles() -> Non
         ({"message_type": 7}, "system message"),
         ({"content": "  ", "attachments": []}, "message content intent"),
         ({"channel_kind": "text", "channel_id": RANDOM}, "not an intake channel"),
+        # A thread elsewhere that the adapter did not find to be a ticket's (no mark).
         ({"channel_kind": "thread", "channel_id": "9", "parent_id": RANDOM}, "not an intake"),
+        ({"channel_kind": "thread", "channel_id": "9", "parent_id": RANDOM}, "a ticket's thread"),
+        (
+            {
+                "channel_kind": "thread",
+                "channel_id": "9",
+                "parent_id": RANDOM,
+                "ticket_thread": False,
+            },
+            "a ticket's thread",
+        ),
     ],
 )
 def test_what_never_becomes_a_ticket(overrides: dict[str, Any], reason: str) -> None:

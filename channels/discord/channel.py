@@ -242,6 +242,9 @@ class DiscordChannel:
         if target.thread:
             await self._ensure_thread(client, target, message)
             destination = target.thread
+            if message.audience is Audience.CUSTOMER:
+                # A ticket is answered there, so what its customer writes there is kept.
+                client.ticket_threads.add(target.thread)
         messageable = client.get_partial_messageable(int(destination))
         ids = []
         for index, chunk in enumerate(chunks):

@@ -11,7 +11,15 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from channels.discord.translate import CHANNEL, FormSpec, Routing, split_text, where
+from channels.discord.ticket_threads import TicketThreads
+from channels.discord.translate import (
+    CHANNEL,
+    NOT_A_TICKET_THREAD,
+    FormSpec,
+    Routing,
+    split_text,
+    where,
+)
 from core import metrics
 from core.agents import authorise, refusal
 from core.channel import Actor, CommandReply, Intake, RawInbound
@@ -68,6 +76,7 @@ class TidingsClient(discord.Client):
         # A database blip must not lose a message Discord will never send again.
         self.store_retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
         self._looked_up: dict[int, tuple[str, str]] = {}
+        self.ticket_threads = TicketThreads(self._names_a_ticket)
         self.tree: app_commands.CommandTree[TidingsClient] = app_commands.CommandTree(self)
 
     async def setup_hook(self) -> None:
@@ -102,6 +111,12 @@ class TidingsClient(discord.Client):
             return
         record = await self.record_of(message)
         place = where(record, self.routing)
+        if place == NOT_A_TICKET_THREAD and await self.ticket_threads.holds(
+            str(record["channel_id"])
+        ):
+            # A ticket is answered in this thread (Log as ticket): its customer is heard here.
+            record["ticket_thread"] = True
+            place = where(record, self.routing)
         if place.startswith("ignore"):
             log.debug("discord message %s skipped: %s", message.id, place)
             return
@@ -109,6 +124,11 @@ class TidingsClient(discord.Client):
         # Durable and deduplicated on the message id: a gateway replay or RESUME re-sends the
         # same id and the core answers False, so nothing happens twice.
         await self.store(RawInbound(CHANNEL, str(message.id), payload))
+
+    async def _names_a_ticket(self, thread: str) -> bool:
+        if self.intake is None:
+            return False
+        return await self.intake.names_a_ticket(CHANNEL, thread)
 
     async def store(self, raw: RawInbound) -> bool:
         """Hand a payload to the core, retrying briefly: the gateway will not send it again.

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any, cast
 import discord
 from discord import app_commands
 
-from channels.discord.translate import CHANNEL
+from channels.discord.translate import CHANNEL, decode_logged
 from core import metrics
-from core.channel import RawInbound
+from core.channel import InboundMessage, RawInbound
 
 if TYPE_CHECKING:
     from channels.discord.client import TidingsClient
@@ -52,6 +52,10 @@ async def _store(
         record.update(channel_kind="dm", parent_id="")
     agent = interaction.user
     record.update(type="logged", agent={"id": str(agent.id), "name": agent.display_name})
+    logged = decode_logged(record)
+    if isinstance(logged, InboundMessage):
+        # The ticket is answered in that thread: from now on its customer is heard there too.
+        client.ticket_threads.add(logged.reply_target.thread)
     payload = json.dumps(record, sort_keys=True).encode()
     stored = await client.store(RawInbound(CHANNEL, raw_key(message.id), payload))
     return LOGGED if stored else ALREADY

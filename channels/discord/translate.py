@@ -28,6 +28,9 @@ SUBJECT_LIMIT = 100
 # Message types a person produces: DEFAULT and REPLY. Everything else (joins, pins, thread
 # created notices, boosts, ...) is a system message and never opens a ticket.
 PERSON_MESSAGE_TYPES = frozenset({0, 19})
+# A thread outside the intake and triage channels is somebody's conversation, not ours, unless
+# a ticket is answered there (Log as ticket): the adapter checks, and marks the record if so.
+NOT_A_TICKET_THREAD = "ignore: not an intake thread, triage thread or a ticket's thread"
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,8 @@ class FormSpec:
 
 
 def where(record: Mapping[str, Any], routing: Routing) -> str:
-    """Name the place a message record was written: dm, intake, intake_thread, triage_thread.
+    """Name the place a message record was written: dm, intake, intake_thread, triage_thread,
+    or ticket_thread (a thread elsewhere that the adapter found to be a ticket's, and marked).
 
     Anything else comes back as "ignore: <reason>"; the adapter skips those before storing.
     """
@@ -81,6 +85,7 @@ def where(record: Mapping[str, Any], routing: Routing) -> str:
             return "intake_thread"
         if routing.triage_channel and parent == routing.triage_channel:
             return "triage_thread"
+        return "ticket_thread" if record.get("ticket_thread") else NOT_A_TICKET_THREAD
     return "ignore: not an intake channel, intake thread or triage thread"
 
 
@@ -129,7 +134,7 @@ def decode_message(record: Mapping[str, Any], routing: Routing) -> Decoded:
             CHANNEL, message_id, _actor(record), (channel_id,), text, attachments=files
         )
     actor = _actor(record)
-    if place == "intake_thread" and routing.is_agent(actor):
+    if place in ("intake_thread", "ticket_thread") and routing.is_agent(actor):
         # An agent answering in the customer's public thread: the customer has read it, so it
         # is recorded as a public reply (an update) and never sent again.
         return AgentMessage(CHANNEL, message_id, actor, (channel_id,), text, already_public=True)
@@ -159,6 +164,8 @@ def decode_message(record: Mapping[str, Any], routing: Routing) -> Decoded:
         thread_keys=keys,
         attachments=attachments,
         note=f"discord {place}",
+        # Outside the intake channels a thread is Tidings' only while it is a ticket's.
+        join_only=place == "ticket_thread",
     )
 
 

@@ -109,16 +109,29 @@ async def enqueue(
 ) -> OutboxRow:
     """Put one message for agents (a card, an alert) in the outbox, in the caller's
     transaction. Messages to the customer are built by core.tickets.timeline.customer_message."""
-    row = OutboxRow(
+    row = agents_row(ctx, ticket, kind=kind, text=text, target=target, card=card)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+def agents_row(
+    ctx: Context,
+    ticket: Ticket,
+    *,
+    kind: str,
+    text: str,
+    target: ReplyTarget,
+    card: TicketCard | None = None,
+) -> OutboxRow:
+    """The outbox row of one message for agents about `ticket`, not yet in any session."""
+    return OutboxRow(
         **outbox_values(
             ticket, target, kind=kind, text=text, automatic=True, token=uuid.uuid4().hex,
             now=ctx.now(), event_id=None, audience=Audience.AGENTS, card=card, in_reply_to="",
             references=(),
         )
     )  # fmt: skip
-    session.add(row)
-    await session.flush()
-    return row
 
 
 async def place_notice(ctx: Context, session: AsyncSession, row: OutboxRow) -> None:

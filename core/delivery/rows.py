@@ -216,10 +216,38 @@ def outbox_values(
         card=card,
         attachments=attachments,
     )
+    contact = ticket.requester_id if audience is Audience.CUSTOMER else None
+    return _columns(ticket.id, contact, target, message, event_id, now)
+
+
+def incident_notice_values(
+    ref: str, title: str, target: ReplyTarget, *, kind: str, text: str, now: datetime
+) -> dict[str, Any]:
+    """The outbox row's columns for a message to agents about an incident (`INC-3`), not about
+    one ticket: its ticket_id is NULL, so it goes to the triage channel itself (no card's
+    thread) and to each agent's mailbox as a notice that names the incident."""
+    message = OutboundMessage(
+        ticket_ref=ref, subject=title, text=text, kind=kind, automatic=True,
+        token=uuid.uuid4().hex, audience=Audience.AGENTS,
+    )  # fmt: skip
+    return _columns(None, None, target, message, None, now)
+
+
+def _columns(
+    ticket_id: int | None,
+    contact_id: int | None,
+    target: ReplyTarget,
+    message: OutboundMessage,
+    event_id: int | None,
+    now: datetime,
+) -> dict[str, Any]:
+    audience, kind, automatic, token = (
+        message.audience, message.kind, message.automatic, message.token,
+    )  # fmt: skip
     return {
-        "ticket_id": ticket.id,
+        "ticket_id": ticket_id,
         "event_id": event_id,
-        "contact_id": ticket.requester_id if audience is Audience.CUSTOMER else None,
+        "contact_id": contact_id,
         "channel": target.channel,
         "address": target.address,
         "thread": target.thread,

@@ -10,6 +10,8 @@ The fan-out section prints, each beside a baseline measured in the same run:
   ticket by ticket (one command, one transaction each; timed over a sample and scaled);
 - delivery: the fan-out's rows sent by the delivery worker through a channel that answers at
   once, beside the same number of plain outbox rows sent by the same worker.
+The texts section renders one message per linked ticket with the templates kept (as Texts does),
+beside Jinja's own check of the template's file for every message (as Texts did before).
 `main()` runs each section in `SECTIONS` on one database; a section is an async function of the
 bench (the running app and its seeded tickets) returning lines to print.
 """
@@ -39,6 +41,7 @@ from core.config import load_settings
 from core.delivery.rows import outbox_values
 from core.storage.incident_models import IncidentLink
 from core.storage.models import Contact, OutboxRow, Ticket, table_of
+from core.texts import SHIPPED, Texts
 from tests.fake_channel import FakeChannel
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -192,8 +195,35 @@ async def fan_out(bench: Bench) -> list[str]:
     ]
 
 
+def _render_all(texts: Texts, count: int) -> Took:
+    start, cpu = time.perf_counter(), time.process_time()
+    for n in range(count):
+        texts.render("agent_reply", text="The processor rejects a third.", agent="alice",
+                     ref=f"T-{n}", next_update=NOW)  # fmt: skip
+    return Took(time.perf_counter() - start, time.process_time() - cpu)
+
+
+async def texts(bench: Bench) -> list[str]:
+    """A fan-out's words, one message per linked ticket: templates kept (an operator's folder
+    looked at once a second), beside Jinja's check of the file for every message (as before)."""
+    lines = [f"texts, {bench.tickets} messages rendered (same run)"]
+    with tempfile.TemporaryDirectory() as folder:
+        shipped = (SHIPPED / "agent_reply.j2").read_text()
+        (Path(folder) / "agent_reply.j2").write_text(shipped)
+        for where, templates_dir in (("shipped", ""), ("operator's folder", folder)):
+            kept, checked = Texts(templates_dir), Texts(templates_dir)
+            checked.env.auto_reload = True  # a stat of the file for every message
+            for warm in (kept, checked):
+                _render_all(warm, 10)  # compiled before timing
+            lines += [
+                f"  {where + ', kept':34} {_render_all(kept, bench.tickets)}",
+                f"  {'  baseline: a stat per message':34} {_render_all(checked, bench.tickets)}",
+            ]
+    return lines
+
+
 # The sections main() runs, in order, on one database (a later one may add its own here).
-SECTIONS: list[Section] = [fan_out]
+SECTIONS: list[Section] = [fan_out, texts]
 
 
 async def bench(tickets: int, url: str) -> None:

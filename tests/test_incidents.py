@@ -119,7 +119,10 @@ async def test_a_ticket_linked_to_an_incident_with_news_hears_where_it_stands_at
     await desk_app.drain()
     assert fake.texts_to("carol")[-1].count("A fix is in place") == 1
     fake.sent.clear()
+    owed = (await _incident(desk_app, 1))["next_update_due"]
+    assert owed == "2026-11-23T13:00:00Z"  # the reply at 09:00, at the incident's cadence
 
+    clock.advance(timedelta(minutes=30))  # Erin's own cadence would promise 09:30 tomorrow
     said = await _agent(desk_app, "link T-2 INC-1")
     assert said == "T-2 linked to INC-1; customer told it is monitoring"
     await desk_app.drain()
@@ -130,6 +133,15 @@ async def test_a_ticket_linked_to_an_incident_with_news_hears_where_it_stands_at
     )
     assert "A fix is in place and we are watching that it holds." in erin.message.text
     assert "A fix is deployed." in erin.message.text
+    # Erin's promise is now the incident's, and that is the time she reads.
+    assert "T-2 · next update by Mon 23 Nov, 13:00 (UTC)" in erin.message.text
+    shown = await desk_app.show_ticket(2)
+    assert shown["next_update_due"] == owed
+    assert [(p["kind"], p["due_at"], p["kept"]) for p in shown["promises"]][-2:] == [
+        ("next_update", "2026-11-24T09:00:00Z", True),  # the acknowledgement's, kept
+        ("next_update", owed, None),
+    ]
+    assert shown["status"] == "open" and shown["assignee"] == "alice"
     events = (await desk_app.show_ticket(2))["events"]
     assert [e["kind"] for e in events][-2:] == ["incident_linked", EventKind.AGENT_REPLY]
     assert events[-2]["visibility"] == "internal"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,3 +124,47 @@ def test_a_template_using_an_unknown_variable_fails_loudly(tmp_path: Path) -> No
 def test_times_read_like_a_person_says_them() -> None:
     assert Texts("", "America/New_York").when(LATER) == "Tue 24 Nov, 10:30 (America/New_York)"
     assert Texts().when(None) == "not set"
+
+
+def test_a_fan_out_of_messages_does_not_look_at_the_disk_for_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "ack.j2").write_text("Got it: {{ ref }}.")
+    texts = Texts(str(tmp_path), "UTC")
+    texts.ticker = lambda: 100.0  # the whole fan-out within one second
+    looks: list[str] = []
+    real_stat, real_scandir = os.stat, os.scandir
+
+    def stat(path: Any, *args: Any, **kwargs: Any) -> Any:
+        looks.append(f"stat {path}")
+        return real_stat(path, *args, **kwargs)
+
+    def scandir(path: Any) -> Any:
+        looks.append(f"list {path}")
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "stat", stat)
+    monkeypatch.setattr(os, "scandir", scandir)
+    texts.render("status_update", **SAMPLE)
+    loaded = len(looks)  # the folder's listing, and finding and reading the template
+    for number in range(500):
+        assert texts.render("ack", **{**SAMPLE, "ref": f"T-{number}"}) == f"Got it: T-{number}."
+        texts.render("status_update", **SAMPLE)
+    assert len(looks) - loaded <= 3, looks[loaded : loaded + 10]  # loading ack.j2, nothing more
+
+
+def test_the_operators_folder_is_read_again_within_a_second_of_a_change(tmp_path: Path) -> None:
+    moment = [100.0]
+    texts = Texts(str(tmp_path), "UTC")
+    texts.ticker = lambda: moment[0]
+    assert texts.render("ack", **SAMPLE).startswith("Hello Carol")  # the shipped one
+    (tmp_path / "ack.j2").write_text("Got it: {{ ref }}.")  # an override added
+    moment[0] += 1.0
+    assert texts.render("ack", **SAMPLE) == "Got it: T-7."
+    (tmp_path / "ack.j2").write_text("Received: {{ ref }}.")  # edited in place
+    os.utime(tmp_path / "ack.j2", ns=(1, 1))  # however coarse the file system's clock
+    moment[0] += 1.0
+    assert texts.render("ack", **SAMPLE) == "Received: T-7."
+    (tmp_path / "ack.j2").unlink()  # removed: the shipped text again
+    moment[0] += 1.0
+    assert texts.render("ack", **SAMPLE).startswith("Hello Carol")

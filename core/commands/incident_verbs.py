@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import CommandReply
-from core.commands import customer
-from core.commands.act import Act, done
+from core.commands.act import Act, done, mark_worked
 from core.commands.grammar import CommandError
 from core.delivery.enqueue import refresh_cards
 from core.incidents.fanout import Update, tell_linked_tickets
@@ -37,9 +35,18 @@ from core.incidents.store import (
     locked_incident,
     mark_changed,
 )
+from core.promises.kinds import PromiseKind
 from core.storage.incident_models import Incident, IncidentLink, IncidentState
-from core.storage.models import EventKind, Priority, Status, Ticket, Visibility, is_active
-from core.tickets.timeline import add_event
+from core.storage.models import (
+    EventKind,
+    Priority,
+    Promise,
+    Status,
+    Ticket,
+    Visibility,
+    is_active,
+)
+from core.tickets.timeline import add_event, tell_customer
 
 IncidentVerb = Callable[[Act, Incident], Awaitable[CommandReply]]
 _STATE_PREFIX = re.compile(r"^(investigating|identified|monitoring)\s*:\s*", re.IGNORECASE)
@@ -220,13 +227,33 @@ async def link(act: Act, ticket: Ticket) -> CommandReply:
     news = await latest_news(act.session, incident.id)
     if news is None:
         return done(ticket, f"{ticket.ref} linked to {incident.ref}")
-    # The incident already has news: this customer hears where it stands now, not at the next
-    # update.
-    text = _note(act, incident, news.text, joined=True, eta=incident.eta)
-    await customer.reply(replace(act, command=replace(act.command, text=text)), ticket)
+    await _tell_where_it_stands(act, incident, ticket, news.text)
     return done(
         ticket, f"{ticket.ref} linked to {incident.ref}; customer told it is {incident.state}"
     )
+
+
+async def _tell_where_it_stands(act: Act, incident: Incident, ticket: Ticket, news: str) -> None:
+    """The incident already has news: the customer who just joined hears where it stands now,
+    as an incident reply tells each linked ticket. Their next update is the incident's (its
+    promise is theirs from now on), and that is the time they read; an incident whose update
+    is already overdue gets its round from the loop at once, so the incident's cadence from
+    now is promised instead."""
+    now = act.now
+    due = incident.next_update_due
+    if due is None or due <= now:
+        due = _next_update(act)
+    mark_worked(ticket, act.agent, now)
+    ticket.next_update_due, ticket.nudged_for = due, None
+    text = _note(act, incident, news, joined=True, eta=incident.eta)
+    # keep_schedule: the ticket's last promise is settled and its time left as set above.
+    await tell_customer(
+        act.ctx, act.session, ticket, EventKind.AGENT_REPLY, "agent_reply", author=act.agent,
+        automatic=False, event_text=text, text=text, keep_schedule=True,
+    )  # fmt: skip
+    act.session.add(Promise(ticket_id=ticket.id, kind=PromiseKind.NEXT_UPDATE, due_at=due,
+                            made_at=now))  # fmt: skip
+    await refresh_cards(act.ctx, act.session, ticket)
 
 
 async def unlink(act: Act, ticket: Ticket) -> CommandReply:

@@ -14,16 +14,18 @@ from core.delivery.cards import (
     requester_name,
 )
 from core.delivery.rows import (
+    agents_row,
     decode_message,
     encode_message,
     enqueue,
     outbox_values,
     thread_refs,
 )
-from core.storage.models import Ticket
+from core.storage.models import OutboxRow, Ticket
 
 __all__ = [
     "LastWord",
+    "agents_row",
     "alert_agents",
     "card_for",
     "card_title",
@@ -46,12 +48,16 @@ async def alert_agents(
     text: str,
     *,
     buttons: tuple[tuple[str, str], ...] = (),
-) -> None:
+) -> list[OutboxRow]:
     """An internal message to every triage channel (in the card's thread when there is one;
     a possible-incident card stands alone), and to the mailboxes of the agents it concerns:
     the ticket's holder, or all when nobody holds it. `buttons` run grammar words when
-    pressed."""
-    for target in ctx.triage_targets(ticket.assignee):
-        await enqueue(
-            ctx, session, ticket, kind=kind, text=text, target=target, buttons=buttons,
-        )  # fmt: skip
+    pressed. The rows are added together and flushed once (their ids known on return)."""
+    rows = [
+        agents_row(ctx, ticket, kind=kind, text=text, target=target, buttons=buttons)
+        for target in ctx.triage_targets(ticket.assignee)
+    ]
+    if rows:
+        session.add_all(rows)
+        await session.flush()
+    return rows

@@ -119,16 +119,30 @@ async def enqueue(
 ) -> OutboxRow:
     """Put one message for agents (a card, an alert) in the outbox, in the caller's
     transaction. Messages to the customer are built by core.tickets.timeline.customer_message."""
-    row = OutboxRow(
+    row = agents_row(ctx, ticket, kind=kind, text=text, target=target, card=card, buttons=buttons)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+def agents_row(
+    ctx: Context,
+    ticket: Ticket,
+    *,
+    kind: str,
+    text: str,
+    target: ReplyTarget,
+    card: TicketCard | None = None,
+    buttons: tuple[tuple[str, str], ...] = (),
+) -> OutboxRow:
+    """The outbox row of one message for agents about `ticket`, not yet in any session."""
+    return OutboxRow(
         **outbox_values(
             ticket, target, kind=kind, text=text, automatic=True, token=uuid.uuid4().hex,
             now=ctx.now(), event_id=None, audience=Audience.AGENTS, card=card, in_reply_to="",
             references=(), buttons=buttons,
         )
     )  # fmt: skip
-    session.add(row)
-    await session.flush()
-    return row
 
 
 async def place_notice(ctx: Context, session: AsyncSession, row: OutboxRow) -> None:
@@ -215,10 +229,38 @@ def outbox_values(
         attachments=attachments,
         buttons=buttons,
     )
+    contact = ticket.requester_id if audience is Audience.CUSTOMER else None
+    return _columns(ticket.id, contact, target, message, event_id, now)
+
+
+def incident_notice_values(
+    ref: str, title: str, target: ReplyTarget, *, kind: str, text: str, now: datetime
+) -> dict[str, Any]:
+    """The outbox row's columns for a message to agents about an incident (`INC-3`), not about
+    one ticket: its ticket_id is NULL, so it goes to the triage channel itself (no card's
+    thread) and to each agent's mailbox as a notice that names the incident."""
+    message = OutboundMessage(
+        ticket_ref=ref, subject=title, text=text, kind=kind, automatic=True,
+        token=uuid.uuid4().hex, audience=Audience.AGENTS,
+    )  # fmt: skip
+    return _columns(None, None, target, message, None, now)
+
+
+def _columns(
+    ticket_id: int | None,
+    contact_id: int | None,
+    target: ReplyTarget,
+    message: OutboundMessage,
+    event_id: int | None,
+    now: datetime,
+) -> dict[str, Any]:
+    audience, kind, automatic, token = (
+        message.audience, message.kind, message.automatic, message.token,
+    )  # fmt: skip
     return {
-        "ticket_id": ticket.id,
+        "ticket_id": ticket_id,
         "event_id": event_id,
-        "contact_id": ticket.requester_id if audience is Audience.CUSTOMER else None,
+        "contact_id": contact_id,
         "channel": target.channel,
         "address": target.address,
         "thread": target.thread,

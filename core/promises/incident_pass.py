@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.engine import Connection
 
 from core.context import Context
+from core.delivery.rows import incident_notice_values
 from core.incidents.store import mark_changed
 from core.promises.actions import PromiseActions
 from core.promises.incident_reads import (
@@ -33,7 +34,7 @@ from core.promises.incident_reads import (
 from core.promises.kinds import LoopEvent, PromiseKind, Settled
 from core.promises.reads import BatchReads, lock_people, read_batch
 from core.promises.step import Step
-from core.promises.writes import Writes, ticket_state
+from core.promises.writes import OUTBOX, Writes, ticket_state
 from core.storage.db import Database
 from core.storage.models import EventKind, Priority, Status, Ticket
 
@@ -117,12 +118,12 @@ class IncidentPass:
         what = "apology for the missed ETA" if missed else "automatic update"
         self._happened(summary, incident, "apology" if missed else "status_update", now,
                        f"{what} to {len(round_.told)} customer(s)")  # fmt: skip
-        if missed is not None and incident.tickets:
+        if missed is not None:
             text = self.ctx.texts.render(
                 "incident_eta_missed_agents", missed_eta=missed, count=len(round_.told), now=now,
                 **round_.context,
             )  # fmt: skip
-            self._alert(connection, incident.tickets[0], LoopEvent.ALERT, text, now)
+            self._alert(connection, incident, LoopEvent.ALERT, text, now)
         return len(round_.told), summary
 
     def _visit(self, ticket: Ticket, reads: BatchReads, batch: Writes, round_: Round) -> None:
@@ -199,16 +200,22 @@ class IncidentPass:
         )  # fmt: skip
         writes = Writes()
         self._happened(writes, incident, "nudge", due, "nudge, automatic update due")
-        if incident.tickets:
-            self._alert(connection, incident.tickets[0], EventKind.NUDGE, text, now)
+        self._alert(connection, incident, EventKind.NUDGE, text, now)
         return 1, writes
 
-    def _alert(self, connection: Connection, ticket: Ticket, kind: str, text: str,
+    def _alert(self, connection: Connection, incident: OpenIncident, kind: str, text: str,
                now: datetime) -> None:  # fmt: skip
-        """One message to every triage channel, filed under the incident's first ticket."""
-        step = Step(self.ctx, ticket, BatchReads(), now)
-        step.alert(kind, text, self.ctx.triage_targets())
-        step.writes.apply(connection)
+        """One message about the incident to every triage channel (the channel itself, not a
+        ticket's card thread) and every agent's mailbox: it has no ticket of its own, and an
+        incident nobody linked a ticket to yet is owed its updates all the same."""
+        rows = [
+            incident_notice_values(
+                incident.ref, incident.title, target, kind=kind, text=text, now=now
+            )
+            for target in self.ctx.triage_targets()
+        ]
+        if rows:
+            connection.execute(insert(OUTBOX), rows)
 
     def _context(self, incident: OpenIncident, now: datetime) -> dict[str, Any]:
         public = self.ctx.settings.web.public_url.rstrip("/")

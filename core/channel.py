@@ -192,6 +192,8 @@ class OutboundMessage:
     rating_scale: int = 0
     # Files sent with the message (an agent's attachments): `stored_at` is a local path.
     attachments: tuple[Attachment, ...] = ()
+    # A digest (kind "digest"): the cards of the new tickets it lists, each answerable on its own.
+    digest: tuple[TicketCard, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,11 @@ def config_warnings(settings: Settings) -> list[str]:
             "set [discord] enabled = true (or TIDINGS_DISCORD__ENABLED=true)"
         )
     warnings.extend(_page_link_warnings(settings))
+    warnings.extend(
+        f"agents.{name}.digest is set but agents.{name}.email is empty: the digest has no "
+        "mailbox to go to"
+        for name, ids in sorted(settings.agents.items()) if ids.digest and not ids.email
+    )  # fmt: skip
     if not settings.agents:
         warnings.append(
             "no agents are configured ([agents.<name>]): nobody may act on tickets, and "
@@ -86,7 +91,15 @@ def config_summary(settings: Settings) -> list[str]:
             for name in ("urgent", "high", "normal", "low")
         ),
         f"agents: {', '.join(sorted(settings.agents)) or 'none configured'}",
+        *_digest_lines(settings),
     ]  # fmt: skip
+
+
+def _digest_lines(settings: Settings) -> list[str]:
+    """Which agents get new tickets as a mail digest, and how often (none: one by one)."""
+    chosen = [f"{name} every {format_duration(ids.digest)}"
+              for name, ids in sorted(settings.agents.items()) if ids.digest]  # fmt: skip
+    return [f"agents' mail digests: {', '.join(chosen)}"] if chosen else []
 
 
 def assign_without_agents(settings: Settings, words: Sequence[str]) -> str:

@@ -10,6 +10,8 @@ from core.config import Settings
 
 CLI = "cli"  # the command line: whoever runs it names a configured agent
 EMAIL = "email"  # an agent's mail address, checked together with a signed reply token
+# The keys of [agents.<name>] that name the agent on a platform (the others are settings).
+PLATFORM_IDS = ("slack", "discord", EMAIL)
 
 NOT_AN_AGENT = (
     "Ticket commands are for the support team, and you are not set up as an agent. "
@@ -51,9 +53,10 @@ class Roster:
     def from_settings(cls, settings: Settings) -> Roster:
         names: dict[tuple[str, str], str] = {}
         for name, ids in settings.agents.items():
-            for channel, user_id in ids.model_dump().items():
-                if user_id and channel != "display_name":
-                    names[(channel, _folded(channel, str(user_id)))] = name
+            for channel in PLATFORM_IDS:
+                user_id = getattr(ids, channel)
+                if user_id:
+                    names[(channel, _folded(channel, user_id))] = name
         roles = {"discord": frozenset(settings.discord.agent_roles)}
         return cls(names, frozenset(settings.agents), roles)
 

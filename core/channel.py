@@ -221,6 +221,8 @@ class OutboundMessage:
     # Buttons under the message: (label, grammar words matching BUTTON_WORDS), run as the
     # agent who presses one (the possible-incident card's "Open incident").
     buttons: tuple[tuple[str, str], ...] = ()
+    # A digest (kind "digest"): the cards of the new tickets it lists, each answerable on its own.
+    digest: tuple[TicketCard, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

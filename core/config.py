@@ -215,6 +215,9 @@ class AgentConfig(Section):
     slack: str = ""
     discord: str = ""
     email: str = ""
+    # Mail new-ticket notices to this agent as one digest per period instead of one by one
+    # (core/delivery/digest.py); "0s", the default, mails each as it arrives.
+    digest: Duration = Field(default=timedelta(0), ge=timedelta(0))
 
 
 class IntakeField(Section):

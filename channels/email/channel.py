@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from email.message import Message
 from pathlib import Path
 
+from channels.email.agent_digest import build_digest
 from channels.email.agent_notices import build_agent_notice
 from channels.email.outbound import build_message, domain_of, message_id
 from channels.email.parse import ParseOptions, decode_payload
@@ -29,6 +30,7 @@ from core.channel import (
 )
 from core.config import Settings
 from core.reply_tokens import reply_key
+from core.storage.models import OutboxKind
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +157,8 @@ class EmailChannel:
                 target, message, from_address=sender, from_name=name, now=now, files=files
             )
         agents = {address: agent for agent, address in mailboxes(self.settings).items()}
-        return build_agent_notice(
+        build = build_digest if message.kind == OutboxKind.DIGEST else build_agent_notice
+        return build(
             target, message, from_address=sender, from_name=name, now=now, key=self.reply_key,
             agent=agents.get(target.address.lower()), reply_base=self.reply_base,
         )  # fmt: skip

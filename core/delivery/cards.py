@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import Audience, CardMatch, OutboundMessage, ReplyTarget, SendResult, TicketCard
 from core.context import Context
+from core.delivery.digest import hold_row
 from core.delivery.rows import Claimed, decode_message, encode_message, enqueue
 from core.similar.shown import shown_matches
 from core.storage.models import (
@@ -187,8 +188,16 @@ async def _first_card_to_mailbox(
     )
     if sent is None:
         first = await first_message(session, ticket)
-        await enqueue(ctx, session, ticket, kind=OutboxKind.CARD, target=target, card=card,
-                      text=card_text(ticket, target, first or card.excerpt))  # fmt: skip
+        row = await enqueue(
+            ctx,
+            session,
+            ticket,
+            kind=OutboxKind.CARD,
+            target=target,
+            card=card,
+            text=card_text(ticket, target, first or card.excerpt),
+        )
+        hold_row(ctx.settings, row)  # with a digest, it waits for it
 
 
 async def newer_cards(session: AsyncSession, claimed: Iterable[Claimed]) -> dict[int, int]:

@@ -77,9 +77,11 @@ def encode_message(message: OutboundMessage) -> str:
     # more than the JSON itself, once for every message queued (the fields are plain values).
     data = {field.name: getattr(message, field.name) for field in fields(message)}
     if message.card is not None:
-        data["card"] = {
-            field.name: getattr(message.card, field.name) for field in fields(message.card)
-        }
+        data["card"] = _card_fields(message.card)
+    if message.digest:
+        data["digest"] = [_card_fields(card) for card in message.digest]
+    else:
+        del data["digest"]  # only a digest carries cards of its own
     if message.attachments:
         data["attachments"] = [
             {field.name: getattr(item, field.name) for field in fields(item)}
@@ -90,6 +92,18 @@ def encode_message(message: OutboundMessage) -> str:
     return json.dumps(data, default=lambda value: value.isoformat())
 
 
+def _card_fields(card: TicketCard) -> dict[str, Any]:
+    return {field.name: getattr(card, field.name) for field in fields(card)}
+
+
+def _card_from(data: dict[str, Any]) -> TicketCard:
+    data["similar"] = tuple(CardMatch(*match) for match in data.get("similar", ()))
+    for key in ("eta", "next_update_due", "latest_at"):
+        if data.get(key):
+            data[key] = datetime.fromisoformat(data[key])
+    return TicketCard(**data)
+
+
 def decode_message(raw: str) -> OutboundMessage:
     data = json.loads(raw)
     card = data.pop("card", None)
@@ -97,12 +111,9 @@ def decode_message(raw: str) -> OutboundMessage:
     data["references"] = tuple(data.get("references", ()))
     data["attachments"] = tuple(Attachment(**item) for item in data.get("attachments", ()))
     data["buttons"] = tuple(tuple(button) for button in data.get("buttons", ()))
+    data["digest"] = tuple(_card_from(item) for item in data.get("digest", ()))
     if card:
-        card["similar"] = tuple(CardMatch(*match) for match in card.get("similar", ()))
-        for key in ("eta", "next_update_due", "latest_at"):
-            if card.get(key):
-                card[key] = datetime.fromisoformat(card[key])
-        data["card"] = TicketCard(**card)
+        data["card"] = _card_from(card)
     return OutboundMessage(**data)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.channel import Audience, InboundMessage
 from core.context import Context
 from core.delivery.cards import card_text
+from core.delivery.digest import digest_periods, hold_for_digest
 from core.delivery.enqueue import LastWord, card_for, outbox_values
 from core.intake.ack_limits import AckLimits, read_ack_limits
 from core.pages.tokens import insert_tokens, page_links
@@ -174,6 +175,7 @@ class _Rows:
     ) -> None:  # fmt: skip
         self.ctx, self.now, self.event_ids, self.limits, self.day = ctx, now, event_ids, limits, day
         self.triage = ctx.triage_targets()
+        self.digests = digest_periods(ctx.settings)  # mailboxes whose new tickets wait
         self.links = page_links(ctx.settings)
         self.tokens: list[dict[str, Any]] = []
         self.tickets: list[dict[str, Any]] = []
@@ -233,9 +235,10 @@ class _Rows:
         said_at = LastWord("", now, author_of(message))  # the first message: excerpt shows it
         card = card_for(ticket, requester or message.sender.address, body, said_at)
         self.outbox.extend(
-            outbox_values(ticket, place, kind=OutboxKind.CARD, text=card_text(ticket, place, body),
-                          automatic=True, token=uuid.uuid4().hex, now=now, event_id=None,
-                          audience=Audience.AGENTS, card=card, in_reply_to="", references=())
+            hold_for_digest(self.digests, outbox_values(
+                ticket, place, kind=OutboxKind.CARD, text=card_text(ticket, place, body),
+                automatic=True, token=uuid.uuid4().hex, now=now, event_id=None,
+                audience=Audience.AGENTS, card=card, in_reply_to="", references=()))
             for place in self.triage
         )  # fmt: skip
 

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.context import Context
+from core.delivery.digest import queue_digests
 from core.promises.actions import PromiseActions
 from core.promises.incident_pass import IncidentPass
 from core.promises.incident_reads import linked_to_open_incident
@@ -90,8 +91,10 @@ class PromiseLoop:
         """Do everything due now; return how many messages and nudges were queued."""
         now = self.ctx.now()
         calendar = self.ctx.calendar
+        # Agents' mail digests stand for notices that go at any hour: they keep no hours either.
+        digests = await queue_digests(self.db, now)
         if not calendar.is_open(now):
-            return 0  # automatic messages and nudges wait for the next opening
+            return digests  # automatic messages and nudges wait for the next opening
         moment = _Moment(now, calendar.add(now, self.ctx.settings.reminders.nudge_before))
         eta_from = now - ETA_LOOKBACK
         if self.eta_scanned is not None:
@@ -99,7 +102,7 @@ class PromiseLoop:
             # one comes back through its next_update_due, which _act checks for missed ETAs.
             eta_from = max(eta_from, self.eta_scanned - ETA_MARGIN)
         # Incidents first: their linked tickets are theirs to tell, and left out of the scans.
-        done = await self.incidents.tick(now, moment.horizon)
+        done = digests + await self.incidents.tick(now, moment.horizon)
         for scan in Scan:
             cursor = _Cursor()
             while True:

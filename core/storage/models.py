@@ -111,6 +111,7 @@ class OutboxKind(StrEnum):
     ETA_MISSED_AGENTS = "eta_missed_agents"
     CUSTOMER_WROTE = "customer_wrote"  # a customer's follow-up, told to the agents
     POSSIBLE_INCIDENT = "possible_incident"  # similar tickets together: a card of its own
+    DIGEST = "digest"  # an agent's new-ticket notices of a period, in one mail
 
 
 class Base(DeclarativeBase):
@@ -244,6 +245,7 @@ class OutboxStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    HELD = "held"  # a new-ticket notice waiting for its agent's digest (core/delivery/digest.py)
 
 
 class OutboxRow(Base):

@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from bot.app import App
+from core.channel import DeliveryError
 from core.clock import FakeClock
+from core.delivery.progress import progress_of
 from core.delivery.worker import LEASE, DeliveryWorker
 from tests.fake_discord_harness import settle
 from tests.fake_slack_payloads import envelope, file_share, message
@@ -187,3 +189,30 @@ async def test_a_worker_that_dies_between_parts_leaves_only_the_rest_to_the_next
     parts = alice_read(desk)
     assert parts[0] == first and len(parts) == 3
     assert_once_in_order(parts)
+
+
+# -- the row: parts are kept only by the worker that holds it ------------------------------------
+
+
+async def test_parts_are_kept_only_by_the_worker_holding_the_row_and_read_back_by_the_next(
+    desk_app: Any, clock: FakeClock
+) -> None:
+    await desk_app.fake.say("carol", "Disk is full", message_id="m1")
+    await desk_app.desk.processor.process_pending()
+    ctx, channels = desk_app.ctx, desk_app.desk.delivery.channels
+    first, second, third = (DeliveryWorker(desk_app.db, ctx, channels) for _ in range(3))
+    [mine] = await first.claim()
+    clock.advance(LEASE + timedelta(seconds=1))
+    [taken] = await second.claim()  # the first worker's lease ran out: the row is the second's
+    assert taken.id == mine.id and taken.progress == ()
+
+    late = progress_of(desk_app.db, first.owner, mine.id, ())
+    with pytest.raises(DeliveryError, match="no longer this worker's"):
+        await late.went_out("part-1")
+    holder = progress_of(desk_app.db, second.owner, taken.id, ())
+    await holder.went_out("part-1")
+    await holder.went_out("part-2")
+
+    clock.advance(LEASE + timedelta(seconds=1))
+    [resumed] = await third.claim()
+    assert resumed.id == mine.id and resumed.progress == ("part-1", "part-2")

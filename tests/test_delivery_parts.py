@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,10 +24,11 @@ from core.delivery.progress import progress_of
 from core.delivery.worker import LEASE, DeliveryWorker
 from tests.fake_discord_harness import settle
 from tests.fake_slack_payloads import envelope, file_share, message
-from tests.fake_slack_world import HELP, TRIAGE, SlackWorld, slack_world
+from tests.fake_slack_world import HELP, TRIAGE, SlackWorld, slack_section, slack_world
 from tests.test_discord_app import Desk
 from tests.test_files_discord import discord_desk
 
+ROOT = Path(__file__).resolve().parent.parent
 ALICE = "UALICE"  # an agent on Slack (tests/conftest.py)
 INVOICE = b"%PDF-1.4\n" + b"corrected invoice 1042\n" * 40
 # Three parts on Discord (2,000 characters each at most), each line numbered.
@@ -112,15 +118,29 @@ async def test_a_failed_upload_is_retried_without_posting_the_text_again(
     assert upload["data"] == INVOICE and upload["channel"] == HELP
 
 
-async def test_a_worker_that_dies_during_the_upload_leaves_only_the_files_to_the_next(
-    world: SlackWorld, clock: FakeClock
+async def test_a_process_killed_during_the_upload_leaves_only_the_files_to_the_next(
+    world: SlackWorld, clock: FakeClock, database_url: str, tmp_path: Path
 ) -> None:
     arrived = world.slack.stall("files.getUploadURLExternal")
     thread = await agent_sends_the_invoice(world, deliver=False)
-    await dies_in_flight(world.app, arrived)
+    # Another process sends the reply: the text goes, then it dies (SIGKILL) in the upload.
+    sender = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.crash_sender", database_url, str(tmp_path),
+        json.dumps(slack_section(world.slack)), clock.now().isoformat(),
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await asyncio.wait_for(arrived.wait(), 60)
+    finally:
+        sender.kill()
+        _, said = await asyncio.wait_for(sender.communicate(), 10)
+    assert sender.returncode == -signal.SIGKILL, said.decode()
     assert carol_saw(world, thread) == [("text", "Here is the corrected invoice")]
 
-    await another_worker_takes_over(world.app, clock)
+    await world.drain()
+    assert carol_saw(world, thread) == [("text", "Here is the corrected invoice")]  # leased
+    clock.advance(LEASE + timedelta(seconds=1))
     await world.drain()
     assert carol_saw(world, thread) == [
         ("text", "Here is the corrected invoice"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -236,6 +236,29 @@ class SendResult:
     thread_keys: tuple[str, ...] = ()
 
 
+async def _keep_nothing(parts: tuple[str, ...]) -> None:
+    return None
+
+
+@dataclass
+class Progress:
+    """How far earlier attempts got with one message that goes out in several platform calls
+    (a long Discord reply in parts, a Slack reply and then its files), kept on its outbox row.
+
+    A channel skips the parts in `done` and calls `went_out` for each part before it sends
+    the next one, so a failure or a crash part-way repeats none of what the customer already
+    saw: the retry, in this process or another, resumes after the last part that went out.
+    """
+
+    done: tuple[str, ...] = ()  # each part's platform id (whatever the channel needs), in order
+    keep: Callable[[tuple[str, ...]], Awaitable[None]] = _keep_nothing
+
+    async def went_out(self, part: str) -> None:
+        """Record a part as sent; raises (and the message is retried) if it cannot be kept."""
+        self.done = (*self.done, part)
+        await self.keep(self.done)
+
+
 class DeliveryError(Exception):
     """A send failed. Permanent failures are not retried; temporary ones back off."""
 
@@ -340,4 +363,16 @@ class DecodesElsewhere(Channel, Protocol):
     @property
     def decoder(self) -> Callable[[bytes], Decoded]:
         """A picklable function equal to `decode`: the same result for every payload."""
+        ...
+
+
+@runtime_checkable
+class SendsInParts(Channel, Protocol):
+    """A Channel some of whose messages take several platform calls: it also offers
+    `send_parts`, which the delivery worker calls instead of `send` (the same result)."""
+
+    async def send_parts(
+        self, target: ReplyTarget, message: OutboundMessage, progress: Progress
+    ) -> SendResult:
+        """`send`, resuming after `progress.done` and reporting each part as it goes out."""
         ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -27,6 +28,9 @@ API = "/api/v10"
 INTERACTION_DEADLINE = 3.0  # seconds Discord gives a bot to answer an interaction
 
 
+WAIT = 10.0  # seconds a stalled request waits at most, so that no test can hang on it
+
+
 @dataclass
 class Recorded:
     """One REST request the bot made."""
@@ -44,6 +48,10 @@ class PlannedFailure:
     status: int
     body: dict[str, Any]
     headers: dict[str, str]
+    skip: int = 0  # matching requests handled as usual before this one fails
+    # Set when the request arrived, which is then never answered (as if Discord hung) until
+    # the fake closes: for a sender that dies with a request in flight.
+    stalled: asyncio.Event | None = None
 
 
 @dataclass
@@ -109,6 +117,7 @@ class FakeDiscord(RestMixin, GatewayMixin, InteractionsMixin):
         self.interaction_deadline = INTERACTION_DEADLINE
         self.files: dict[str, bytes] = {}  # attachment id -> bytes, for people's and the bot's
         self._failures: list[PlannedFailure] = []
+        self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -126,6 +135,7 @@ class FakeDiscord(RestMixin, GatewayMixin, InteractionsMixin):
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._closing.set()
         await self.close_sockets(code=1001)
         if self._runner is not None:
             await self._runner.cleanup()
@@ -150,11 +160,22 @@ class FakeDiscord(RestMixin, GatewayMixin, InteractionsMixin):
         status: int,
         body: dict[str, Any],
         headers: dict[str, str] | None = None,
+        *,
+        skip: int = 0,
     ) -> None:
-        """Answer the next matching request with this error instead of handling it."""
+        """Answer the next matching request (after `skip` more) with this error instead of
+        handling it."""
         self._failures.append(
-            PlannedFailure(method, re.compile(path_regex), status, body, headers or {})
+            PlannedFailure(method, re.compile(path_regex), status, body, headers or {}, skip)
         )
+
+    def stall_next(self, method: str, path_regex: str, *, skip: int = 0) -> asyncio.Event:
+        """Never answer the next matching request (after `skip` more) and handle nothing of
+        it; the event returned is set when it arrives."""
+        arrived = asyncio.Event()
+        failure = PlannedFailure(method, re.compile(path_regex), 503, {}, {}, skip, arrived)
+        self._failures.append(failure)
+        return arrived
 
     def rate_limit_next(self, method: str, path_regex: str, retry_after: float) -> None:
         # Discord's own 429s come through Cloudflare with a Via header; without it discord.py
@@ -202,7 +223,14 @@ class FakeDiscord(RestMixin, GatewayMixin, InteractionsMixin):
         self.requests.append(entry)
         for failure in self._failures:
             if failure.method == request.method and failure.pattern.search(entry.path):
+                if failure.skip:
+                    failure.skip -= 1
+                    continue
                 self._failures.remove(failure)
+                if failure.stalled is not None:
+                    failure.stalled.set()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._closing.wait(), WAIT)
                 entry.status = failure.status
                 return json_response(failure.body, failure.status, failure.headers)
         response = await handler(request)

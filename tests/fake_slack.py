@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import uuid
@@ -37,6 +38,9 @@ class Failure:
     retry_after: int | None = None
     body: str = ""  # a raw body instead (e.g. a proxy's HTML page, or broken JSON)
     content_type: str = "text/html"
+    # Set when the call arrived, which is then never answered (as if Slack hung) until the
+    # fake stops: for a sender that dies with a call in flight.
+    stalled: asyncio.Event | None = None
 
 
 @dataclass
@@ -61,6 +65,7 @@ class FakeSlack:
     hosted: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     uploads: list[dict[str, Any]] = field(default_factory=list)
     _pending_uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -80,6 +85,7 @@ class FakeSlack:
         return self
 
     async def stop(self) -> None:
+        self._stopping.set()
         for socket in list(self._sockets):
             await socket.close()
         if self._runner is not None:
@@ -118,6 +124,13 @@ class FakeSlack:
         for _ in range(times):
             failure = Failure(status, error, retry_after, body, content_type)
             self._failures[method].append(failure)
+
+    def stall(self, method: str) -> asyncio.Event:
+        """Never answer the next call of `method`, and do nothing of it; the event returned is
+        set when it arrives."""
+        arrived = asyncio.Event()
+        self._failures[method].append(Failure(status=503, stalled=arrived))
+        return arrived
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         return [call.args for call in self.calls if call.method == method]
@@ -188,6 +201,10 @@ class FakeSlack:
         failures = self._failures.get(method)
         if failures:
             failure = failures.popleft()
+            if failure.stalled is not None:
+                failure.stalled.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), WAIT)
             if failure.body:
                 return web.Response(
                     status=failure.status, text=failure.body, content_type=failure.content_type

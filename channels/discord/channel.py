@@ -26,6 +26,7 @@ from core.channel import (
     DeliveryError,
     Intake,
     OutboundMessage,
+    Progress,
     ReplyTarget,
     SendResult,
 )
@@ -220,20 +221,31 @@ class DiscordChannel:
 
     # -- sending -----------------------------------------------------------------------------
     async def send(self, target: ReplyTarget, message: OutboundMessage) -> SendResult:
+        return await self.send_parts(target, message, Progress())
+
+    async def send_parts(
+        self, target: ReplyTarget, message: OutboundMessage, progress: Progress
+    ) -> SendResult:
+        """A reply over 2,000 characters goes out in parts: each part's id is kept before the
+        next is sent, so a retry sends only the parts the customer has not seen yet."""
         client = self.client
         if client is None or client.is_closed():
             raise DeliveryError("discord is not connected")
         try:
             if message.kind == "card":
                 return await self._send_card(client, target, message)
-            return await self._send_text(client, target, message)
+            return await self._send_text(client, target, message, progress)
         except DeliveryError:
             raise
         except (discord.DiscordException, aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise delivery_error(exc) from exc
 
     async def _send_text(
-        self, client: TidingsClient, target: ReplyTarget, message: OutboundMessage
+        self,
+        client: TidingsClient,
+        target: ReplyTarget,
+        message: OutboundMessage,
+        progress: Progress,
     ) -> SendResult:
         chunks = split_text(message.text)
         if not chunks or not any(c.strip() for c in chunks):
@@ -246,8 +258,8 @@ class DiscordChannel:
                 # A ticket is answered there, so what its customer writes there is kept.
                 client.ticket_threads.add(target.thread)
         messageable = client.get_partial_messageable(int(destination))
-        ids = []
-        for index, chunk in enumerate(chunks):
+        ids = list(progress.done)
+        for index, chunk in enumerate(chunks[len(ids) :], start=len(ids)):
             extra: dict[str, Any] = {}
             if message.rating_scale and index == len(chunks) - 1:
                 # The satisfaction question's buttons go under the message's last part.
@@ -261,6 +273,8 @@ class DiscordChannel:
                 extra["files"] = await files_of(message)  # under the message's last part
             sent = await messageable.send(chunk, allowed_mentions=NO_MENTIONS, **extra)
             ids.append(str(sent.id))
+            if index < len(chunks) - 1:  # kept before the next part (a single part keeps none)
+                await progress.went_out(ids[-1])
         keys = tuple(ids[1:])
         if message.audience is Audience.CUSTOMER and not target.thread:
             # Customers without a thread are in a DM: later DMs find the ticket by this key.
@@ -309,6 +323,6 @@ class DiscordChannel:
                 auto_archive_duration=THREAD_ARCHIVE_MINUTES,
             )
             self._threads.add(str(sent.id))
-        except discord.HTTPException as exc:
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             log.warning("discord: no thread on card %s: %s", card.ref, exc)
         return SendResult(external_id=str(sent.id))

@@ -35,6 +35,7 @@ from core.channel import (
     DeliveryError,
     Intake,
     OutboundMessage,
+    Progress,
     ReplyTarget,
     SendResult,
 )
@@ -44,6 +45,18 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 _GONE = frozenset({"message_not_found", "cant_update_message"})
 FILE_HOST = "files.slack.com"
+
+
+def _sent(target: ReplyTarget, message: OutboundMessage, channel: str, ts: str) -> SendResult:
+    """What the core keeps of a message posted as `ts` in `channel`."""
+    key = thread_key(channel, ts)
+    if not target.thread and message.audience is Audience.CUSTOMER:
+        # The first message of a new conversation (a DM after the intake form): its ts is
+        # the thread everything else goes into, in the channel Slack actually used.
+        return SendResult(
+            external_id=key, reply_target=ReplyTarget(CHANNEL, channel, ts), thread_keys=(key,)
+        )
+    return SendResult(external_id=key)
 
 
 class SlackChannel:
@@ -146,30 +159,33 @@ class SlackChannel:
     # -- outbound --------------------------------------------------------------------------
 
     async def send(self, target: ReplyTarget, message: OutboundMessage) -> SendResult:
+        return await self.send_parts(target, message, Progress())
+
+    async def send_parts(
+        self, target: ReplyTarget, message: OutboundMessage, progress: Progress
+    ) -> SendResult:
+        """The text, then the files in its thread: the text's key is kept as the first part,
+        so a retry after a failed upload sends the files alone, not the text a second time."""
         if self._client is None:
             raise DeliveryError("slack channel is not started")
         try:
             if message.kind == "card" and message.card is not None:
                 return await self._send_card(self._client, target, message)
-            response = await self._client.chat_postMessage(**message_args(target, message))
-            channel, ts = str(response["channel"]), str(response["ts"])
+            if progress.done:
+                channel, _, ts = progress.done[0].partition(":")
+            else:
+                response = await self._client.chat_postMessage(**message_args(target, message))
+                channel, ts = str(response["channel"]), str(response["ts"])
             if message.attachments:
+                if not progress.done:
+                    await progress.went_out(thread_key(channel, ts))
                 await upload_files(self._client, channel, target.thread or ts, message.attachments)
         except SlackApiError as exc:
             raise self._failed(exc) from exc
         except (aiohttp.ClientError, TimeoutError, SlackRequestError) as exc:
             raise DeliveryError(f"slack unreachable: {exc!r}") from exc
         self._delivery_problem = None
-        key = thread_key(channel, ts)
-        if not target.thread and message.audience is Audience.CUSTOMER:
-            # The first message of a new conversation (a DM after the intake form): its ts is
-            # the thread everything else goes into, in the channel Slack actually used.
-            return SendResult(
-                external_id=key,
-                reply_target=ReplyTarget(CHANNEL, channel, ts),
-                thread_keys=(key,),
-            )
-        return SendResult(external_id=key)
+        return _sent(target, message, channel, ts)
 
     async def _send_card(
         self, client: AsyncWebClient, target: ReplyTarget, message: OutboundMessage

@@ -46,6 +46,8 @@ class Claimed:
     kind: str
     message_json: str
     attempts: int
+    # The parts of the message that already went out (core.channel.Progress), oldest first.
+    progress: tuple[str, ...] = ()
 
 
 async def conversation_of(session: AsyncSession, ticket: Ticket) -> list[tuple[str, str]]:

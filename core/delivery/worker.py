@@ -28,6 +28,7 @@ from core.delivery.cards import (
     triage_context,
 )
 from core.delivery.enqueue import alert_agents
+from core.delivery.progress import parts_done, progress_of, send_resuming
 from core.delivery.rows import Claimed, decode_message
 from core.delivery.sent import record_sent
 from core.storage.db import Database
@@ -121,6 +122,7 @@ class DeliveryWorker:
                 OutboxRow.kind,
                 OutboxRow.message,
                 OutboxRow.attempts,
+                OutboxRow.progress,
             )
         )
 
@@ -130,7 +132,7 @@ class DeliveryWorker:
             return [
                 Claimed(r.id, r.ticket_id, r.event_id, r.channel,
                         ReplyTarget(r.channel, r.address, r.thread), r.audience, r.kind,
-                        r.message, r.attempts)
+                        r.message, r.attempts, parts_done(r.progress))
                 for r in connection.execute(lease)
             ]  # fmt: skip
 
@@ -250,7 +252,8 @@ class DeliveryWorker:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
             # that arrives as the send completes, and the worker would then never stop.
             async with asyncio.timeout(SEND_TIMEOUT):
-                result = await channel.send(target, message)
+                progress = progress_of(self.db, self.owner, item.id, item.progress)
+                result = await send_resuming(channel, target, message, progress)
         except DeliveryError as exc:
             await self._failed(item, exc.reason, exc.permanent, exc.retry_after)
         except TimeoutError:

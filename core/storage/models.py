@@ -282,6 +282,9 @@ class OutboxRow(Base):
     external_id: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # A message sent in several platform calls: the parts that already went out (a JSON list
+    # of their platform ids), so that a retry resumes after them (core.channel.Progress).
+    progress: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Promise(Base):

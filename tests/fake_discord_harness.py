@@ -59,8 +59,10 @@ class RecordingIntake:
         return []
 
 
-def discord_settings(fake: FakeDiscord, **discord: Any) -> Settings:
-    config = {
+def discord_config(fake: FakeDiscord, **discord: Any) -> dict[str, Any]:
+    """The [discord] section of a desk on the fake: #help is intake, #triage has the cards,
+    the support role are agents."""
+    return {
         "enabled": True,
         "token": "test-token",
         "api_url": fake.api_url,
@@ -71,6 +73,10 @@ def discord_settings(fake: FakeDiscord, **discord: Any) -> Settings:
         "agent_roles": [fake.guild.roles["support"]],
         **discord,
     }
+
+
+def discord_settings(fake: FakeDiscord, **discord: Any) -> Settings:
+    config = discord_config(fake, **discord)
     return load_settings(None, discord=config, email={"enabled": False})
 
 

@@ -15,7 +15,7 @@ from channels.discord import DiscordChannel
 from core.clock import FakeClock
 from tests.fake_channel import FakeChannel
 from tests.fake_discord import FakeDiscord
-from tests.fake_discord_harness import fast_channel, settle
+from tests.fake_discord_harness import discord_config, fast_channel, settle
 from tests.fake_discord_payloads import FakeUser
 
 
@@ -52,12 +52,7 @@ async def desk(settings_factory: Any, clock: FakeClock) -> AsyncIterator[Desk]:
     async with FakeDiscord() as fake:
         support = fake.guild.roles["support"]
         settings = settings_factory(
-            discord={
-                "enabled": True, "token": "test-token", "api_url": fake.api_url,
-                "gateway_url": fake.gateway_url, "guild": fake.guild.id,
-                "intake_channels": [fake.guild.channels["help"]],
-                "triage_channel": fake.guild.channels["triage"], "agent_roles": [support],
-            },
+            discord=discord_config(fake),
             reminders={"business_hours": {"timezone": "Europe/Berlin"}},
         )  # fmt: skip
         bot = fast_channel(settings)

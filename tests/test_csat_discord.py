@@ -13,7 +13,7 @@ from core.channel import Channel
 from core.clock import FakeClock
 from tests.fake_channel import FakeChannel
 from tests.fake_discord import FakeDiscord
-from tests.fake_discord_harness import fast_channel
+from tests.fake_discord_harness import discord_config, fast_channel
 from tests.test_discord_app import Desk
 
 
@@ -21,14 +21,7 @@ from tests.test_discord_app import Desk
 async def desk(settings_factory: Any, clock: FakeClock) -> AsyncIterator[Desk]:
     async with FakeDiscord() as fake:
         support = fake.guild.roles["support"]
-        settings = settings_factory(
-            discord={
-                "enabled": True, "token": "test-token", "api_url": fake.api_url,
-                "gateway_url": fake.gateway_url, "guild": fake.guild.id,
-                "intake_channels": [fake.guild.channels["help"]],
-                "triage_channel": fake.guild.channels["triage"], "agent_roles": [support],
-            }
-        )  # fmt: skip
+        settings = settings_factory(discord=discord_config(fake))
         bot = fast_channel(settings)
         other = FakeChannel(name="email")
         channels: list[Channel] = [bot, other]

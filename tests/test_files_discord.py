@@ -14,7 +14,7 @@ from bot.app import App
 from core.clock import FakeClock
 from tests.fake_channel import FakeChannel
 from tests.fake_discord import FakeDiscord
-from tests.fake_discord_harness import fast_channel
+from tests.fake_discord_harness import discord_config, fast_channel
 from tests.test_discord_app import Desk
 
 LOG = b"2026-11-23 09:00:01 vpn: tunnel reset by peer\n" * 50
@@ -33,12 +33,7 @@ async def discord_desk(
     async with FakeDiscord() as fake:
         support = fake.guild.roles["support"]
         settings = settings_factory(
-            discord={
-                "enabled": True, "token": "test-token", "api_url": fake.api_url,
-                "gateway_url": fake.gateway_url, "guild": fake.guild.id,
-                "intake_channels": [fake.guild.channels["help"]],
-                "triage_channel": fake.guild.channels["triage"], "agent_roles": [support],
-            },
+            discord=discord_config(fake),
             intake=intake,
         )  # fmt: skip
         bot, email = fast_channel(settings), FakeChannel(name="email")

@@ -246,6 +246,8 @@ async def test_an_agents_mail_to_the_support_address_is_no_new_ticket(desk: Agen
     assert explained.rcpt_tos == [ALICE]
     assert "did not act on your mail" in explained.text
     assert "reply to the notice" in explained.text
+    # An agent with a digest has no notice to reply to: its per-ticket addresses work too.
+    assert "write to the address your digest gives for that ticket" in explained.text
 
 
 async def test_files_on_an_agents_reply_are_recorded_like_a_customers(desk: AgentDesk) -> None:

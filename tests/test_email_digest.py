@@ -171,6 +171,26 @@ async def test_three_tickets_in_twenty_minutes_make_one_digest_at_the_hour(
     assert ticket["status"] != "resolved"
 
 
+async def test_a_reply_to_the_digest_itself_is_refused_and_says_how_to_answer(
+    desk: DigestDesk, clock: FakeClock
+) -> None:
+    opened = clock.now()
+    await desk.tickets_arrive(1)
+    clock.set(opened + timedelta(hours=1))
+    await desk.drain()
+    [digest] = desk.to(ALICE)
+    thread = f"In-Reply-To: {digest.message['Message-ID']}\r\n"
+    await desk.send(mail(ALICE, SUPPORT, "Re: New tickets (1): T-1", "On it.", thread), ALICE)
+    await desk.drain()
+    [explained] = [sent for sent in desk.to(ALICE) if "did not act on your mail" in sent.text]
+    text = " ".join(explained.text.split())
+    assert "write to the address your digest gives for that ticket" in text
+    assert '("Answer T-2 by writing to: …")' in text
+    assert desk.app is not None
+    [ticket] = await desk.app.list_tickets()
+    assert ticket["status"] == "new", "nothing changed"
+
+
 async def test_a_follow_up_is_still_immediate_and_a_resolved_ticket_says_so(
     desk: DigestDesk, clock: FakeClock
 ) -> None:

@@ -103,3 +103,41 @@ async def test_agents_who_read_mail_get_the_incident_s_nudge_with_no_ticket_link
                 assert subject == "[INC-1] Update due soon: Card payments failing"
                 assert notice.text.startswith('INC-1 ("Card payments failing")')
                 assert "Reply-To" not in notice.message, "an answer to it could run nothing"
+
+
+async def test_an_incident_s_notices_share_one_thread_per_mailbox(
+    settings_factory: Any, clock: Any
+) -> None:
+    """Mail clients group an incident's notices as they group a ticket's: each mailbox's
+    notices about INC-1 name one thread root in References, its own, not any ticket's."""
+    async with CaptureSMTP() as relay:
+        settings = settings_factory(
+            email={
+                "enabled": True, "port": 0, "addresses": [SUPPORT], "from_address": SUPPORT,
+                "outbound": {"transport": "smtp", "host": "127.0.0.1", "port": relay.port},
+            },
+            web={"port": 0, "secret": "a long random test secret"},
+            agents={"alice": {"email": ALICE}, "bob": {"email": BOB}},
+        )  # fmt: skip
+        channel = EmailChannel(settings)
+        async with App(settings, clock=clock, channels=[channel], background=False) as app:
+            await _agent(app, "incident Card payments failing")
+            clock.set(at(12, 50))
+            await app.drain()  # "Update due soon"
+            clock.set(at(12, 55))
+            await _agent(app, "eta INC-1 in 1h")
+            clock.set(at(14))
+            await app.drain()  # "ETA missed"
+        roots = {}
+        for agent in (ALICE, BOB):
+            mails = [sent.message for sent in relay.messages if sent.rcpt_tos == [agent]]
+            notices = [mail for mail in mails if mail["Subject"].startswith("[INC-1]")]
+            assert [m["Subject"] for m in notices] == [
+                "[INC-1] Update due soon: Card payments failing",
+                "[INC-1] ETA missed: Card payments failing",
+            ]
+            [root] = {m["References"] for m in notices}
+            assert root is not None and root.startswith("<inc-1.notices.")
+            assert root.endswith("@acme.test>") and root not in {m["Message-ID"] for m in notices}
+            roots[agent] = root
+        assert roots[ALICE] != roots[BOB], "one thread per mailbox"

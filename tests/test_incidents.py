@@ -147,6 +147,43 @@ async def test_a_ticket_linked_to_an_incident_with_news_hears_where_it_stands_at
     assert events[-2]["visibility"] == "internal"
 
 
+async def test_a_person_already_following_the_incident_hears_nothing_when_linked_again(
+    two_channels: Any, clock: FakeClock
+) -> None:
+    """One message per person also on `link`: Carol (T-1 in chat, T-2 by mail: one person,
+    joined with `same`) heard the incident's news on T-1; linking T-2 records it on T-2's
+    timeline, publicly, and sends her nothing. The next update reaches her once, on T-1."""
+    app = two_channels
+    await app.chat.say("carol", "Card payments fail at checkout", message_id="c1", thread="c1")
+    await app.drain()
+    await app.mail.say("carol-mail", "Cannot pay by card", message_id="d1", thread="d1")
+    await app.drain()
+    assert (await _agent(app, "same T-1 T-2")).startswith("T-1 and T-2")
+    await _agent(app, "incident Card payments failing")
+    await _agent(app, "link T-1 INC-1")
+    await _agent(app, "reply INC-1 The card processor is rejecting requests.")
+    await app.drain()
+    assert "rejecting requests" in app.chat.sent[-1].message.text
+    app.chat.sent.clear()
+    app.mail.sent.clear()
+
+    clock.advance(timedelta(minutes=20))
+    said = await _agent(app, "link T-2 INC-1")
+    assert said == "T-2 linked to INC-1; its customer already follows it on T-1, nothing sent"
+    await app.drain()
+    assert app.chat.sent == [] and app.mail.sent == []
+    second = await app.show_ticket(2)
+    [news] = [e for e in second["events"] if e["kind"] == EventKind.AGENT_REPLY]
+    assert news["visibility"] == "public" and "rejecting requests" in news["text"]
+    # T-2 moves with the incident all the same: its promise is the incident's.
+    assert second["next_update_due"] == (await _incident(app, 1))["next_update_due"]
+    assert second["status"] == "open" and second["assignee"] == "alice"
+
+    await _agent(app, "reply INC-1 Payments are going through again for most cards.")
+    await app.drain()
+    assert [s.target.thread for s in app.chat.sent] == ["c1"] and app.mail.sent == []
+
+
 async def test_an_incident_eta_and_wait_reach_linked_tickets(
     desk_app: Any, clock: FakeClock
 ) -> None:

@@ -2,12 +2,14 @@
 
 Each notice about a ticket carries, in Reply-To, the reply address signed for that agent and
 ticket (core/reply_tokens.py): answering from their mail client is how an agent acts by mail.
-Notices about one ticket share a thread root in References, so mail clients group them.
+Notices about one ticket share a thread root in References, so mail clients group them; so do
+notices about one incident (`INC-3`: its nudges and missed ETAs, which name no ticket).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import replace
 from datetime import datetime
 from email.message import Message
@@ -28,6 +30,8 @@ _HEADINGS = {
     "csat_low": "Low rating",
     "agent_mail_answer": "Your mail",
 }
+# An incident's ref as core names its notices (core/delivery/rows.py incident_notice_values).
+_INCIDENT_REF = re.compile(r"INC-[0-9]{1,18}")
 HOW_TO_ANSWER = (
     "Reply to this mail to answer the customer (the quoted notice and your signature are left "
     'out). A first line "note:" keeps your text internal; a first line such as "eta tomorrow '
@@ -70,7 +74,8 @@ def notice_text(message: OutboundMessage, can_answer: bool) -> str:
 
 
 def thread_root(ticket_ref: str, address: str, from_address: str) -> str:
-    """The same made-up parent id for every notice one mailbox gets about one ticket."""
+    """The same made-up parent id for every notice one mailbox gets about one ticket (or one
+    incident: `inc-3.notices…` never meets a ticket's `t-3.notices…`)."""
     mailbox = hashlib.sha256(address.lower().encode()).hexdigest()[:12]
     return f"<{ticket_ref.lower()}.notices.{mailbox}@{domain_of(from_address)}>"
 
@@ -91,7 +96,7 @@ def build_agent_notice(
     number = int(message.ticket_ref[2:]) if message.ticket_ref.startswith("T-") else None
     answerable = key is not None and agent is not None and number is not None
     references = message.references
-    if number is not None:
+    if number is not None or _INCIDENT_REF.fullmatch(message.ticket_ref):
         references = (thread_root(message.ticket_ref, target.address, from_address),)
     shown = replace(message, text=notice_text(message, answerable), references=references)
     mail = build_message(target, shown, from_address=from_address, from_name=from_name, now=now)

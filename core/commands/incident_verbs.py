@@ -18,7 +18,9 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from core.channel import CommandReply
 from core.commands.act import Act, done, mark_worked
@@ -35,9 +37,11 @@ from core.incidents.store import (
     locked_incident,
     mark_changed,
 )
+from core.people import people_of
 from core.promises.kinds import PromiseKind
 from core.storage.incident_models import Incident, IncidentLink, IncidentState
 from core.storage.models import (
+    ACTIVE_STATUSES,
     EventKind,
     Priority,
     Promise,
@@ -46,7 +50,7 @@ from core.storage.models import (
     Visibility,
     is_active,
 )
-from core.tickets.timeline import add_event, tell_customer
+from core.tickets.timeline import add_event, settle_promises, tell_customer
 
 IncidentVerb = Callable[[Act, Incident], Awaitable[CommandReply]]
 _STATE_PREFIX = re.compile(r"^(investigating|identified|monitoring)\s*:\s*", re.IGNORECASE)
@@ -227,18 +231,50 @@ async def link(act: Act, ticket: Ticket) -> CommandReply:
     news = await latest_news(act.session, incident.id)
     if news is None:
         return done(ticket, f"{ticket.ref} linked to {incident.ref}")
-    await _tell_where_it_stands(act, incident, ticket, news.text)
+    follows = await _already_follows(act.session, incident.id, ticket)
+    await _tell_where_it_stands(act, incident, ticket, news.text, send=follows is None)
+    if follows is not None:
+        return done(ticket, f"{ticket.ref} linked to {incident.ref}; its customer already "
+                    f"follows it on {follows}, nothing sent")  # fmt: skip
     return done(
         ticket, f"{ticket.ref} linked to {incident.ref}; customer told it is {incident.state}"
     )
 
 
-async def _tell_where_it_stands(act: Act, incident: Incident, ticket: Ticket, news: str) -> None:
+async def _already_follows(session: AsyncSession, incident_id: int, ticket: Ticket) -> str | None:
+    """The oldest other open ticket of the same person (core/people.py) linked to the
+    incident, if any: that person has heard the incident's news there already."""
+
+    def read(sync: Session) -> str | None:
+        connection = sync.connection()
+        contacts = people_of(connection, [ticket.requester_id])
+        query = (
+            select(Ticket.id)
+            .join(IncidentLink, IncidentLink.ticket_id == Ticket.id)
+            .where(
+                IncidentLink.incident_id == incident_id,
+                Ticket.id != ticket.id,
+                Ticket.requester_id.in_(sorted(contacts) or [ticket.requester_id]),
+                Ticket.status.in_([status.value for status in ACTIVE_STATUSES]),
+            )
+            .order_by(Ticket.id)
+            .limit(1)
+        )
+        found = connection.scalar(query)
+        return None if found is None else f"T-{found}"
+
+    return await session.run_sync(read)
+
+
+async def _tell_where_it_stands(
+    act: Act, incident: Incident, ticket: Ticket, news: str, *, send: bool
+) -> None:
     """The incident already has news: the customer who just joined hears where it stands now,
     as an incident reply tells each linked ticket. Their next update is the incident's (its
     promise is theirs from now on), and that is the time they read; an incident whose update
     is already overdue gets its round from the loop at once, so the incident's cadence from
-    now is promised instead."""
+    now is promised instead. `send=False`: the person follows the incident on another ticket
+    already (one message per person), so this one only records it, publicly."""
     now = act.now
     due = incident.next_update_due
     if due is None or due <= now:
@@ -246,11 +282,20 @@ async def _tell_where_it_stands(act: Act, incident: Incident, ticket: Ticket, ne
     mark_worked(ticket, act.agent, now)
     ticket.next_update_due, ticket.nudged_for = due, None
     text = _note(act, incident, news, joined=True, eta=incident.eta)
-    # keep_schedule: the ticket's last promise is settled and its time left as set above.
-    await tell_customer(
-        act.ctx, act.session, ticket, EventKind.AGENT_REPLY, "agent_reply", author=act.agent,
-        automatic=False, event_text=text, text=text, keep_schedule=True,
-    )  # fmt: skip
+    if send:
+        # keep_schedule: the ticket's last promise is settled and its time left as set above.
+        await tell_customer(
+            act.ctx, act.session, ticket, EventKind.AGENT_REPLY, "agent_reply",
+            author=act.agent, automatic=False, event_text=text, text=text, keep_schedule=True,
+        )  # fmt: skip
+    else:
+        # What tell_customer records and settles, without the message: as the fan-out does
+        # for a person's other tickets (core/incidents/fanout.py).
+        kind = EventKind.AGENT_REPLY
+        await settle_promises(act.session, ticket, PromiseKind.NEXT_UPDATE, now, kind)
+        ticket.last_public_at = now
+        await add_event(act.session, ticket, kind, text, now, author=act.agent,
+                        channel=ticket.reply_channel)  # fmt: skip
     act.session.add(Promise(ticket_id=ticket.id, kind=PromiseKind.NEXT_UPDATE, due_at=due,
                             made_at=now))  # fmt: skip
     await refresh_cards(act.ctx, act.session, ticket)

@@ -41,15 +41,18 @@ NO_TOKEN = (
     "Tidings did not act on your mail. It came from an agent's address to the support address "
     "itself, not to the reply address of one of the notices Tidings sends you. Mail from an "
     "agent never opens a ticket, and nothing was sent to any customer.\n\n"
-    "To answer a ticket, reply to the notice Tidings mailed you about it: its reply address "
-    'belongs to you and that ticket only. Start the reply with "note:" for an internal note, '
-    'or with a command such as "eta tomorrow 15:00" or "resolve Fixed".'
+    "To answer a ticket, reply to the notice Tidings mailed you about it, or, if you get a "
+    "digest of new tickets, write to the address your digest gives for that ticket "
+    '("Answer T-2 by writing to: …"): each such address belongs to you and that ticket only. '
+    'Start your text with "note:" for an internal note, or with a command such as "eta '
+    'tomorrow 15:00" or "resolve Fixed".'
 )
 BAD_TOKEN = (
     "Tidings did not act on your mail. The reply address it was sent to was not given to the "
     "address it came from, so it may not act on a ticket. Nothing was changed and nothing was "
     "sent to any customer.\n\n"
-    "Answer a ticket by replying to its notice from the mailbox the notice was sent to."
+    "Answer a ticket by replying to its notice, or by writing to its address in your digest, "
+    "from the mailbox the notice or digest was sent to."
 )
 EMPTY = (
     "Tidings found no text in your mail once the quoted notice and your signature were taken "

@@ -72,14 +72,15 @@ def _open_tickets(connection: Connection, ids: list[int]) -> list[tuple[int, str
     return [(row[0], row[1], row[2], row[3]) for row in rows]
 
 
-def _open_incidents(connection: Connection) -> list[tuple[int, str, str]]:
+def open_incidents(connection: Connection) -> list[tuple[int, str, str, str]]:
+    """(id, title, state, distinctive words of the title) of the newest open incidents."""
     rows = connection.execute(
         select(Incident.id, Incident.title, Incident.state)
         .where(Incident.state.in_([state.value for state in OPEN_INCIDENT]))
         .order_by(Incident.id.desc())
         .limit(INCIDENTS)
     )
-    return [(row[0], row[1], row[2]) for row in rows]
+    return [(row[0], row[1], row[2], joined(distinctive_words(row[1], ""))) for row in rows]
 
 
 def find_similar(
@@ -91,9 +92,11 @@ def find_similar(
     below: int | None = None,
     limit: int = SHOWN,
     unfiled: Mapping[int, tuple[str, str]] | None = None,
+    incidents: Sequence[tuple[int, str, str, str]] | None = None,
 ) -> list[Found]:
-    """The best matches for a ticket's words among open tickets and open incidents, and
-    `unfiled`: {ticket: (words, subject)} of new tickets not in the index yet."""
+    """The best matches for a ticket's words among open tickets and open incidents (read
+    here unless given, as `open_incidents` reads them), and `unfiled`: {ticket: (words,
+    subject)} of new tickets not in the index yet."""
     if not words:
         return []
     choices: dict[tuple[str, int], str] = {}
@@ -106,8 +109,10 @@ def find_similar(
     ):
         choices["T", number] = text_
         details["T", number] = (subject, status)
-    for number, title, state in _open_incidents(connection):
-        choices["I", number] = joined(distinctive_words(title, ""))
+    for number, title, state, title_words in (
+        open_incidents(connection) if incidents is None else incidents
+    ):
+        choices["I", number] = title_words
         details["I", number] = (title, state)
     best = process.extract(words, choices, scorer=fuzz.WRatio, limit=limit, score_cutoff=MIN_SCORE)
     found = []

@@ -3,13 +3,14 @@ with their matches (a short write): a whole chunk of new tickets at once."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from core.similar.find import Found, find_similar
+from core.similar.find import PER_KEY, Found, find_similar, open_incidents
 from core.similar.words import distinctive_words, index_keys, joined
 from core.storage.models import EventKind, Ticket, TicketEvent, table_of
 from core.storage.similar_models import SimilarKey, SimilarMatch, SimilarText
@@ -63,14 +64,23 @@ def match(connection: Connection, numbers: Sequence[int]) -> Matched:
     result.subjects.update(
         connection.execute(select(Ticket.id, Ticket.subject).where(Ticket.id.in_(numbers))).all()
     )
+    # The chunk's earlier tickets are not in the index yet: they are candidates through an
+    # index of the chunk's own, bounded as the table is (the newest PER_KEY under each key), so
+    # a chunk of alike tickets costs what they would one at a time, not its size squared.
     unfiled: dict[int, tuple[str, str]] = {}
+    under: dict[str, list[int]] = defaultdict(list)
+    incidents = open_incidents(connection)
     for number in sorted(result.words):
         words = result.words[number]
-        best = find_similar(connection, joined(words), index_keys(words), exclude=number,
-                            below=number, unfiled=unfiled)  # fmt: skip
+        keys = index_keys(words)
+        near = {n for key in keys for n in under[key][-PER_KEY:]}
+        best = find_similar(connection, joined(words), keys, exclude=number, below=number,
+                            unfiled={n: unfiled[n] for n in near}, incidents=incidents)  # fmt: skip
         if best:
             result.found[number] = best
         unfiled[number] = (joined(words), result.subjects.get(number, ""))
+        for key in keys:
+            under[key].append(number)
     return result
 
 

@@ -44,6 +44,8 @@ ROW_COST = 8
 # Payload bytes one batch holds in memory (and hands to the decoding worker): a burst of large
 # mails (up to email.max_message_bytes each) is taken a few at a time, not 200 at once.
 BATCH_BYTES = 32 * 1024 * 1024
+# New tickets matched with similar ones per read (core/similar/after.py), once the inbox drains.
+MATCH_CHUNK = 200
 
 
 def _within_budget(sizes: Sequence[tuple[int, int | None]], budget: int) -> list[int]:
@@ -70,6 +72,8 @@ class InboxProcessor:
         self.channels = channels
         self.opened_in_bulk = 0  # tickets opened together rather than one by one (for tests)
         self.decoding = Decoding(channels)
+        # New tickets still to be matched with similar ones (see _match_when_drained).
+        self._to_match: list[int] = []
 
     async def process_pending(self, limit: int = 200) -> int:
         """Process up to `limit` stored rows, and at most BATCH_BYTES of payload (but always
@@ -94,7 +98,19 @@ class InboxProcessor:
                     weight += cost
         if chunk:
             await self._apply(chunk, payloads)
+        if len(stored) < limit:
+            await self._match_when_drained()
         return len(stored)
+
+    async def _match_when_drained(self) -> None:
+        """Match the new tickets with similar ones once the inbox is drained, not chunk by
+        chunk: during a burst of alike mail the matching (a few ms a ticket) held up the next
+        chunk's opening, and so every acknowledgement behind it. Suggestions can wait for the
+        burst to pass; acknowledgements cannot. (Tickets opened just before a stop are not
+        matched: a suggestion is lost, nothing a customer was promised.)"""
+        waiting, self._to_match = self._to_match, []
+        for start in range(0, len(waiting), MATCH_CHUNK):
+            await match_new_tickets(self.db, self.ctx, waiting[start : start + MATCH_CHUNK])
 
     async def _pending(self, limit: int) -> list[tuple[int, str, bytes]]:
         sizes = (
@@ -139,8 +155,8 @@ class InboxProcessor:
                 log.exception("opening new conversations together failed; one at a time")
         if rest:
             new_tickets += await self._apply_each(rest, payloads)
-        # Similar tickets, after the commit: the acknowledgements are queued already.
-        await match_new_tickets(self.db, self.ctx, new_tickets)
+        # Similar tickets, after the commit, once the inbox is drained (_match_when_drained).
+        self._to_match.extend(new_tickets)
 
     def _open_new(
         self, connection: Connection, decoded: list[Row]

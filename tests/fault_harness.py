@@ -115,10 +115,22 @@ class Tidings:
         return int(self.env["TIDINGS_EMAIL__PORT"])
 
     def start(self, seconds: float = 60.0) -> None:
+        for _ in range(3):
+            if self._start_once(seconds):
+                return
+            # Another process took a port between free_port() and the bind (a shared machine):
+            # take new ones and start again. The tests read the ports from here each time.
+            self.env["TIDINGS_EMAIL__PORT"] = str(free_port())
+            self.env["TIDINGS_WEB__PORT"] = str(free_port())
+        raise AssertionError(f"tidings run found no free port three times:\n{self.log()}")
+
+    def _start_once(self, seconds: float) -> bool:
+        """True once healthy; False when it exited because a port was taken meanwhile."""
         assert self.process is None, "already running"
         self.starts += 1
+        marker = f"--- start {self.starts}\n"
         with open(self.log_path, "ab") as log:
-            log.write(f"--- start {self.starts}\n".encode())
+            log.write(marker.encode())
             log.flush()
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "tests.fault_run", "run"],
@@ -127,7 +139,12 @@ class Tidings:
             )  # fmt: skip
         process, web_port = self.process, int(self.env["TIDINGS_WEB__PORT"])
         wait_until(lambda: _healthy(web_port) or process.poll() is not None, "/healthz", seconds)
-        assert process.poll() is None, f"tidings run exited early:\n{self.log()}"
+        if process.poll() is None:
+            return True
+        self.process = None
+        this_start = self.log().rpartition(marker)[2]
+        assert "already in use" in this_start, f"tidings run exited early:\n{self.log()}"
+        return False
 
     def kill(self) -> None:
         """SIGKILL the process and everything it started; wait until it is gone."""

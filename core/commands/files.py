@@ -14,8 +14,8 @@ from core.config import Settings
 from core.context import Context
 from core.delivery.enqueue import alert_agents, refresh_cards
 from core.intake.files import is_remote, too_large
-from core.storage.models import AttachmentRow, EventKind, Ticket, TicketEvent, Visibility
-from core.tickets.timeline import add_event
+from core.storage.models import EventKind, Ticket, Visibility
+from core.tickets.timeline import add_event, keep_files
 
 FILE_NOT_SENT = "file_not_sent"  # the alert kind (and template) naming a file that stayed
 
@@ -37,19 +37,6 @@ def sort_files(
         else:
             sendable.append(item)
     return tuple(sendable), refused
-
-
-def keep_files(
-    session: AsyncSession, ticket: Ticket, event: TicketEvent, files: Sequence[Attachment]
-) -> None:
-    """Record files on the ticket, against the event they came with (as email's are)."""
-    for item in files:
-        session.add(
-            AttachmentRow(
-                ticket_id=ticket.id, event_id=event.id, name=item.name[:500],
-                content_type=item.content_type[:200], size=item.size, stored_at=item.stored_at,
-            )
-        )  # fmt: skip
 
 
 def listing(files: Sequence[Attachment]) -> str:
@@ -78,7 +65,7 @@ async def reply_with_files(
                             event_text=text.strip() or listing(sendable))  # fmt: skip
     except CommandError as exc:
         return CommandReply(False, str(exc), ticket.ref)
-    keep_files(session, ticket, said, sendable)
+    keep_files(session, ticket.id, said.id, sendable)
     if refused:
         await _tell_agents(ctx, session, ticket, refused, sent=True)
     return done(ticket, f"reply sent to {ticket.ref} with {len(sendable)} file(s)")
@@ -98,7 +85,7 @@ async def note_with_files(
     body = "\n".join(part for part in (text.strip() or listing(files), *missing) if part)
     note = await add_event(session, ticket, EventKind.NOTE, body, ctx.now(),
                            visibility=Visibility.INTERNAL, author=agent)  # fmt: skip
-    keep_files(session, ticket, note, kept)
+    keep_files(session, ticket.id, note.id, kept)
     await refresh_cards(ctx, session, ticket)
     return done(ticket, f"note added to {ticket.ref} with {len(kept)} file(s)")
 

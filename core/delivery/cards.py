@@ -55,20 +55,6 @@ async def requester_name(session: AsyncSession, ticket: Ticket) -> str:
     return contact.name or contact.address if contact else ""
 
 
-async def first_message(session: AsyncSession, ticket: Ticket) -> str:
-    """The text of the ticket's first customer message ("" when there is none)."""
-    first = await session.scalar(
-        select(TicketEvent.text)
-        .where(
-            TicketEvent.ticket_id == ticket.id,
-            TicketEvent.kind == EventKind.CUSTOMER_MESSAGE.value,
-        )
-        .order_by(TicketEvent.id)
-        .limit(1)
-    )
-    return first or ""
-
-
 # Characters of a customer's message a card shows (its first one, and its latest).
 CARD_EXCERPT = 300
 
@@ -187,7 +173,7 @@ async def _first_card_to_mailbox(
         )
     )
     if sent is None:
-        first = await first_message(session, ticket)
+        first, _ = await card_messages(session, ticket.id)  # the whole of it, not the excerpt
         row = await enqueue(
             ctx,
             session,

@@ -28,7 +28,8 @@ from core.context import Context
 from core.delivery.rows import encode_message, enqueue
 from core.intake.outcome import Outcome
 from core.reply_tokens import check_token, reply_key
-from core.storage.models import AttachmentRow, OutboxRow, OutboxStatus, Ticket, TicketEvent
+from core.storage.models import OutboxRow, OutboxStatus, Ticket, TicketEvent
+from core.tickets.timeline import keep_files
 
 REFUSED = "agent_mail_refused"  # outbox kind: the explanation to a sender whose mail failed
 ANSWER = "agent_mail_answer"  # outbox kind: what a command (or a failed reply) said
@@ -164,8 +165,8 @@ async def _newest_event(session: AsyncSession, ticket: Ticket) -> int:
 async def _record_attachments(
     session: AsyncSession, ticket: Ticket, agent: str, before: int, message: AgentMessage
 ) -> None:
-    """The mail's files, recorded on the event the agent's mail made (sending them on to the
-    customer is not done here)."""
+    """A command mail's files, recorded on the event the command made (a reply or a note
+    sends or keeps its files itself, through core.commands.files)."""
     if not message.attachments:
         return
     event_id = await session.scalar(
@@ -174,12 +175,7 @@ async def _record_attachments(
                TicketEvent.author == agent)
         .order_by(TicketEvent.id)
     )  # fmt: skip
-    for item in message.attachments:
-        session.add(
-            AttachmentRow(ticket_id=ticket.id, event_id=event_id, name=item.name,
-                          content_type=item.content_type, size=item.size,
-                          stored_at=item.stored_at)
-        )  # fmt: skip
+    keep_files(session, ticket.id, event_id, message.attachments)
 
 
 async def _answer(

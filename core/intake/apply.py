@@ -22,7 +22,6 @@ from core.intake.opening import NewTicket, author_of, body_of, open_tickets
 from core.intake.outcome import Outcome
 from core.intake.thanks import is_thanks
 from core.storage.models import (
-    AttachmentRow,
     Contact,
     EventKind,
     OutboxRow,
@@ -35,7 +34,7 @@ from core.storage.models import (
 )
 from core.tickets.lifecycle import reopen
 from core.tickets.refs import register_keys, ticket_by_keys
-from core.tickets.timeline import add_event
+from core.tickets.timeline import add_event, keep_files
 
 log = logging.getLogger(__name__)
 
@@ -131,17 +130,7 @@ async def _record_message(
         author=author_of(message),
         channel=message.channel, external_id=message.external_id,
     )  # fmt: skip
-    for attachment in message.attachments:
-        session.add(
-            AttachmentRow(
-                ticket_id=ticket.id,
-                event_id=event.id,
-                name=attachment.name,
-                content_type=attachment.content_type,
-                size=attachment.size,
-                stored_at=attachment.stored_at,
-            )
-        )
+    keep_files(session, ticket.id, event.id, message.attachments)
     keys = (message.external_id, *message.thread_keys)
     await register_keys(session, message.channel, keys, ticket.id)
     return event

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from core.delivery.rows import conversation_of, place_notice
 from core.on_commit import on_commit
 from core.pages.tokens import page_links, page_url
 from core.storage.models import (
+    AttachmentRow,
     Contact,
     OutboxRow,
     Promise,
@@ -78,6 +80,20 @@ async def add_event(
     ticket.updated_at = now
     await session.flush()
     return event
+
+
+def keep_files(
+    session: AsyncSession, ticket_id: int, event_id: int | None, files: Sequence[Attachment]
+) -> None:
+    """Record files on the ticket, against the event they came with (a customer's message,
+    an agent's reply or note). Names and types are cut to their columns' sizes."""
+    for item in files:
+        session.add(
+            AttachmentRow(
+                ticket_id=ticket_id, event_id=event_id, name=item.name[:500],
+                content_type=item.content_type[:200], size=item.size, stored_at=item.stored_at,
+            )
+        )  # fmt: skip
 
 
 async def settle_promises(

@@ -10,8 +10,6 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from sqlalchemy import select
-
 from core.agents import authorise
 from core.channel import (
     AgentMessage,
@@ -24,7 +22,7 @@ from core.channel import (
 )
 from core.config import Settings
 from core.storage.db import Database
-from core.storage.models import TicketRef
+from core.tickets.refs import ticket_by_keys
 
 log = logging.getLogger(__name__)
 
@@ -125,12 +123,9 @@ def has_remote(result: Decoded | Exception) -> bool:
 
 
 async def names_a_ticket(db: Database, channel: str, keys: tuple[str, ...]) -> bool:
-    wanted = [key for key in keys if key]
-    if not wanted:
-        return False
-    query = select(TicketRef.id).where(TicketRef.channel == channel, TicketRef.key.in_(wanted))
+    """Whether any of `keys` is a ticket's conversation on `channel`."""
     async with db.sessions() as session:
-        return await session.scalar(query.limit(1)) is not None
+        return await ticket_by_keys(session, channel, keys) is not None
 
 
 async def worth_fetching(db: Database, settings: Settings, result: Decoded) -> bool:

@@ -5,6 +5,7 @@ in the message's thread; Mallory (not an agent) is refused and nothing changes."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -21,8 +22,9 @@ from tests.fake_discord_harness import discord_config, fast_channel
 from tests.test_discord_app import Desk
 
 
-@pytest.fixture
-async def desk(settings_factory: Any, clock: FakeClock) -> AsyncIterator[Desk]:
+@asynccontextmanager
+async def discord_desk(settings_factory: Any, clock: FakeClock) -> AsyncIterator[Desk]:
+    """Bob (support role) and Alice and Mallory on the fake Discord, and an email channel."""
     async with FakeDiscord() as fake:
         support = fake.guild.roles["support"]
         settings = settings_factory(discord=discord_config(fake))
@@ -34,6 +36,12 @@ async def desk(settings_factory: Any, clock: FakeClock) -> AsyncIterator[Desk]:
             yield Desk(app, fake, bot, channels[1], alice=alice, bob=bob, mallory=mallory)
         assert bot.connection is not None and bot.connection.exception() is None
         assert fake.unhandled == [] and fake.invalid == []
+
+
+@pytest.fixture
+async def desk(settings_factory: Any, clock: FakeClock) -> AsyncIterator[Desk]:
+    async with discord_desk(settings_factory, clock) as running:
+        yield running
 
 
 async def inbox_size(app: App) -> int:

@@ -10,40 +10,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
-from bot.app import App
 from channels.discord.log_menu import LOG_AS_TICKET, LOGGED
 from channels.discord.ticket_threads import TicketThreads
-from core.channel import Channel
 from core.clock import FakeClock
-from core.storage.models import InboxRow
-from tests.fake_channel import FakeChannel
-from tests.fake_discord import FakeDiscord
-from tests.fake_discord_harness import discord_config, fast_channel
 from tests.test_discord_app import Desk
+from tests.test_discord_log_as_ticket import discord_desk, inbox_size
 
 PROBLEM = "The 3rd floor printer jams on every page"
 
 
 @pytest.fixture
 async def desk(settings_factory: Any, clock: FakeClock) -> AsyncIterator[Desk]:
-    async with FakeDiscord() as fake:
-        support = fake.guild.roles["support"]
-        settings = settings_factory(discord=discord_config(fake))
-        bot = fast_channel(settings)
-        channels: list[Channel] = [bot, FakeChannel(name="email")]
-        async with App(settings, clock=clock, channels=channels, background=False) as app:
-            bob = fake.user("bob", roles=(support,))
-            alice, mallory = fake.user("alice"), fake.user("mallory")
-            yield Desk(app, fake, bot, channels[1], alice=alice, bob=bob, mallory=mallory)
-        assert bot.connection is not None and bot.connection.exception() is None
-        assert fake.unhandled == [] and fake.invalid == []
-
-
-async def inbox_size(app: App) -> int:
-    async with app.db.sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(InboxRow)) or 0)
+    async with discord_desk(settings_factory, clock) as running:
+        yield running
 
 
 async def logged_in_random(desk: Desk) -> str:

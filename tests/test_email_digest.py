@@ -243,7 +243,7 @@ async def test_two_processes_never_mail_a_ticket_twice(desk: DigestDesk, clock: 
     async with db.sessions() as session:
         kinds = (await session.scalars(
             select(OutboxRow.kind).where(OutboxRow.address == ALICE))).all()  # fmt: skip
-    assert sorted(kinds) == [OutboxKind.CARD, OutboxKind.CARD, OutboxKind.DIGEST]
+    assert sorted(kinds) == [OutboxKind.DIGEST, OutboxKind.NEW_TICKET, OutboxKind.NEW_TICKET]
 
 
 def test_a_digest_that_is_no_duration_is_a_config_error(tmp_path: Path) -> None:

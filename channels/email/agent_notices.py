@@ -22,7 +22,7 @@ from core.storage.models import OutboxKind
 # What a notice's subject says it is, by the outbox kind core queued it with (`alert` is the
 # promise loop's "the ETA was missed, set a new one"); any other kind shows the kind itself.
 _HEADINGS = {
-    OutboxKind.CARD.value: "New ticket",
+    OutboxKind.NEW_TICKET.value: "New ticket",
     OutboxKind.CUSTOMER_WROTE.value: "Customer wrote again",
     "nudge": "Update due soon",
     "alert": "ETA missed",

@@ -45,6 +45,11 @@ def is_mailbox(channel: str) -> bool:
     return channel in MAILBOXES
 
 
+def card_kind(target: ReplyTarget) -> OutboxKind:
+    """The outbox kind of a ticket's card for `target`: a mailbox gets a new-ticket notice."""
+    return OutboxKind.NEW_TICKET if is_mailbox(target.channel) else OutboxKind.CARD
+
+
 def card_text(ticket: Ticket, target: ReplyTarget, first_message: str) -> str:
     """A card row's text: the card's title, or in a mailbox the customer's first message."""
     return first_message if is_mailbox(target.channel) else card_title(ticket)
@@ -169,7 +174,7 @@ async def _first_card_to_mailbox(
             OutboxRow.ticket_id == ticket.id,
             OutboxRow.channel == target.channel,
             OutboxRow.address == target.address,
-            OutboxRow.kind == OutboxKind.CARD.value,
+            OutboxRow.kind == OutboxKind.NEW_TICKET.value,
         )
     )
     if sent is None:
@@ -178,7 +183,7 @@ async def _first_card_to_mailbox(
             ctx,
             session,
             ticket,
-            kind=OutboxKind.CARD,
+            kind=OutboxKind.NEW_TICKET,
             target=target,
             card=card,
             text=card_text(ticket, target, first or card.excerpt),
@@ -191,11 +196,7 @@ async def newer_cards(session: AsyncSession, claimed: Iterable[Claimed]) -> dict
     {row id: newer row id}. A card row carries the whole card, so only the latest counts.
     Without this, a post that failed and is retried after a later update went out would put
     the older content back on the card."""
-    cards = [
-        item
-        for item in claimed
-        if item.kind == OutboxKind.CARD and item.ticket_id and not is_mailbox(item.channel)
-    ]
+    cards = [item for item in claimed if item.kind == OutboxKind.CARD and item.ticket_id]
     if not cards:
         return {}
     rows = await session.execute(
@@ -251,8 +252,6 @@ def note_post(cards: Posted, item: Claimed, result: SendResult) -> bool:
     post, or the card was deleted on the platform and posted again: the new one is edited)."""
     if item.kind != OutboxKind.CARD or item.ticket_id is None or not result.external_id:
         return False
-    if is_mailbox(item.channel):
-        return False  # each agent's own copy, never edited: nothing to remember
     if cards.get((item.ticket_id, item.channel)) == result.external_id:
         return False
     cards[item.ticket_id, item.channel] = result.external_id
@@ -279,13 +278,9 @@ def triage_context(
     message: OutboundMessage,
     cards: Mapping[tuple[int, str], str],
 ) -> tuple[ReplyTarget, OutboundMessage]:
-    """Cards are edited in place once posted; alerts go in the card's thread. (Not in a
-    mailbox, where each row is a notice of its own; a possible-incident card stands alone.)"""
-    if (
-        item.ticket_id is None
-        or is_mailbox(item.channel)
-        or item.kind == OutboxKind.POSSIBLE_INCIDENT
-    ):
+    """Cards are edited in place once posted; alerts go in the card's thread (a
+    possible-incident card stands alone; a mailbox has no card to edit or thread to use)."""
+    if item.ticket_id is None or item.kind == OutboxKind.POSSIBLE_INCIDENT:
         return target, message
     card = cards.get((item.ticket_id, item.channel), "")
     if not card:

@@ -69,7 +69,7 @@ def hold_row(settings: Settings, row: OutboxRow) -> None:
 def _period_of(
     periods: dict[str, timedelta], channel: str, address: str, kind: str
 ) -> timedelta | None:
-    if channel != EMAIL or kind != OutboxKind.CARD:
+    if channel != EMAIL or kind != OutboxKind.NEW_TICKET:
         return None
     return periods.get(address.strip().lower())
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.channel import Audience, InboundMessage
 from core.context import Context
-from core.delivery.cards import card_text
+from core.delivery.cards import card_kind, card_text
 from core.delivery.digest import digest_periods, hold_for_digest
 from core.delivery.enqueue import LastWord, card_for, outbox_values
 from core.intake.ack_limits import AckLimits, read_ack_limits
@@ -25,7 +25,6 @@ from core.storage.models import (
     Base,
     Contact,
     EventKind,
-    OutboxKind,
     OutboxRow,
     Promise,
     Status,
@@ -236,7 +235,7 @@ class _Rows:
         card = card_for(ticket, requester or message.sender.address, body, said_at)
         self.outbox.extend(
             hold_for_digest(self.digests, outbox_values(
-                ticket, place, kind=OutboxKind.CARD, text=card_text(ticket, place, body),
+                ticket, place, kind=card_kind(place), text=card_text(ticket, place, body),
                 automatic=True, token=uuid.uuid4().hex, now=now, event_id=None,
                 audience=Audience.AGENTS, card=card, in_reply_to="", references=()))
             for place in self.triage

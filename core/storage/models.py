@@ -112,6 +112,9 @@ class OutboxKind(StrEnum):
     CUSTOMER_WROTE = "customer_wrote"  # a customer's follow-up, told to the agents
     POSSIBLE_INCIDENT = "possible_incident"  # similar tickets together: a card of its own
     DIGEST = "digest"  # an agent's new-ticket notices of a period, in one mail
+    # A ticket's card as sent to an agent's mailbox: once, when the ticket opens; a mail is never
+    # edited, so it is not a CARD (those are edited in place and replaced by later ones).
+    NEW_TICKET = "new_ticket"
 
 
 class Base(DeclarativeBase):
